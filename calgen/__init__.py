@@ -1,0 +1,3 @@
+"""calgen: national migration runbooks as per-role calendar feeds and documents."""
+
+__version__ = "0.1.0"

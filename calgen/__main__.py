@@ -1,0 +1,3 @@
+from calgen.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""Command line: parse arguments, call load/render/publish, map errors to exit codes.
+
+Exit codes: 0 ok, 1 invalid input (with file:line:col messages), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from calgen import __version__
+from calgen.errors import CalgenError, Diagnostics, Pos
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+DEFAULT_RUNBOOKS = Path("runbooks")
+DEFAULT_OUT = Path("dist")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="calgen",
+        description="Turn migration runbook YAML into per-role iCalendar feeds.",
+    )
+    parser.add_argument("--version", action="version", version=f"calgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = sub.add_parser(
+        "build",
+        help="build dist/ from runbooks",
+        description="Validate runbooks and write DIR/<runbook id>/all.ics and one feed per role.",
+    )
+    build.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="runbook file or folder of runbooks (default: runbooks/)",
+    )
+    build.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="default: dist/")
+    build.add_argument(
+        "--check",
+        action="store_true",
+        help="build in memory; exit 1 listing every missing or stale file in DIR",
+    )
+    build.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    validate = sub.add_parser(
+        "validate",
+        help="check runbooks without writing anything",
+        description="Report every error (file:line:col: message) and warning; exit 1 on errors.",
+    )
+    validate.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the runbook format",
+        description="Print the JSON Schema of runbooks (or, with --shared, of shared files).",
+    )
+    schema.add_argument("--shared", action="store_true", help="schema of runbooks/shared/*.yaml")
+    return parser
+
+
+def find_runbooks(paths: Sequence[Path], diags: Diagnostics) -> list[Path]:
+    """Files as given; folders contribute their *.yaml files (not sub-folders: shared/)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        elif path.is_file():
+            found.append(path)
+        else:
+            diags.error(Pos(str(path)), "no such file or folder")
+    return found
+
+
+def _report(diags: Diagnostics, strict: bool) -> bool:
+    """Print diagnostics to stderr; True when the run must fail."""
+    for d in diags:
+        print(d, file=sys.stderr)
+    return bool(diags.errors) or (strict and bool(diags.warnings))
+
+
+def _load(paths: Sequence[Path], strict: bool) -> tuple[list[object], bool]:
+    from calgen.model import load_many
+
+    diags = Diagnostics()
+    files = find_runbooks(paths, diags)
+    runbooks, more = load_many(files)
+    diags.extend(more)
+    if not files and not diags.errors:
+        diags.error(Pos(", ".join(map(str, paths))), "no runbooks found (*.yaml)")
+    return list(runbooks), _report(diags, strict)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    runbooks, failed = _load(args.paths, args.strict)
+    if failed:
+        return EXIT_INVALID
+    print(f"{len(runbooks)} runbook(s) valid", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from calgen import publish
+
+    runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], args.strict)
+    if failed:
+        print("build stopped: nothing was written", file=sys.stderr)
+        return EXIT_INVALID
+    outputs = publish.render_all(runbooks)  # type: ignore[arg-type]
+    if args.check:
+        problems = publish.stale(outputs, args.out)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print(f"{len(problems)} file(s) out of date: run `calgen build`", file=sys.stderr)
+            return EXIT_INVALID
+        print(f"{len(outputs)} file(s) up to date in {args.out}", file=sys.stderr)
+        return EXIT_OK
+    written = publish.write(outputs, args.out)
+    print(
+        f"built {len(runbooks)} runbook(s): {len(written)} of {len(outputs)} file(s) "
+        f"changed in {args.out}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from calgen.schema import RUNBOOK_SCHEMA, SHARED_SCHEMA
+
+    print(json.dumps(SHARED_SCHEMA if args.shared else RUNBOOK_SCHEMA, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+COMMANDS = {"build": cmd_build, "validate": cmd_validate, "schema": cmd_schema}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CalgenError as exc:
+        print(f"calgen: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:
+        name = f"{exc.filename}: " if exc.filename else ""
+        print(f"calgen: {name}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130

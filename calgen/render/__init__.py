@@ -1,0 +1,1 @@
+"""Pure renderers: resolved runbook in, bytes or text out. No file IO here."""

@@ -1,0 +1,43 @@
+"""Dates and times the way the published runbooks write them, through Babel.
+
+`woensdag 30 maart 2022`, `17.00 uur`, `14.00 - 23.00 uur`, and periods over several
+days: `donderdag 31 maart – maandag 4 april 2022, 13.00 uur – 13.00 uur`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from babel.dates import format_date
+
+LOCALE = "nl_NL"
+
+
+def date_long(day: dt.date) -> str:
+    """`woensdag 30 maart 2022`"""
+    return str(format_date(day, "EEEE d MMMM y", locale=LOCALE))
+
+
+def date_short(day: dt.date) -> str:
+    """`donderdag 31 maart` (no year), for the first day of a period in the same year."""
+    return str(format_date(day, "EEEE d MMMM", locale=LOCALE))
+
+
+def clock(moment: dt.datetime | dt.time) -> str:
+    """`17.00` - Dutch runbooks write the hour and minutes separated by a full stop."""
+    return f"{moment.hour:02d}.{moment.minute:02d}"
+
+
+def time_of(moment: dt.datetime) -> str:
+    """`17.00 uur`"""
+    return f"{clock(moment)} uur"
+
+
+def when(start: dt.datetime, end: dt.datetime | None = None) -> str:
+    """The whole moment or period in one phrase, as a feed description or e-mail says it."""
+    if end is None:
+        return f"{date_long(start)}, {time_of(start)}"
+    if start.date() == end.date():
+        return f"{date_long(start)}, {clock(start)} - {clock(end)} uur"
+    first = date_short(start) if start.year == end.year else date_long(start)
+    return f"{first} – {date_long(end)}, {time_of(start)} – {time_of(end)}"

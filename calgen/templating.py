@@ -1,0 +1,42 @@
+"""The Jinja environment every document, feed text and e-mail is rendered with.
+
+Templates live in the top-level `templates/` folder of the repository, which the wheel
+carries as `calgen/templates`. A user's `--templates DIR` is searched first, so a single
+template can be overridden. StrictUndefined everywhere: a misspelt variable is an error,
+never an empty string in a published document.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+
+import jinja2
+
+from calgen.render import dutch
+
+
+def builtin_templates() -> Path:
+    packaged = Path(str(files("calgen"))) / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "templates"  # a source checkout
+
+
+@cache
+def environment(user_dir: Path | None = None) -> jinja2.Environment:
+    search = ([str(user_dir)] if user_dir else []) + [str(builtin_templates())]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search),
+        undefined=jinja2.StrictUndefined,
+        # HTML is escaped; plain-text outputs (feed descriptions, text mail) are not.
+        autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=False),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["date_long"] = dutch.date_long
+    env.filters["time_of"] = dutch.time_of
+    env.globals["when"] = dutch.when
+    return env
