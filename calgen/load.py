@@ -119,6 +119,9 @@ def load_text(text: str, file: str, diags: Diagnostics) -> Document:
         mark = exc.problem_mark or exc.context_mark
         pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        context = exc.context_mark
+        if exc.context and context and mark and context.line != mark.line:
+            problem += f" ({exc.context} started at line {context.line + 1})"
         diags.error(pos, f"invalid YAML: {problem}")
         return doc
     except yaml.YAMLError as exc:

@@ -194,6 +194,32 @@ class _Ctx:
         self.roles: dict[str, Role] = {}
         self.messages: dict[str, Message] = {}
         self.contacts: dict[str, Contact] = {}
+        # paths the structural check found wrong: domain checks pass over them, so that
+        # one run reports every problem without tripping over malformed data
+        self.broken: set[str] = set()
+
+    def is_broken(self, path: PathKey) -> bool:
+        here = format_path(path)
+        for bad in self.broken:
+            if not bad:
+                continue
+            for a, b in ((here, bad), (bad, here)):
+                if a == b or a.startswith(b + ".") or a.startswith(b + "["):
+                    return True
+        return False
+
+    def items(self, key: str) -> Iterable[tuple[int, Any]]:
+        """The structurally sound entries of the top-level list `key`."""
+        values = self.doc.data.get(key)
+        if not isinstance(values, list):
+            return
+        for i, item in enumerate(values):
+            if not self.is_broken((key, i)):
+                yield i, item
+
+    def value(self, key: str) -> Any:
+        """A structurally sound top-level value, or None."""
+        return None if self.is_broken((key,)) else self.doc.data.get(key)
 
     def error(self, path: PathKey, message: str) -> None:
         self.diags.error(self.doc.pos(path), message, format_path(path))
@@ -226,8 +252,8 @@ def load_runbook(path: Path, display: str | None = None) -> tuple[Runbook, Diagn
     diags.raise_if_errors()
     check(doc, RUNBOOK_SCHEMA, diags)
     ctx = _Ctx(doc, diags)
+    ctx.broken = {d.path for d in diags.errors}
     _load_shared(ctx, path, display)
-    diags.raise_if_errors()
     runbook = _build(ctx)
     diags.raise_if_errors()
     assert runbook is not None  # errors above would have raised
@@ -235,8 +261,7 @@ def load_runbook(path: Path, display: str | None = None) -> tuple[Runbook, Diagn
 
 
 def _load_shared(ctx: _Ctx, path: Path, display: str | None) -> None:
-    data = ctx.doc.data
-    for i, ref in enumerate(data.get("uses", [])):
+    for i, ref in ctx.items("uses"):
         shared_path = path.parent / ref
         shown = str(Path(display).parent / ref) if display else str(shared_path)
         sub = Diagnostics()
@@ -291,13 +316,13 @@ def _build(ctx: _Ctx) -> Runbook | None:
     sections = _build_sections(ctx, contacts)
     milestones = _build_milestones(ctx, sections)
     events = _build_events(ctx)
-    go_live = ctx.time(("go_live",), data["go_live"])
+    go_live = ctx.time(("go_live",), ctx.value("go_live")) if ctx.value("go_live") else None
     versions = tuple(
         Version(v["version"], d, v.get("note", ""))
-        for i, v in enumerate(data.get("versions", []))
+        for i, v in ctx.items("versions")
         if (d := ctx.date(("versions", i, "date"), v["date"])) is not None
     )
-    day = ctx.date(("date",), data["date"]) if "date" in data else None
+    day = ctx.date(("date",), ctx.value("date")) if ctx.value("date") else None
     _validate_phase_order(ctx, phases)
     if go_live is not None:
         _validate_go_live_starts_last_phase(ctx, phases, go_live)
@@ -343,7 +368,7 @@ def _block(data: dict[str, Any]) -> Block:
 def _build_contacts(ctx: _Ctx) -> dict[str, Contact]:
     """A runbook's contacts: shared ones by id, optionally with fields that differ."""
     out: dict[str, Contact] = {}
-    for i, entry in enumerate(ctx.doc.data.get("contacts", [])):
+    for i, entry in ctx.items("contacts"):
         ref = entry if isinstance(entry, str) else entry["ref"]
         path: PathKey = ("contacts", i) if isinstance(entry, str) else ("contacts", i, "ref")
         if ref not in ctx.contacts:
@@ -352,10 +377,9 @@ def _build_contacts(ctx: _Ctx) -> dict[str, Contact]:
         base = ctx.contacts[ref]
         out[ref] = base if isinstance(entry, str) else _contact(entry, base)
     # prose refers to contacts by id: those must be listed or shared
-    referring = [("introduction", i) for i in range(len(ctx.doc.data.get("introduction", [])))]
-    referring += [("sections", i) for i in range(len(ctx.doc.data.get("sections", [])))]
-    for path in referring:
-        item = ctx.doc.data[path[0]][path[1]]
+    referring = [(key, i, item) for key in ("introduction", "sections") for i, item in ctx.items(key)]
+    for key, i, item in referring:
+        path: PathKey = (key, i)
         for j, ref in enumerate(item.get("contacts", [])):
             if ref in out:
                 continue
@@ -376,7 +400,7 @@ def _unknown(ctx: _Ctx, path: PathKey, what: str, value: str, known: Iterable[st
 
 def _build_phases(ctx: _Ctx) -> list[Phase]:
     phases = []
-    for i, p in enumerate(ctx.doc.data["phases"]):
+    for i, p in ctx.items("phases"):
         start = ctx.time(("phases", i, "start"), p["start"])
         end = ctx.time(("phases", i, "end"), p["end"])
         if start and end and end <= start:
@@ -392,7 +416,9 @@ def _build_phases(ctx: _Ctx) -> list[Phase]:
 
 def _validate_phase_order(ctx: _Ctx, phases: list[Phase]) -> None:
     """Phases are afsluiting, transitie, ingebruikname, in that order, one after another."""
-    ids = [p["id"] for p in ctx.doc.data["phases"]]
+    if ctx.is_broken(("phases",)) or len(phases) != len(ctx.doc.data["phases"]):
+        return  # the structural problems were reported; order cannot be judged
+    ids = [p.id for p in phases]
     if ids != list(PHASE_ORDER):
         ctx.error(
             ("phases",),
@@ -418,7 +444,7 @@ def _validate_go_live_starts_last_phase(
 
 def _build_sections(ctx: _Ctx, contacts: dict[str, Contact]) -> dict[str, Section]:
     sections: dict[str, Section] = {}
-    for i, s in enumerate(ctx.doc.data.get("sections", [])):
+    for i, s in ctx.items("sections"):
         if s["number"] in sections:
             ctx.error(("sections", i, "number"), f"section {s['number']} is listed twice")
             continue
@@ -454,7 +480,7 @@ def _validate_roles_known(ctx: _Ctx, path: PathKey, roles: list[str]) -> None:
 def _build_milestones(ctx: _Ctx, sections: dict[str, Section]) -> list[Milestone]:
     out: list[Milestone] = []
     seen: dict[str, int] = {}
-    for i, m in enumerate(ctx.doc.data["milestones"]):
+    for i, m in ctx.items("milestones"):
         path: PathKey = ("milestones", i)
         mid = m["id"]
         if mid in seen:
@@ -555,7 +581,7 @@ def _messages(ctx: _Ctx, path: PathKey, codes: list[str]) -> tuple[MessageRef, .
 def _build_events(ctx: _Ctx) -> list[Event]:
     out: list[Event] = []
     seen: set[str] = set()
-    for i, e in enumerate(ctx.doc.data.get("events", [])):
+    for i, e in ctx.items("events"):
         path: PathKey = ("events", i)
         if e["id"] in seen:
             ctx.error((*path, "id"), f"duplicate event id '{e['id']}'")
@@ -575,10 +601,10 @@ def _build_events(ctx: _Ctx) -> list[Event]:
 
 def _validate_milestones_on_working_days(ctx: _Ctx, milestones: list[Milestone]) -> None:
     """Warn when a milestone falls on a weekend or a Dutch public holiday."""
-    index = {m["id"]: i for i, m in enumerate(ctx.doc.data["milestones"])}
+    index = {m["id"]: i for i, m in ctx.items("milestones")}
     for m in milestones:
         moments = [("at" if m.end is None else "start", m.start)]
-        if m.end is not None:
+        if m.end is not None and m.end.date() != m.start.date():
             moments.append(("end", m.end))
         for key, moment in moments:
             reason = schedule.non_working_reason(moment.date())

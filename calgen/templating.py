@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from calgen.render import dutch
+from calgen.render import dutch, text
 
 
 def builtin_templates() -> Path:
@@ -38,5 +38,6 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
     )
     env.filters["date_long"] = dutch.date_long
     env.filters["time_of"] = dutch.time_of
+    env.filters["plain"] = text.plain
     env.globals["when"] = dutch.when
     return env
