@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="runbook file or folder of runbooks (default: runbooks/)",
     )
-    build.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="default: dist/")
+    build.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="default: dist/"
+    )
     build.add_argument(
         "--check",
         action="store_true",
@@ -133,7 +135,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from calgen.schema import RUNBOOK_SCHEMA, SHARED_SCHEMA
 
-    print(json.dumps(SHARED_SCHEMA if args.shared else RUNBOOK_SCHEMA, indent=2, ensure_ascii=False))
+    print(
+        json.dumps(SHARED_SCHEMA if args.shared else RUNBOOK_SCHEMA, indent=2, ensure_ascii=False)
+    )
     return EXIT_OK
 
 

@@ -304,7 +304,9 @@ def _contact(data: dict[str, Any], base: Contact | None = None) -> Contact:
         if key in ("visit_address", "postal_address"):
             value = tuple(value)
         if key == "channels":
-            value = tuple(Channel(c["email"], c.get("audience", ""), c.get("note", "")) for c in value)
+            value = tuple(
+                Channel(c["email"], c.get("audience", ""), c.get("note", "")) for c in value
+            )
         fields[key] = value
     return Contact(**fields)
 
@@ -377,16 +379,17 @@ def _build_contacts(ctx: _Ctx) -> dict[str, Contact]:
         base = ctx.contacts[ref]
         out[ref] = base if isinstance(entry, str) else _contact(entry, base)
     # prose refers to contacts by id: those must be listed or shared
-    referring = [(key, i, item) for key in ("introduction", "sections") for i, item in ctx.items(key)]
+    referring = [
+        (key, i, item) for key in ("introduction", "sections") for i, item in ctx.items(key)
+    ]
     for key, i, item in referring:
-        path: PathKey = (key, i)
         for j, ref in enumerate(item.get("contacts", [])):
             if ref in out:
                 continue
             if ref in ctx.contacts:
                 out[ref] = ctx.contacts[ref]
             else:
-                _unknown(ctx, (*path, "contacts", j), "contact", ref, ctx.contacts)
+                _unknown(ctx, (key, i, "contacts", j), "contact", ref, ctx.contacts)
     return out
 
 
@@ -460,7 +463,7 @@ def _build_sections(ctx: _Ctx, contacts: dict[str, Contact]) -> dict[str, Sectio
 
 
 def _inform(ctx: _Ctx, path: PathKey, value: str | list[str]) -> frozenset[str]:
-    if value == "all":
+    if isinstance(value, str):  # the schema admits only "all"
         return frozenset(ctx.roles)
     _validate_roles_known(ctx, path, value)
     return frozenset(value)
@@ -614,8 +617,7 @@ def _validate_milestones_on_working_days(ctx: _Ctx, milestones: list[Milestone])
             name = "" if reason == weekday else f", {reason} (public holiday)"
             ctx.warning(
                 ("milestones", index[m.id], key),
-                f"milestone {m.id} falls on a non-working day: {weekday} "
-                f"{moment:%Y-%m-%d}{name}",
+                f"milestone {m.id} falls on a non-working day: {weekday} {moment:%Y-%m-%d}{name}",
             )
 
 

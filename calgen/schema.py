@@ -106,9 +106,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
             "id": {"type": "string", "pattern": ID, "description": "e.g. iwmo-ijw-3.0-3.1"},
             "title": _text("title of the runbook"),
             "standards": {"type": "array", "items": {"type": "string"}},
-            "release": _obj(
-                {"from": {"type": "string"}, "to": {"type": "string"}}, ["from", "to"]
-            ),
+            "release": _obj({"from": {"type": "string"}, "to": {"type": "string"}}, ["from", "to"]),
             "timezone": {"type": "string", "enum": ["Europe/Amsterdam"]},
             "go_live": _local_time,
             "uses": {
@@ -224,7 +222,9 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                 "items": {
                     "anyOf": [
                         {"type": "string", "pattern": ID},
-                        _obj({"ref": {"type": "string", "pattern": ID}, **_contact_fields}, ["ref"]),
+                        _obj(
+                            {"ref": {"type": "string", "pattern": ID}, **_contact_fields}, ["ref"]
+                        ),
                     ]
                 },
             },

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar

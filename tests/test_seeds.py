@@ -21,9 +21,9 @@ from tests.calendars import (
     local,
 )
 
-G, Z, V, I = "gemeenten", "zorgaanbieders", "vecozo", "inlichtingenbureau"
-HUBS = (V, I)
-EVERYONE = (G, Z, V, I)
+G, Z, V, IB = "gemeenten", "zorgaanbieders", "vecozo", "inlichtingenbureau"
+HUBS = (V, IB)
+EVERYONE = (G, Z, V, IB)
 
 # (runbook, number, local start, local end or None, UTC start, role feeds it belongs to)
 MILESTONES = [
@@ -36,8 +36,7 @@ MILESTONES = [
     ("iwmo-2.1-2.2", "3.1.7", "2018-03-29 14:00", "2018-03-29 23:00", "2018-03-29 12:00", (Z,)),
     ("iwmo-2.1-2.2", "3.2.1", "2018-03-27 17:00", None, "2018-03-27 15:00", EVERYONE),
     ("iwmo-2.1-2.2", "3.2.2", "2018-03-29 13:00", None, "2018-03-29 11:00", EVERYONE),
-    ("iwmo-2.1-2.2", "3.2.3", "2018-03-29 13:00", "2018-04-03 13:00", "2018-03-29 11:00",
-     EVERYONE),
+    ("iwmo-2.1-2.2", "3.2.3", "2018-03-29 13:00", "2018-04-03 13:00", "2018-03-29 11:00", EVERYONE),
     ("iwmo-2.1-2.2", "3.2.4", "2018-04-03 13:00", None, "2018-04-03 11:00", EVERYONE),
     ("iwmo-2.1-2.2", "4.1.1", "2018-04-03 13:00", None, "2018-04-03 11:00", HUBS),
     ("iwmo-2.1-2.2", "4.1.2", "2018-04-03 13:00", None, "2018-04-03 11:00", EVERYONE),
@@ -48,14 +47,18 @@ MILESTONES = [
     ("iwmo-ijw-3.0-3.1", "3.1.3", "2022-03-30 17:00", None, "2022-03-30 15:00", (G,)),
     ("iwmo-ijw-3.0-3.1", "3.1.4", "2022-03-31 13:00", None, "2022-03-31 11:00", (Z,)),
     ("iwmo-ijw-3.0-3.1", "3.1.5", "2022-03-31 13:00", None, "2022-03-31 11:00", (G,)),
-    ("iwmo-ijw-3.0-3.1", "3.1.6", "2022-03-31 14:00", "2022-03-31 23:00", "2022-03-31 12:00",
-     (G,)),
-    ("iwmo-ijw-3.0-3.1", "3.1.7", "2022-03-31 14:00", "2022-03-31 23:00", "2022-03-31 12:00",
-     (Z,)),
+    ("iwmo-ijw-3.0-3.1", "3.1.6", "2022-03-31 14:00", "2022-03-31 23:00", "2022-03-31 12:00", (G,)),
+    ("iwmo-ijw-3.0-3.1", "3.1.7", "2022-03-31 14:00", "2022-03-31 23:00", "2022-03-31 12:00", (Z,)),
     ("iwmo-ijw-3.0-3.1", "3.2.1", "2022-03-30 17:00", None, "2022-03-30 15:00", EVERYONE),
     ("iwmo-ijw-3.0-3.1", "3.2.2", "2022-03-31 13:00", None, "2022-03-31 11:00", EVERYONE),
-    ("iwmo-ijw-3.0-3.1", "3.2.3", "2022-03-31 13:00", "2022-04-04 13:00", "2022-03-31 11:00",
-     EVERYONE),
+    (
+        "iwmo-ijw-3.0-3.1",
+        "3.2.3",
+        "2022-03-31 13:00",
+        "2022-04-04 13:00",
+        "2022-03-31 11:00",
+        EVERYONE,
+    ),
     ("iwmo-ijw-3.0-3.1", "3.2.4", "2022-04-04 13:00", None, "2022-04-04 11:00", EVERYONE),
     ("iwmo-ijw-3.0-3.1", "3.3.1", "2022-03-01 23:00", None, "2022-03-01 22:00", (Z,)),
     ("iwmo-ijw-3.0-3.1", "3.3.2", "2022-03-31 13:00", None, "2022-03-31 11:00", (G,)),
@@ -143,7 +146,7 @@ PHASES = [
 
 
 @pytest.mark.parametrize(("runbook", "summary", "start", "end"), PHASES)
-@pytest.mark.parametrize("feed_id", ("all", *EVERYONE))
+@pytest.mark.parametrize("feed_id", ["all", *EVERYONE])
 def test_phases_in_every_feed(
     seed_outputs: dict[str, bytes], runbook: str, summary: str, start: str, end: str, feed_id: str
 ) -> None:
@@ -162,9 +165,9 @@ def test_unnumbered_dated_facts(seed_outputs: dict[str, bytes]) -> None:
     failure = next(e for s, e in by_summary.items() if "infrastructuur" in s)
     assert failure.decoded("DTSTART") == local("2022-04-04 12:00")
     old = _feed(seed_outputs, "iwmo-2.1-2.2", "vecozo")
-    assert any(
-        e.decoded("DTSTART") == local("2018-04-03 12:00") for e in old.events()
-    ), "the 2018 runbook's 12:00 announcement deadline"
+    assert any(e.decoded("DTSTART") == local("2018-04-03 12:00") for e in old.events()), (
+        "the 2018 runbook's 12:00 announcement deadline"
+    )
 
 
 def test_description_carries_full_text(seed_outputs: dict[str, bytes]) -> None:

@@ -37,7 +37,8 @@ def _rule(kind: str) -> tuple[int, dt.time, dt.timedelta, dt.timedelta]:
 def test_rrule_form_with_both_parts() -> None:
     text = amsterdam().to_ical().decode()
     assert "RDATE" not in text
-    assert text.count("BEGIN:DAYLIGHT") == 1 and text.count("BEGIN:STANDARD") == 1
+    assert text.count("BEGIN:DAYLIGHT") == 1
+    assert text.count("BEGIN:STANDARD") == 1
     assert "DTSTART:19700329T020000" in text  # DAYLIGHT onset 02:00 local (DOMAIN.md)
 
 

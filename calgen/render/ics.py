@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from icalendar import Calendar, Event, vDuration
 
-from calgen.model import Milestone, Phase, Runbook
 from calgen.model import Event as Fact
+from calgen.model import Milestone, Phase, Runbook
 from calgen.render import dutch
 from calgen.render.vtimezone import amsterdam
 from calgen.templating import environment
@@ -174,9 +174,7 @@ def render_feeds(runbook: Runbook, prodid: str = PRODID) -> dict[str, bytes]:
             + ("" if feed_id == ALL else f" voor {role_name.lower()}")
             + "."
         )
-        body = [
-            item.data for item in serialized if feed_id == ALL or feed_id in item.audience
-        ]
+        body = [item.data for item in serialized if feed_id == ALL or feed_id in item.audience]
         feeds[f"{feed_id}.ics"] = b"".join(
             [_calendar_head(runbook, name, description, prodid), zone, *body, b"END:VCALENDAR\r\n"]
         )

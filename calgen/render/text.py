@@ -24,11 +24,7 @@ def plain(markdown: str) -> str:
         tokens = _parser().parseInline(line)
         children = tokens[0].children or [] if tokens else []
         lines.append(
-            "".join(
-                t.content
-                for t in children
-                if t.type in ("text", "code_inline", "html_inline")
-            )
+            "".join(t.content for t in children if t.type in ("text", "code_inline", "html_inline"))
             if line.strip()
             else ""
         )

@@ -1,0 +1,151 @@
+"""The commands as a user runs them: exit codes, files written, --check, help, version."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from calgen import __version__
+from calgen.cli import main
+from tests.conftest import ROOT, TESTDATA
+
+FEEDS = ("all", "gemeenten", "zorgaanbieders", "vecozo", "inlichtingenbureau")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the runbooks folder, as in a user's checkout."""
+    shutil.copytree(ROOT / "runbooks", tmp_path / "runbooks")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_build_writes_every_feed(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build"]) == 0
+    for runbook in ("iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1"):
+        for feed in FEEDS:
+            assert (workspace / "dist" / runbook / f"{feed}.ics").is_file()
+    assert "built 2 runbook(s): 10 of 10 file(s) changed in dist" in capsys.readouterr().err
+
+
+def test_two_builds_are_byte_identical(workspace: Path) -> None:
+    assert main(["build", "--out", "one"]) == 0
+    assert main(["build", "--out", "two"]) == 0
+    one = {
+        p.relative_to(workspace / "one"): p.read_bytes()
+        for p in (workspace / "one").rglob("*")
+        if p.is_file()
+    }
+    two = {
+        p.relative_to(workspace / "two"): p.read_bytes()
+        for p in (workspace / "two").rglob("*")
+        if p.is_file()
+    }
+    assert one == two
+    assert len(one) == 10
+
+
+def test_build_single_file_and_out(workspace: Path) -> None:
+    assert main(["build", "runbooks/iwmo-2.1-2.2.yaml", "--out", "site"]) == 0
+    assert sorted(p.name for p in (workspace / "site").iterdir()) == ["iwmo-2.1-2.2"]
+
+
+def test_check_reports_missing_and_stale(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["build", "--check"]) == 1
+    err = capsys.readouterr().err
+    assert err.count(": missing") == 10
+    assert main(["build"]) == 0
+    assert main(["build", "--check"]) == 0
+    capsys.readouterr()
+    runbook = workspace / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"
+    runbook.write_text(
+        runbook.read_text(encoding="utf-8").replace(
+            'at: "2022-03-30 17:00"', 'at: "2022-03-30 16:00"'
+        ),
+        encoding="utf-8",
+    )
+    assert main(["build", "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "dist/iwmo-ijw-3.0-3.1/zorgaanbieders.ics: stale" in err
+    assert "dist/iwmo-2.1-2.2" not in err
+
+
+def test_unchanged_files_are_not_rewritten(workspace: Path) -> None:
+    assert main(["build"]) == 0
+    feed = workspace / "dist" / "iwmo-2.1-2.2" / "all.ics"
+    os.utime(feed, (1_000_000_000, 1_000_000_000))
+    assert main(["build"]) == 0
+    assert feed.stat().st_mtime == 1_000_000_000
+
+
+def test_invalid_runbook_writes_nothing(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(TESTDATA / "invalid" / "dst-gap.yaml", workspace / "runbooks" / "broken.yaml")
+    (workspace / "runbooks" / "broken.yaml").write_text(
+        (TESTDATA / "invalid" / "dst-gap.yaml")
+        .read_text(encoding="utf-8")
+        .replace("../../../runbooks/shared/", "shared/"),
+        encoding="utf-8",
+    )
+    assert main(["build"]) == 1
+    err = capsys.readouterr().err
+    assert "runbooks/broken.yaml:13:40: '2022-03-27 02:30' does not exist" in err
+    assert "nothing was written" in err
+    assert not (workspace / "dist").exists()
+
+
+def test_missing_path(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "nope.yaml"]) == 1
+    assert "nope.yaml: no such file or folder" in capsys.readouterr().err
+
+
+def test_empty_folder(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workspace / "empty").mkdir()
+    assert main(["validate", "empty"]) == 1
+    assert "no runbooks found" in capsys.readouterr().err
+
+
+def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "calgen", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_version_and_help() -> None:
+    done = _run("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"calgen {__version__}"
+    for command in ([], ["build"], ["validate"], ["schema"]):
+        done = _run(*command, "--help")
+        assert done.returncode == 0, command
+        assert "usage: calgen" in done.stdout, command
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["frobnicate"], ["validate"], ["build", "--out"], ["build", "--nope"]]
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    done = _run(*args)
+    assert done.returncode == 2
+    assert "usage: calgen" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_console_script_and_module_agree(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "calgen"
+    if not script.exists():
+        pytest.skip("console script not installed in this environment (pip install -e .)")
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
+    assert done.stdout == _run("--version").stdout
