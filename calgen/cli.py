@@ -63,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema of runbooks (or, with --shared, of shared files).",
     )
     schema.add_argument("--shared", action="store_true", help="schema of runbooks/shared/*.yaml")
+
+    serve = sub.add_parser(
+        "serve",
+        help="preview dist/ on http://127.0.0.1",
+        description="Serve a built folder on 127.0.0.1 only, .ics as text/calendar, with ETags.",
+    )
+    serve.add_argument("--dir", type=Path, default=DEFAULT_OUT, help="default: dist/")
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000 (0: any free port)")
     return parser
 
 
@@ -141,7 +149,18 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"build": cmd_build, "validate": cmd_validate, "schema": cmd_schema}
+def cmd_serve(args: argparse.Namespace) -> int:
+    from calgen import serve
+
+    return serve.run(args.dir, args.port)
+
+
+COMMANDS = {
+    "build": cmd_build,
+    "validate": cmd_validate,
+    "schema": cmd_schema,
+    "serve": cmd_serve,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
