@@ -10,9 +10,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from calgen import __version__
 from calgen.errors import CalgenError, Diagnostics, Pos
+
+if TYPE_CHECKING:  # the model (and its imports) load only in the commands that need it
+    from calgen.model import Runbook
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 DEFAULT_RUNBOOKS = Path("runbooks")
@@ -48,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
         help="build in memory; exit 1 listing every missing or stale file in DIR",
     )
     build.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    build.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="where DIR is published, e.g. https://example.org/draaiboeken: used for webcal:// "
+        "links and the feeds' URL property (default: [tool.calgen] base-url in ./pyproject.toml;"
+        " without one, links stay relative and feeds carry no URL)",
+    )
+    build.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="folder with your own copies of templates; those found there replace the built-in",
+    )
 
     validate = sub.add_parser(
         "validate",
@@ -74,6 +91,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def project_setting(key: str) -> str:
+    """A default from `[tool.calgen]` in ./pyproject.toml, or ""."""
+    import tomllib
+
+    try:
+        with open("pyproject.toml", "rb") as fh:
+            value = tomllib.load(fh).get("tool", {}).get("calgen", {}).get(key, "")
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""
+    return str(value)
+
+
 def find_runbooks(paths: Sequence[Path], diags: Diagnostics) -> list[Path]:
     """Files as given; folders contribute their *.yaml files (not sub-folders: shared/)."""
     found: list[Path] = []
@@ -94,7 +123,7 @@ def _report(diags: Diagnostics, strict: bool) -> bool:
     return bool(diags.errors) or (strict and bool(diags.warnings))
 
 
-def _load(paths: Sequence[Path], strict: bool) -> tuple[list[object], bool]:
+def _load(paths: Sequence[Path], strict: bool) -> tuple[list[Runbook], bool]:
     from calgen.model import load_many
 
     diags = Diagnostics()
@@ -121,7 +150,24 @@ def cmd_build(args: argparse.Namespace) -> int:
     if failed:
         print("build stopped: nothing was written", file=sys.stderr)
         return EXIT_INVALID
-    outputs = publish.render_all(runbooks)  # type: ignore[arg-type]
+    if args.templates is not None and not args.templates.is_dir():
+        print(f"{args.templates}: --templates must be a folder", file=sys.stderr)
+        return EXIT_USAGE
+    base_url = args.base_url if args.base_url is not None else project_setting("base-url")
+    import jinja2
+
+    try:
+        outputs = publish.render_all(
+            runbooks,
+            base_url=base_url,
+            templates=args.templates.resolve() if args.templates else None,
+        )
+    except jinja2.TemplateError as exc:
+        where = ""
+        if isinstance(exc, jinja2.TemplateSyntaxError | jinja2.TemplateNotFound):
+            where = f"{exc.filename or exc.name}:{getattr(exc, 'lineno', '')}: "
+        print(f"calgen: template error: {where}{exc}; nothing was written", file=sys.stderr)
+        return EXIT_INVALID
     if args.check:
         problems = publish.stale(outputs, args.out)
         for line in problems:

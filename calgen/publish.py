@@ -13,15 +13,29 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from calgen.model import Runbook
+from calgen.render.document import render_documents, render_index
 from calgen.render.ics import PRODID, render_feeds
+from calgen.templating import environment
 
 
-def render_all(runbooks: Iterable[Runbook], prodid: str = PRODID) -> dict[str, bytes]:
-    """Relative output path -> bytes, for every runbook."""
+def render_all(
+    runbooks: Iterable[Runbook],
+    *,
+    base_url: str = "",
+    templates: Path | None = None,
+    prodid: str = PRODID,
+) -> dict[str, bytes]:
+    """Relative output path -> bytes, for every runbook, plus the site's index page."""
+    env = environment(templates)
     outputs: dict[str, bytes] = {}
+    listed = []
     for runbook in runbooks:
-        for name, data in render_feeds(runbook, prodid).items():
+        for name, data in render_feeds(env, runbook, prodid, base_url).items():
             outputs[f"{runbook.id}/{name}"] = data
+        for name, text in render_documents(env, runbook, base_url).items():
+            outputs[f"{runbook.id}/{name}"] = text.encode("utf-8")
+        listed.append(runbook)
+    outputs["index.html"] = render_index(env, listed, base_url).encode("utf-8")
     return dict(sorted(outputs.items()))
 
 

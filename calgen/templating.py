@@ -13,6 +13,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from calgen.render import dutch, text
 
@@ -37,7 +38,12 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["date_long"] = dutch.date_long
+    env.filters["date_plain"] = dutch.date_plain
     env.filters["time_of"] = dutch.time_of
     env.filters["plain"] = text.plain
+    # markdown-it-py escapes HTML in its input (html=False): its output is safe markup
+    env.filters["md"] = lambda value: markupsafe.Markup(text.html_block(value))
+    env.filters["md_inline"] = lambda value: markupsafe.Markup(text.html_inline(value))
+    env.filters["md_cell"] = text.md_cell
     env.globals["when"] = dutch.when
     return env

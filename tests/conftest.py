@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNBOOKS = ROOT / "runbooks"
 TESTDATA = Path(__file__).resolve().parent / "testdata"
 SEEDS = ("iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1")
+BASE_URL = "https://draaiboeken.example.org"  # as in pyproject.toml [tool.calgen]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,4 +40,4 @@ def seed_runbooks() -> dict[str, Runbook]:
 
 @pytest.fixture(scope="session")
 def seed_outputs(seed_runbooks: dict[str, Runbook]) -> dict[str, bytes]:
-    return render_all(seed_runbooks.values())
+    return render_all(seed_runbooks.values(), base_url=BASE_URL)

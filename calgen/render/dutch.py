@@ -18,6 +18,11 @@ def date_long(day: dt.date) -> str:
     return str(format_date(day, "EEEE d MMMM y", locale=LOCALE))
 
 
+def date_plain(day: dt.date) -> str:
+    """`23 november 2021` (the version table has no weekday)."""
+    return str(format_date(day, "d MMMM y", locale=LOCALE))
+
+
 def date_short(day: dt.date) -> str:
     """`donderdag 31 maart` (no year), for the first day of a period in the same year."""
     return str(format_date(day, "EEEE d MMMM", locale=LOCALE))
@@ -33,11 +38,21 @@ def time_of(moment: dt.datetime) -> str:
     return f"{clock(moment)} uur"
 
 
+def columns(start: dt.datetime, end: dt.datetime | None = None) -> tuple[str, str]:
+    """The date and the time, as the runbook tables' two *Wanneer* columns write them."""
+    if end is None:
+        return date_long(start), time_of(start)
+    if start.date() == end.date():
+        return date_long(start), f"{clock(start)} - {clock(end)} uur"
+    first = date_short(start) if start.year == end.year else date_long(start)
+    return f"{first} – {date_long(end)}", f"{time_of(start)} – {time_of(end)}"
+
+
 def when(start: dt.datetime, end: dt.datetime | None = None) -> str:
     """The whole moment or period in one phrase, as a feed description or e-mail says it."""
-    if end is None:
-        return f"{date_long(start)}, {time_of(start)}"
-    if start.date() == end.date():
-        return f"{date_long(start)}, {clock(start)} - {clock(end)} uur"
-    first = date_short(start) if start.year == end.year else date_long(start)
-    return f"{first} – {date_long(end)}, {time_of(start)} – {time_of(end)}"
+    return ", ".join(columns(start, end))
+
+
+def month_name(day: dt.date) -> str:
+    """`maart`"""
+    return str(format_date(day, "MMMM", locale=LOCALE))

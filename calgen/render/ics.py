@@ -18,13 +18,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import jinja2
 from icalendar import Calendar, Event, vDuration
 
 from calgen.model import Event as Fact
 from calgen.model import Milestone, Phase, Runbook
 from calgen.render import dutch
 from calgen.render.vtimezone import amsterdam
-from calgen.templating import environment
 
 PRODID = "-//calgen//Landelijk draaiboek migratie//NL"
 ALL = "all"
@@ -77,8 +77,7 @@ def _timed(event: Event, start: dt.datetime, end: dt.datetime | None) -> None:
     event.add("dtend", end or start)
 
 
-def _phase_item(runbook: Runbook, phase: Phase) -> FeedItem:
-    env = environment()
+def _phase_item(env: jinja2.Environment, runbook: Runbook, phase: Phase) -> FeedItem:
     event = _event(runbook, "fase", phase.id)
     event.add("summary", phase_label(phase))
     _timed(event, phase.start, phase.end)
@@ -90,8 +89,9 @@ def _phase_item(runbook: Runbook, phase: Phase) -> FeedItem:
     return FeedItem(str(event["uid"]), event.to_ical(), frozenset(r.id for r in runbook.roles))
 
 
-def _milestone_item(runbook: Runbook, milestone: Milestone) -> FeedItem:
-    env = environment()
+def _milestone_item(
+    env: jinja2.Environment, runbook: Runbook, milestone: Milestone, base_url: str
+) -> FeedItem:
     phase = next(p for p in runbook.phases if p.id == milestone.phase)
     section = next(s for s in runbook.sections if s.number == milestone.section)
     event = _event(runbook, "mijlpaal", milestone.id)
@@ -106,11 +106,13 @@ def _milestone_item(runbook: Runbook, milestone: Milestone) -> FeedItem:
         actionholder=actionholder(runbook, milestone),
     )
     event.add("description", description.strip())
+    if base_url:
+        # the milestone's row on the published page (calgen.render.document.anchor)
+        event.add("url", f"{base_url.rstrip('/')}/{runbook.id}/#m-{milestone.id}")
     return FeedItem(str(event["uid"]), event.to_ical(), milestone.audience)
 
 
-def _fact_item(runbook: Runbook, fact: Fact) -> FeedItem:
-    env = environment()
+def _fact_item(env: jinja2.Environment, runbook: Runbook, fact: Fact) -> FeedItem:
     event = _event(runbook, "datum", fact.id)
     event.add("summary", fact.title)
     if fact.day is not None:
@@ -128,11 +130,11 @@ def _fact_item(runbook: Runbook, fact: Fact) -> FeedItem:
     return FeedItem(str(event["uid"]), event.to_ical(), frozenset(fact.roles))
 
 
-def items(runbook: Runbook) -> list[FeedItem]:
+def items(env: jinja2.Environment, runbook: Runbook, base_url: str = "") -> list[FeedItem]:
     """Every event of the runbook, serialized once, in the runbook's order."""
-    out = [_phase_item(runbook, p) for p in runbook.phases]
-    out += [_milestone_item(runbook, m) for m in runbook.milestones]
-    out += [_fact_item(runbook, f) for f in runbook.events]
+    out = [_phase_item(env, runbook, p) for p in runbook.phases]
+    out += [_milestone_item(env, runbook, m, base_url) for m in runbook.milestones]
+    out += [_fact_item(env, runbook, f) for f in runbook.events]
     return out
 
 
@@ -161,9 +163,11 @@ def _seconds(duration: str) -> int:
     return number * {"H": 3600, "M": 60, "D": 86400}[unit]
 
 
-def render_feeds(runbook: Runbook, prodid: str = PRODID) -> dict[str, bytes]:
+def render_feeds(
+    env: jinja2.Environment, runbook: Runbook, prodid: str = PRODID, base_url: str = ""
+) -> dict[str, bytes]:
     """`{"all.ics": ..., "gemeenten.ics": ..., ...}` for one runbook."""
-    serialized = items(runbook)
+    serialized = items(env, runbook, base_url)
     zone: bytes = amsterdam().to_ical()
     feeds: dict[str, bytes] = {}
     targets = [(ALL, "alle rollen")] + [(r.id, r.name) for r in runbook.roles]

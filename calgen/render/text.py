@@ -29,3 +29,18 @@ def plain(markdown: str) -> str:
             else ""
         )
     return "\n".join(lines)
+
+
+def html_block(markdown: str) -> str:
+    """Paragraphs and lists as HTML. Raw HTML in the text is escaped, never passed on."""
+    return str(_parser().render(markdown.strip()))
+
+
+def html_inline(markdown: str) -> str:
+    """One line of Markdown (a table cell, a note) as inline HTML."""
+    return str(_parser().renderInline(markdown.strip()))
+
+
+def md_cell(markdown: str) -> str:
+    """Text safe inside a Markdown table cell: `|` escaped, line breaks as spaces."""
+    return " ".join(markdown.replace("\\", "\\\\").replace("|", "\\|").split())

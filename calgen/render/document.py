@@ -1,0 +1,186 @@
+"""The runbook as a document: one typed context, rendered to HTML and Markdown by Jinja.
+
+The context is built here, in Python, so that the templates only lay out what they are
+given: dates are already in Dutch, rows already filtered for a role, anchors already made.
+The chapter order follows the published runbooks: introduction, 1 Doel, 2 Uitgangspunten,
+then one chapter per phase with its numbered sections and schedule tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+import jinja2
+
+from calgen.model import Contact, Milestone, Phase, Runbook
+from calgen.render import dutch
+from calgen.render.ics import ALL, actionholder, phase_label, summary
+from calgen.render.timeline import Timeline, build_timeline
+
+
+def anchor(milestone_id: str) -> str:
+    """Stable anchor of a milestone row: `m-3.1.2`."""
+    return f"m-{milestone_id}"
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    anchor: str
+    summary: str
+    description: str  # Markdown
+    notes: tuple[str, ...]
+    date: str  # `woensdag 30 maart 2022`, or a range of days
+    time: str  # `17.00 uur`, `14.00 - 23.00 uur`, `13.00 uur – 13.00 uur`
+    actionholder: str
+    roles: frozenset[str]
+    messages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SectionView:
+    number: str
+    title: str
+    text: str
+    rows: tuple[Row, ...]
+    contacts: tuple[Contact, ...]
+
+
+@dataclass(frozen=True)
+class Chapter:
+    number: int
+    title: str
+    text: str
+    phase: Phase
+    sections: tuple[SectionView, ...]
+
+
+@dataclass(frozen=True)
+class Feed:
+    role: str  # a role id, or "all"
+    name: str  # Dutch name for people
+    file: str  # `gemeenten.ics`
+    https: str  # download link (relative when no base URL)
+    webcal: str  # subscribe link ("" without a base URL)
+    page: str  # the per-role view of the page
+
+
+@dataclass(frozen=True)
+class RoleView:
+    id: str
+    name: str
+    page: str
+
+
+@dataclass(frozen=True)
+class DocumentContext:
+    runbook: Runbook
+    role: RoleView | None  # the per-role view, or None for the whole runbook
+    chapters: tuple[Chapter, ...]
+    feeds: tuple[Feed, ...]
+    roles: tuple[RoleView, ...]
+    timeline: Timeline
+    phase_labels: dict[str, str] = field(default_factory=dict)
+
+
+class PageContext(TypedDict):
+    """What `html/runbook.html.j2` and `md/runbook.md.j2` receive."""
+
+    doc: DocumentContext
+
+
+def _row(runbook: Runbook, m: Milestone) -> Row:
+    date, time = dutch.columns(m.start, m.end)
+    return Row(
+        id=m.id,
+        anchor=anchor(m.id),
+        summary=summary(m),
+        description=m.description or m.title,
+        notes=m.notes,
+        date=date,
+        time=m.time_label or time,
+        actionholder=actionholder(runbook, m),
+        roles=m.audience,
+        messages=tuple(ref.written for ref in m.messages),
+    )
+
+
+def feeds(runbook: Runbook, base_url: str) -> tuple[Feed, ...]:
+    out = []
+    base = base_url.rstrip("/")
+    for role_id, name in [(ALL, "Alle rollen")] + [(r.id, r.name) for r in runbook.roles]:
+        file = f"{role_id}.ics"
+        https = f"{base}/{runbook.id}/{file}" if base else file
+        webcal = "webcal://" + https.split("://", 1)[1] if base else ""
+        page = "index.html" if role_id == ALL else f"{role_id}.html"
+        out.append(Feed(role_id, name, file, https, webcal, page))
+    return tuple(out)
+
+
+def document(runbook: Runbook, base_url: str = "", role: str | None = None) -> DocumentContext:
+    """The context for the whole runbook, or for the view of one role."""
+    rows_by_section: dict[str, list[Row]] = {}
+    for m in runbook.milestones:
+        if role is None or role in m.audience:
+            rows_by_section.setdefault(m.section, []).append(_row(runbook, m))
+    chapters = []
+    for phase in runbook.phases:
+        sections = tuple(
+            SectionView(
+                number=s.number,
+                title=s.title,
+                text=s.text,
+                rows=tuple(rows_by_section.get(s.number, [])),
+                contacts=tuple(runbook.contact(c) for c in s.contacts),
+            )
+            for s in runbook.sections
+            if s.phase == phase.id
+        )
+        chapters.append(
+            Chapter(
+                number=phase.number + 2,  # 1 Doel and 2 Uitgangspunten come first
+                title=phase_label(phase),
+                text=phase.text,
+                phase=phase,
+                sections=sections,
+            )
+        )
+    roles = tuple(RoleView(r.id, r.name, f"{r.id}.html") for r in runbook.roles)
+    return DocumentContext(
+        runbook=runbook,
+        role=next((r for r in roles if r.id == role), None),
+        chapters=tuple(chapters),
+        feeds=feeds(runbook, base_url),
+        roles=roles,
+        timeline=build_timeline(runbook, role),
+        phase_labels={p.id: phase_label(p) for p in runbook.phases},
+    )
+
+
+def render_documents(env: jinja2.Environment, runbook: Runbook, base_url: str) -> dict[str, str]:
+    """`index.html`, `runbook.md` and one `<role>.html` view per role."""
+    page = env.get_template("html/runbook.html.j2")
+    out = {
+        "index.html": page.render(PageContext(doc=document(runbook, base_url))),
+        "runbook.md": env.get_template("md/runbook.md.j2").render(
+            PageContext(doc=document(runbook, base_url))
+        ),
+    }
+    for role in runbook.roles:
+        out[f"{role.id}.html"] = page.render(PageContext(doc=document(runbook, base_url, role.id)))
+    return out
+
+
+class IndexItem(TypedDict):
+    runbook: Runbook
+    feeds: tuple[Feed, ...]
+
+
+def render_index(env: jinja2.Environment, runbooks: list[Runbook], base_url: str) -> str:
+    """`dist/index.html`: every runbook, newest go-live first."""
+    items = [
+        IndexItem(runbook=rb, feeds=feeds(rb, base_url))
+        for rb in sorted(runbooks, key=lambda rb: rb.go_live, reverse=True)
+    ]
+    return env.get_template("html/index.html.j2").render(runbooks=items)

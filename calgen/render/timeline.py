@@ -1,0 +1,169 @@
+"""Geometry of the timeline drawn on the runbook page (the SVG itself is a template).
+
+Phases are bands; each role has a lane with its deadlines as markers and its periods as
+bars; go-live, the DST change and Dutch holidays in the window are marked. Everything is
+computed here in plain numbers so the template only places shapes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from calgen import schedule
+from calgen.model import Runbook
+from calgen.render import dutch
+
+WIDTH = 960
+LEFT = 150  # room for lane names
+RIGHT = 20
+TOP = 56  # month and day labels, then phase bands
+BAND = 26
+LANE = 34
+
+
+@dataclass(frozen=True)
+class Day:
+    x: float
+    width: float
+    label: str  # day of month
+    month: str  # month name on the first day shown and on each 1st, else ""
+    weekend: bool
+    holiday: str  # Dutch name, or ""
+
+
+@dataclass(frozen=True)
+class Band:
+    x: float
+    width: float
+    label: str
+    css: str
+
+
+@dataclass(frozen=True)
+class Marker:
+    x: float
+    width: float  # 0 for a deadline
+    y: float
+    id: str
+    title: str  # what a tooltip or screen reader says
+    early: bool = False  # before the window: drawn at its left edge
+
+
+@dataclass(frozen=True)
+class Lane:
+    y: float
+    name: str
+    markers: tuple[Marker, ...]
+
+
+@dataclass(frozen=True)
+class Line:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Timeline:
+    width: int
+    height: int
+    left: int
+    top: int
+    band_height: int
+    days: tuple[Day, ...]
+    bands: tuple[Band, ...]
+    lanes: tuple[Lane, ...]
+    go_live: Line
+    dst: tuple[Line, ...]
+    description: str
+
+
+def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
+    milestones = [m for m in runbook.milestones if role is None or role in m.audience]
+    # The window is the migration itself; a milestone far before it (3.3.1 of 2022, a
+    # month early) is drawn at the left edge, marked as earlier, instead of squeezing
+    # the weeks that matter.
+    first = runbook.phases[0].start - dt.timedelta(days=1)
+    start = dt.datetime.combine(first.date(), dt.time(0), tzinfo=schedule.AMSTERDAM)
+    last_day = (runbook.go_live + dt.timedelta(days=2)).date()
+    end = dt.datetime.combine(last_day, dt.time(0), tzinfo=schedule.AMSTERDAM)
+    total = (end - start).total_seconds()
+    scale = (WIDTH - LEFT - RIGHT) / total
+
+    def x(moment: dt.datetime) -> float:
+        clamped = min(max(moment, start), end)
+        return round(LEFT + (clamped - start).total_seconds() * scale, 1)
+
+    def midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(0), tzinfo=schedule.AMSTERDAM)
+
+    dates = [start.date() + dt.timedelta(days=n) for n in range((last_day - start.date()).days)]
+    days = tuple(
+        Day(
+            x=x(midnight(day)),
+            width=round(x(midnight(day + dt.timedelta(days=1))) - x(midnight(day)), 1),
+            label=str(day.day),
+            month=dutch.month_name(day) if day.day == 1 or n == 0 else "",
+            weekend=day.weekday() >= 5,
+            holiday=schedule.holiday_name(day) or "",
+        )
+        for n, day in enumerate(dates)
+    )
+    bands = tuple(
+        Band(x(p.start), round(x(p.end) - x(p.start), 1), f"Fase {p.number}: {p.title}", p.id)
+        for p in runbook.phases
+    )
+    roles = [r for r in runbook.roles if role is None or r.id == role]
+    lanes = []
+    for i, r in enumerate(roles):
+        y = TOP + BAND + 12 + i * LANE
+        markers = tuple(
+            Marker(
+                x=x(m.start),
+                width=round(x(m.end) - x(m.start), 1) if m.end else 0,
+                y=y,
+                id=m.id,
+                title=f"{m.id} {m.title}: {dutch.when(m.start, m.end)}"
+                + (" (eerder dan de tijdlijn)" if m.start < start else ""),
+                early=m.start < start,
+            )
+            for m in milestones
+            if r.id in m.audience
+        )
+        lanes.append(Lane(y, r.name, markers))
+    dst = []
+    for day in dates:
+        before, after = midnight(day).utcoffset(), midnight(day).replace(hour=4).utcoffset()
+        if before != after:
+            label = (
+                "zomertijd"
+                if (after or dt.timedelta()) > (before or dt.timedelta())
+                else "wintertijd"
+            )
+            dst.append(Line(x(midnight(day).replace(hour=2)), f"{label} ({dutch.date_long(day)})"))
+    height = TOP + BAND + 12 + len(lanes) * LANE + 10
+    go_live = Line(x(runbook.go_live), f"live {dutch.when(runbook.go_live)}")
+    holidays = [(day, name) for day in dates if (name := schedule.holiday_name(day))]
+    description = " ".join(
+        [
+            f"Tijdlijn van {dutch.date_long(start.date())} tot {dutch.date_long(last_day)}:",
+            "; ".join(b.label for b in bands) + ".",
+            f"{len(milestones)} mijlpalen op {len(lanes)} rol(len).",
+            f"Go-live {dutch.when(runbook.go_live)}.",
+            *(f"Overgang naar {line.label}." for line in dst),
+            *(f"{name}: {dutch.date_long(day)}." for day, name in holidays),
+        ]
+    )
+    return Timeline(
+        width=WIDTH,
+        height=height,
+        left=LEFT,
+        top=TOP,
+        band_height=BAND,
+        days=days,
+        bands=bands,
+        lanes=tuple(lanes),
+        go_live=go_live,
+        dst=tuple(dst),
+        description=description,
+    )
