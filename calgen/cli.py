@@ -81,6 +81,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("--shared", action="store_true", help="schema of runbooks/shared/*.yaml")
 
+    holidays = sub.add_parser(
+        "holidays",
+        help="list the non-working days of a year",
+        description="List the Dutch public holidays and closures of YEAR that are not working "
+        "days (weekends are never working days and are not listed), with their Dutch names.",
+    )
+    holidays.add_argument("year", type=int, metavar="YEAR")
+    holidays.add_argument(
+        "--runbook",
+        type=Path,
+        metavar="FILE",
+        help="apply the runbook's working_days (holidays counted as working, closures)",
+    )
+
+    release = sub.add_parser(
+        "new-release",
+        help="re-plan a runbook for a new release from a new go-live",
+        description="Write a new runbook: every absolute time of SOURCE moved to keep its "
+        "distance to go-live in working days and its time of day; relative times resolve "
+        "against the new go-live; release numbers in id and text replaced. Prints the plan.",
+    )
+    release.add_argument("source", type=Path, metavar="SOURCE.yaml")
+    release.add_argument("--go-live", required=True, metavar='"YYYY-MM-DD HH:MM"')
+    release.add_argument("--from", dest="from_", required=True, metavar="X.Y")
+    release.add_argument("--to", required=True, metavar="X.Y")
+    release.add_argument("--id", metavar="ID", help="id of the new runbook (default: derived)")
+    release.add_argument(
+        "--date", metavar="YYYY-MM-DD", help="date of the concept version (default: today)"
+    )
+    release.add_argument("--out", required=True, type=Path, metavar="FILE")
+    release.add_argument("--force", action="store_true", help="replace FILE if it exists")
+
     serve = sub.add_parser(
         "serve",
         help="preview dist/ on http://127.0.0.1",
@@ -195,6 +227,112 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_holidays(args: argparse.Namespace) -> int:
+    from calgen import schedule
+    from calgen.render import dutch
+
+    if not schedule.FIRST_YEAR <= args.year <= schedule.LAST_YEAR:
+        print(
+            f"calgen holidays: YEAR must be {schedule.FIRST_YEAR}-{schedule.LAST_YEAR}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    calendar = schedule.DEFAULT_CALENDAR
+    if args.runbook is not None:
+        runbooks, failed = _load([args.runbook], strict=False)
+        if failed:
+            return EXIT_INVALID
+        calendar = runbooks[0].calendar
+    for day, name in calendar.non_working_days(args.year):
+        print(f"{day.isoformat()}  {dutch.date_long(day):<28}  {name}")
+    return EXIT_OK
+
+
+def cmd_new_release(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import os
+    import re
+    import tempfile
+
+    from calgen import release, schedule
+    from calgen.model import load_runbook
+
+    version = re.compile(r"^\d+\.\d+$")
+    for flag, value in (("--from", args.from_), ("--to", args.to)):
+        if not version.match(value):
+            print(
+                f"calgen new-release: {flag} {value!r} is not a release such as 3.1",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    try:
+        go_live = schedule.parse_local(args.go_live)
+        today = dt.date.fromisoformat(args.date) if args.date else dt.date.today()  # noqa: DTZ011
+    except (schedule.TimeProblem, ValueError) as exc:
+        print(f"calgen new-release: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.out.exists() and not args.force:
+        print(f"calgen new-release: {args.out} exists; pass --force to replace it", file=sys.stderr)
+        return EXIT_INVALID
+    runbooks, failed = _load([args.source], strict=False)
+    if failed:
+        return EXIT_INVALID
+    source_dir = args.source.resolve().parent
+    out_dir = args.out.resolve().parent
+    text = args.source.read_text(encoding="utf-8")
+    data_uses = [u for u in runbooks[0].uses]
+    uses = [os.path.relpath(source_dir / u, out_dir) for u in data_uses]
+    try:
+        plan = release.replan(
+            text,
+            runbooks[0],
+            go_live=go_live,
+            new_from=args.from_,
+            new_to=args.to,
+            new_id=args.id,
+            today=today,
+            uses=uses if out_dir != source_dir else None,
+        )
+    except release.ReleaseError as exc:
+        print(f"calgen new-release: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    new_text = _relocate_schema_line(plan.text, source_dir, out_dir)
+    print(release.plan_table(plan))
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    # The new runbook must validate as it is; write it only then, atomically.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".new-release-", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(new_text)
+        try:
+            load_runbook(Path(tmp), str(args.out))
+        except CalgenError as exc:
+            print(
+                f"calgen new-release: the re-planned runbook does not validate:\n{exc}",
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
+        os.replace(tmp, args.out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    print(f"wrote {args.out}: review the warnings above, then `calgen build`", file=sys.stderr)
+    return EXIT_OK
+
+
+def _relocate_schema_line(text: str, source_dir: Path, out_dir: Path) -> str:
+    """Keep the editor's `$schema=` pointer right when the new file lives elsewhere."""
+    import os
+    import re
+
+    def fix(match: re.Match[str]) -> str:
+        target = (source_dir / match.group(2)).resolve()
+        return match.group(1) + os.path.relpath(target, out_dir)
+
+    return re.sub(r"^(# yaml-language-server: \$schema=)(\S+)", fix, text, count=1, flags=re.M)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from calgen import serve
 
@@ -206,6 +344,8 @@ COMMANDS = {
     "validate": cmd_validate,
     "schema": cmd_schema,
     "serve": cmd_serve,
+    "holidays": cmd_holidays,
+    "new-release": cmd_new_release,
 }
 
 

@@ -98,10 +98,10 @@ class _Builder:
     def scalar(self, node: yaml.Node) -> Any:
         try:
             return self.constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            # e.g. `2022-02-30`, which the YAML timestamp rule matches but no calendar has
-            self.diags.error(self.mark(node), f"cannot read value {node.value!r}: {exc}")
-            return None
+        except (yaml.YAMLError, ValueError, OverflowError):
+            # e.g. `2022-02-30`, which the YAML timestamp rule matches but no calendar has:
+            # keep the text, so the check that knows what the value means reports it
+            return node.value
 
 
 class _TooBig(Exception):

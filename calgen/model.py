@@ -120,6 +120,8 @@ class Milestone:
     actionholder: str = ""
     messages: tuple[MessageRef, ...] = ()
     audience: frozenset[str] = frozenset()  # every role whose feed carries it
+    start_rule: str = ""  # the relative rule its time was written as, in Dutch, or ""
+    end_rule: str = ""
 
     @property
     def is_period(self) -> bool:
@@ -162,6 +164,8 @@ class Runbook:
     goal_sections: tuple[Block, ...] = ()
     principles: tuple[Block, ...] = ()
     refresh: str = "PT12H"
+    uses: tuple[str, ...] = ()
+    calendar: schedule.WorkCalendar = schedule.DEFAULT_CALENDAR
 
     def role(self, role_id: str) -> Role:
         return next(r for r in self.roles if r.id == role_id)
@@ -197,6 +201,13 @@ class _Ctx:
         # paths the structural check found wrong: domain checks pass over them, so that
         # one run reports every problem without tripping over malformed data
         self.broken: set[str] = set()
+        # time resolution: relative times refer to go-live or to a milestone's start
+        self.calendar = schedule.DEFAULT_CALENDAR
+        self.go_live: dt.datetime | None = None
+        self.milestone_starts: dict[str, tuple[PathKey, str]] = {}
+        self.resolved: dict[PathKey, dt.datetime | None] = {}
+        self.resolving: set[PathKey] = set()
+        self.rules: dict[PathKey, schedule.Relative] = {}
 
     def is_broken(self, path: PathKey) -> bool:
         here = format_path(path)
@@ -228,11 +239,49 @@ class _Ctx:
         self.diags.warning(self.doc.pos(path), message, format_path(path))
 
     def time(self, path: PathKey, value: Any) -> dt.datetime | None:
+        """An absolute or relative time, resolved; None (with an error) when it cannot be."""
+        if path in self.resolved:
+            return self.resolved[path]
+        result = self._resolve(path, value)
+        self.resolved[path] = result
+        return result
+
+    def _resolve(self, path: PathKey, value: Any) -> dt.datetime | None:
+        rule = schedule.parse_relative(value)
+        if rule is None:
+            try:
+                return schedule.parse_local(value)
+            except schedule.TimeProblem as exc:
+                self.error(path, str(exc))
+                return None
+        self.rules[path] = rule
+        if rule.anchor == "go_live":
+            anchor = self.go_live
+            if anchor is None:
+                return None  # go_live itself is wrong, and reported
+        else:
+            if rule.anchor not in self.milestone_starts:
+                _unknown(self, path, "milestone", rule.anchor, self.milestone_starts)
+                return None
+            anchor_path, anchor_text = self.milestone_starts[rule.anchor]
+            if anchor_path in self.resolving:
+                self.error(path, f"'{value}' depends on itself through milestone {rule.anchor}")
+                return None
+            self.resolving.add(path)
+            anchor = self.time(anchor_path, anchor_text)
+            self.resolving.discard(path)
+            if anchor is None:
+                return None
         try:
-            return schedule.parse_local(value)
+            return rule.resolve(anchor, self.calendar)
         except schedule.TimeProblem as exc:
             self.error(path, str(exc))
             return None
+
+    def rule(self, path: PathKey) -> str:
+        """The relative rule written at `path`, in Dutch, or ""."""
+        found = self.rules.get(path)
+        return found.dutch() if found else ""
 
     def date(self, path: PathKey, value: Any) -> dt.date | None:
         try:
@@ -313,12 +362,18 @@ def _contact(data: dict[str, Any], base: Contact | None = None) -> Contact:
 
 def _build(ctx: _Ctx) -> Runbook | None:
     data = ctx.doc.data
+    ctx.calendar = _build_calendar(ctx)
+    go_live = ctx.time(("go_live",), ctx.value("go_live")) if ctx.value("go_live") else None
+    ctx.go_live = go_live
+    for i, m in ctx.items("milestones"):
+        key = "at" if "at" in m else "start"
+        if key in m and m["id"] not in ctx.milestone_starts:
+            ctx.milestone_starts[m["id"]] = (("milestones", i, key), m[key])
     contacts = _build_contacts(ctx)
     phases = _build_phases(ctx)
     sections = _build_sections(ctx, contacts)
     milestones = _build_milestones(ctx, sections)
     events = _build_events(ctx)
-    go_live = ctx.time(("go_live",), ctx.value("go_live")) if ctx.value("go_live") else None
     versions = tuple(
         Version(v["version"], d, v.get("note", ""))
         for i, v in ctx.items("versions")
@@ -355,7 +410,24 @@ def _build(ctx: _Ctx) -> Runbook | None:
         goal_sections=tuple(_block(b) for b in goal.get("sections", [])),
         principles=tuple(_block(b) for b in data.get("principles", [])),
         refresh=data.get("feed", {}).get("refresh", "PT12H"),
+        calendar=ctx.calendar,
+        uses=tuple(ctx.value("uses") or ()),
     )
+
+
+def _build_calendar(ctx: _Ctx) -> schedule.WorkCalendar:
+    """The runbook's working days: named holidays counted as working, closures added."""
+    spec = ctx.value("working_days") or {}
+    known = schedule.all_holiday_names()
+    for j, name in enumerate(spec.get("count_as_working", [])):
+        if name not in known:
+            _unknown(ctx, ("working_days", "count_as_working", j), "holiday", name, known)
+    closures = []
+    for j, closure in enumerate(spec.get("closures", [])):
+        day = ctx.date(("working_days", "closures", j, "date"), closure["date"])
+        if day is not None:
+            closures.append((day, closure["reason"]))
+    return schedule.WorkCalendar(frozenset(spec.get("count_as_working", [])), tuple(closures))
 
 
 def _block(data: dict[str, Any]) -> Block:
@@ -521,6 +593,8 @@ def _build_milestones(ctx: _Ctx, sections: dict[str, Section]) -> list[Milestone
                 actionholder=m.get("actionholder", ""),
                 messages=messages,
                 audience=frozenset(m["roles"]) | section.inform | inform,
+                start_rule=ctx.rule((*path, "at" if "at" in m else "start")),
+                end_rule=ctx.rule((*path, "end")),
             )
         )
     return out
@@ -610,11 +684,12 @@ def _validate_milestones_on_working_days(ctx: _Ctx, milestones: list[Milestone])
         if m.end is not None and m.end.date() != m.start.date():
             moments.append(("end", m.end))
         for key, moment in moments:
-            reason = schedule.non_working_reason(moment.date())
+            reason = ctx.calendar.non_working_reason(moment.date())
             if reason is None:
                 continue
             weekday = schedule.WEEKDAYS_NL[moment.weekday()]
-            name = "" if reason == weekday else f", {reason} (public holiday)"
+            kind = "public holiday" if schedule.holiday_name(moment.date()) == reason else "closure"
+            name = "" if reason == weekday else f", {reason} ({kind})"
             ctx.warning(
                 ("milestones", index[m.id], key),
                 f"milestone {m.id} falls on a non-working day: {weekday} {moment:%Y-%m-%d}{name}",

@@ -7,6 +7,8 @@ module handles naive datetimes.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -33,6 +35,17 @@ def parse_local(text: str) -> dt.datetime:
         naive = dt.datetime.strptime(text, "%Y-%m-%d %H:%M")  # noqa: DTZ007 - zone set below
     except ValueError as exc:
         raise TimeProblem(f"'{text}' is not a valid date and time ({exc})") from None
+    return local(naive)
+
+
+def local(naive: dt.datetime, rule: str | None = None) -> dt.datetime:
+    """Attach Europe/Amsterdam to a wall-clock time, refusing gaps, folds and far years.
+
+    `rule` is the relative time the wall-clock time was computed from, for the message.
+    """
+    text = naive.strftime("%Y-%m-%d %H:%M")
+    if rule:
+        text = f"{rule}' resolves to '{text}', but '{text}"
     if not FIRST_YEAR <= naive.year <= LAST_YEAR:
         raise TimeProblem(f"'{text}' is outside the years {FIRST_YEAR}-{LAST_YEAR} calgen plans")
     aware = naive.replace(tzinfo=AMSTERDAM)
@@ -77,11 +90,136 @@ def holiday_name(day: dt.date) -> str | None:
     return _dutch_holidays(day.year).get(day)
 
 
-def non_working_reason(day: dt.date) -> str | None:
-    """Why `day` is not a working day ('zondag', 'Tweede paasdag', ...), or None."""
-    name = holiday_name(day)
-    if name:
-        return name
-    if day.weekday() >= 5:
-        return WEEKDAYS_NL[day.weekday()]
-    return None
+def all_holiday_names() -> frozenset[str]:
+    """Every Dutch holiday name the `holidays` package uses, for checking runbook input."""
+    return frozenset(
+        name
+        for year in range(FIRST_YEAR, 2041)
+        for names in _dutch_holidays(year).values()
+        for name in names.split("; ")  # two holidays on one day: "Bevrijdingsdag; Hemelvaartsdag"
+    )
+
+
+@dataclass(frozen=True)
+class WorkCalendar:
+    """Which days count as working days for a runbook.
+
+    By default weekends and every Dutch public holiday from the `holidays` package (Good
+    Friday and, in lustrum years, Liberation Day included) are non-working. A runbook can
+    count named holidays as working days and add closure days of its own.
+    """
+
+    working_holidays: frozenset[str] = frozenset()
+    closures: tuple[tuple[dt.date, str], ...] = ()
+
+    def non_working_reason(self, day: dt.date) -> str | None:
+        """Why `day` is not a working day ('zondag', 'Tweede paasdag', ...), or None."""
+        for closed, reason in self.closures:
+            if closed == day:
+                return reason
+        name = holiday_name(day)
+        if name and any(n not in self.working_holidays for n in name.split("; ")):
+            return name
+        if day.weekday() >= 5:
+            return WEEKDAYS_NL[day.weekday()]
+        return None
+
+    def is_working(self, day: dt.date) -> bool:
+        return self.non_working_reason(day) is None
+
+    def shift(self, day: dt.date, working_days: int) -> dt.date:
+        """The day `working_days` working days after `day` (before, when negative)."""
+        step = dt.timedelta(days=1 if working_days >= 0 else -1)
+        left = abs(working_days)
+        while left:
+            day += step
+            if self.is_working(day):
+                left -= 1
+        return day
+
+    def distance(self, start: dt.date, end: dt.date) -> int:
+        """Signed number of working days from `start` to `end`: shift(start, n) == end
+        when `end` is a working day."""
+        sign = 1 if end >= start else -1
+        count, day = 0, start
+        while day != end:
+            day += dt.timedelta(days=sign)
+            if self.is_working(day):
+                count += sign
+        return count
+
+    def next_working(self, day: dt.date) -> dt.date:
+        while not self.is_working(day):
+            day += dt.timedelta(days=1)
+        return day
+
+    def non_working_days(self, year: int) -> list[tuple[dt.date, str]]:
+        """Holidays and closures of `year` that are not working days (weekends left out)."""
+        days = dict(_dutch_holidays(year))
+        days.update({d: reason for d, reason in self.closures if d.year == year})
+        return sorted(
+            (day, name) for day, name in days.items() if self.non_working_reason(day) is not None
+        )
+
+
+DEFAULT_CALENDAR = WorkCalendar()
+
+
+# --------------------------------------------------------------------------- relative times
+
+_RELATIVE = re.compile(
+    r"^(?:(?P<count>\d+) (?P<unit>working days?|days?) (?P<direction>before|after) )?"
+    r"(?P<anchor>go_live|\d+(?:\.\d+)+)(?: at (?P<time>\d{2}:\d{2}))?$"
+)
+RELATIVE_PATTERN = _RELATIVE.pattern
+
+
+@dataclass(frozen=True)
+class Relative:
+    """`3 working days before go_live at 17:00`: a time written relative to go-live or to
+    another milestone (its start)."""
+
+    count: int  # signed: negative is before
+    working: bool  # working days (True) or calendar days
+    anchor: str  # "go_live" or a milestone id
+    time: dt.time | None  # None: the anchor's time of day
+    text: str
+
+    def resolve(self, anchor: dt.datetime, calendar: WorkCalendar) -> dt.datetime:
+        day = anchor.date()
+        day = calendar.shift(day, self.count) if self.working else day + dt.timedelta(self.count)
+        naive = dt.datetime.combine(day, self.time or anchor.time())
+        return local(naive, rule=self.text)
+
+    def dutch(self) -> str:
+        """`3 werkdagen vóór go-live, 17.00 uur`: the rule as the page shows it."""
+        anchor = "go-live" if self.anchor == "go_live" else self.anchor
+        time = f", {self.time.hour:02d}.{self.time.minute:02d} uur" if self.time else ""
+        if self.count == 0:
+            return f"op {anchor}{time}"
+        n = abs(self.count)
+        unit = (
+            ("werkdag" if n == 1 else "werkdagen")
+            if self.working
+            else ("dag" if n == 1 else "dagen")
+        )
+        side = "vóór" if self.count < 0 else "na"
+        return f"{n} {unit} {side} {anchor}{time}"
+
+
+def parse_relative(text: str) -> Relative | None:
+    match = _RELATIVE.match(text)
+    if not match:
+        return None
+    count = int(match["count"] or 0) * (-1 if match["direction"] == "before" else 1)
+    try:
+        time = dt.time.fromisoformat(match["time"]) if match["time"] else None
+    except ValueError:
+        return None
+    return Relative(
+        count=count,
+        working=bool(match["unit"] and match["unit"].startswith("working")),
+        anchor=match["anchor"],
+        time=time,
+        text=text,
+    )

@@ -20,6 +20,11 @@ from calgen.errors import Diagnostics
 from calgen.load import Document, PathKey, format_path
 
 LOCAL_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"
+# `3 working days before go_live at 17:00`, `2 days after 3.1.2`, `go_live at 12:00`
+RELATIVE_TIME = (
+    r"^(\d+ (working days?|days?) (before|after) )?(go_live|\d+(\.\d+)+)( at \d{2}:\d{2})?$"
+)
+TIME = f"{LOCAL_TIME}|{RELATIVE_TIME}"
 DATE = r"^\d{4}-\d{2}-\d{2}$"
 ID = r"^[a-z0-9][a-z0-9.-]*$"
 MILESTONE_ID = r"^\d+(\.\d+)+$"
@@ -43,10 +48,16 @@ def _obj(props: dict[str, Any], required: list[str], description: str = "") -> d
     return schema
 
 
-_local_time = {
+_absolute_time = {
     "type": "string",
     "pattern": LOCAL_TIME,
     "description": "Europe/Amsterdam wall-clock time, written YYYY-MM-DD HH:MM (quoted)",
+}
+_local_time = {
+    "type": "string",
+    "pattern": TIME,
+    "description": "Europe/Amsterdam wall-clock time 'YYYY-MM-DD HH:MM', or relative: "
+    "'3 working days before go_live at 17:00', '2 days after 3.1.2', 'go_live at 12:00'",
 }
 _date = {"type": "string", "format": "date", "pattern": DATE, "description": "YYYY-MM-DD"}
 _role_list = {
@@ -108,7 +119,26 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
             "standards": {"type": "array", "items": {"type": "string"}},
             "release": _obj({"from": {"type": "string"}, "to": {"type": "string"}}, ["from", "to"]),
             "timezone": {"type": "string", "enum": ["Europe/Amsterdam"]},
-            "go_live": _local_time,
+            "go_live": _absolute_time,
+            "working_days": _obj(
+                {
+                    "count_as_working": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Dutch holiday names that are working days here, "
+                        "as `calgen holidays` prints them (e.g. Bevrijdingsdag)",
+                    },
+                    "closures": {
+                        "type": "array",
+                        "items": _obj(
+                            {"date": _date, "reason": _text("why, in Dutch")}, ["date", "reason"]
+                        ),
+                        "description": "extra non-working days",
+                    },
+                },
+                [],
+                "which days count as working days (default: Monday-Friday, not Dutch holidays)",
+            ),
             "uses": {
                 "type": "array",
                 "items": {"type": "string"},
@@ -389,6 +419,8 @@ def _check(
 def _pattern_words(schema: dict[str, Any]) -> str:
     return {
         LOCAL_TIME: "a local time written YYYY-MM-DD HH:MM",
+        TIME: "a local time written YYYY-MM-DD HH:MM, or a relative time such as "
+        "'3 working days before go_live at 17:00'",
         DATE: "a date written YYYY-MM-DD",
         ID: "an id of lowercase letters, digits, dots and dashes",
         MILESTONE_ID: "a milestone number such as '3.1.2'",

@@ -33,6 +33,7 @@ class Row:
     notes: tuple[str, ...]
     date: str  # `woensdag 30 maart 2022`, or a range of days
     time: str  # `17.00 uur`, `14.00 - 23.00 uur`, `13.00 uur – 13.00 uur`
+    rule: str  # how the time was planned, when relative: `3 werkdagen vóór go-live`
     actionholder: str
     roles: frozenset[str]
     messages: tuple[str, ...]
@@ -100,6 +101,7 @@ def _row(runbook: Runbook, m: Milestone) -> Row:
         notes=m.notes,
         date=date,
         time=m.time_label or time,
+        rule=" – ".join(r for r in (m.start_rule, m.end_rule) if r),
         actionholder=actionholder(runbook, m),
         roles=m.audience,
         messages=tuple(ref.written for ref in m.messages),
