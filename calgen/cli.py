@@ -6,7 +6,9 @@ Exit codes: 0 ok, 1 invalid input (with file:line:col messages), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,6 +96,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="apply the runbook's working_days (holidays counted as working, closures)",
     )
+
+    diff = sub.add_parser(
+        "diff",
+        help="list moved, added and removed milestones between two runbooks",
+        description="Compare two runbooks (two versions, or two releases) milestone by "
+        "milestone; prints one Dutch line per change. Exit 0, also when nothing changed.",
+    )
+    diff.add_argument("old", type=Path, metavar="OLD.yaml")
+    diff.add_argument("new", type=Path, metavar="NEW.yaml")
 
     release = sub.add_parser(
         "new-release",
@@ -193,6 +204,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             runbooks,
             base_url=base_url,
             templates=args.templates.resolve() if args.templates else None,
+            history=publish.read_history(args.out, runbooks),
         )
     except jinja2.TemplateError as exc:
         where = ""
@@ -200,6 +212,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             where = f"{exc.filename or exc.name}:{getattr(exc, 'lineno', '')}: "
         print(f"calgen: template error: {where}{exc}; nothing was written", file=sys.stderr)
         return EXIT_INVALID
+    outputs = publish.with_history(outputs, args.out, build_moment())
     if args.check:
         problems = publish.stale(outputs, args.out)
         for line in problems:
@@ -216,6 +229,15 @@ def cmd_build(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def build_moment() -> dt.datetime:
+    """The moment written as LAST-MODIFIED into events that changed in this build:
+    SOURCE_DATE_EPOCH when set (reproducible builds), else the clock. Read only here."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -245,6 +267,25 @@ def cmd_holidays(args: argparse.Namespace) -> int:
         calendar = runbooks[0].calendar
     for day, name in calendar.non_working_days(args.year):
         print(f"{day.isoformat()}  {dutch.date_long(day):<28}  {name}")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from calgen.diff import compare, snapshot
+
+    # loaded one by one: two versions of a runbook share its id
+    (old_list, old_failed), (new_list, new_failed) = (
+        _load([args.old], strict=False),
+        _load([args.new], strict=False),
+    )
+    if old_failed or new_failed:
+        return EXIT_INVALID
+    old, new = old_list[0], new_list[0]
+    changes = compare(snapshot(old), snapshot(new), new.calendar)
+    for change in changes:
+        print(change)
+    if not changes:
+        print("geen wijzigingen in het tijdschema")
     return EXIT_OK
 
 
@@ -346,6 +387,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "holidays": cmd_holidays,
     "new-release": cmd_new_release,
+    "diff": cmd_diff,
 }
 
 

@@ -30,6 +30,7 @@ ID = r"^[a-z0-9][a-z0-9.-]*$"
 MILESTONE_ID = r"^\d+(\.\d+)+$"
 MESSAGE_CODE = r"^(WMO|JW)?\d{3}$"
 ROLE_ID = r"^[a-z][a-z0-9-]*$"
+VERSION = r"^\d+(\.\d+)*$"
 
 
 def _text(description: str) -> dict[str, Any]:
@@ -148,7 +149,11 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
             "versions": {
                 "type": "array",
                 "items": _obj(
-                    {"version": {"type": "string"}, "date": _date, "note": {"type": "string"}},
+                    {
+                        "version": {"type": "string", "pattern": VERSION},
+                        "date": _date,
+                        "note": {"type": "string"},
+                    },
                     ["version", "date"],
                 ),
             },
@@ -426,5 +431,6 @@ def _pattern_words(schema: dict[str, Any]) -> str:
         MILESTONE_ID: "a milestone number such as '3.1.2'",
         MESSAGE_CODE: "a message code such as '305' or 'WMO305'",
         ROLE_ID: "a role id of lowercase letters",
+        VERSION: "a version number such as '1.0'",
         r"^\d{3}$": "a three-digit message code such as '305'",
     }.get(schema["pattern"], f"in the form {schema['pattern']}")

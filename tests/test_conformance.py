@@ -11,11 +11,6 @@ says why.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,94 +19,35 @@ from icalendar import Calendar
 from calgen.model import Runbook, load_runbook
 from calgen.publish import render_all
 from calgen.render.ics import uid
+from tests.conformance_readers import (
+    read_ical,
+    read_icalendar,
+    read_icaljs,
+    read_libical,
+    utc_text,
+)
 from tests.conftest import ROOT, TESTDATA
 
-READERS = ROOT / "tests" / "readers"
-SYSTEM_PYTHON = Path("/usr/bin/python3")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
 pytestmark = pytest.mark.conformance
-
-
-def _missing(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"conformance reader unavailable in CI: {reason}")
-    pytest.skip(f"CONFORMANCE READER MISSING, NOT TESTED: {reason}")
-
-
-def _utc(value: dt.date | dt.datetime) -> str:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return value.isoformat()
 
 
 def expected(runbook: Runbook) -> dict[str, tuple[str, str]]:
     """uid -> (start, end) straight from the model, not from any feed."""
     out = {}
     for p in runbook.phases:
-        out[uid(runbook, "fase", p.id)] = (_utc(p.start), _utc(p.end))
+        out[uid(runbook, "fase", p.id)] = (utc_text(p.start), utc_text(p.end))
     for m in runbook.milestones:
-        out[uid(runbook, "mijlpaal", m.id)] = (_utc(m.start), _utc(m.end or m.start))
+        out[uid(runbook, "mijlpaal", m.id)] = (utc_text(m.start), utc_text(m.end or m.start))
     for e in runbook.events:
         if e.day is not None:
-            out[uid(runbook, "datum", e.id)] = (_utc(e.day), _utc(e.day + dt.timedelta(days=1)))
+            out[uid(runbook, "datum", e.id)] = (
+                utc_text(e.day),
+                utc_text(e.day + dt.timedelta(days=1)),
+            )
         else:
             assert e.start is not None
-            out[uid(runbook, "datum", e.id)] = (_utc(e.start), _utc(e.end or e.start))
+            out[uid(runbook, "datum", e.id)] = (utc_text(e.start), utc_text(e.end or e.start))
     return out
-
-
-def read_icalendar(path: Path) -> list[dict[str, str]]:
-    cal = Calendar.from_ical(path.read_bytes())
-    return [
-        {
-            "uid": str(e["UID"]),
-            "start": _utc(e.decoded("DTSTART")),
-            "end": _utc(e.decoded("DTEND")),
-        }
-        for e in cal.walk("VEVENT")
-    ]
-
-
-def _run(command: list[str]) -> list[dict[str, str]]:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, f"{command[0]} failed: {done.stderr}"
-    result: list[dict[str, str]] = json.loads(done.stdout)
-    return result
-
-
-def read_icaljs(path: Path) -> list[dict[str, str]]:
-    node = shutil.which("node")
-    if node is None:
-        _missing("node is not installed")
-    if not (ROOT / "node_modules" / "ical.js").is_dir():
-        _missing("npm package ical.js is not installed (run `npm ci`)")
-    return _run([str(node), str(READERS / "icaljs_read.mjs"), str(path)])
-
-
-def read_libical(path: Path) -> list[dict[str, str]]:
-    if not SYSTEM_PYTHON.exists():
-        _missing("Debian's /usr/bin/python3 is not there")
-    probe = subprocess.run(
-        [
-            str(SYSTEM_PYTHON),
-            "-c",
-            "import gi; gi.require_version('ICalGLib', '3.0'); from gi.repository import ICalGLib",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        _missing("libical is not installed (apt-get install python3-gi gir1.2-ical-3.0)")
-    return _run([str(SYSTEM_PYTHON), str(READERS / "libical_read.py"), str(path)])
-
-
-def read_ical(path: Path) -> list[dict[str, str]]:
-    try:
-        import ical  # noqa: F401
-    except ImportError:
-        _missing("the `ical` package is not installed (pip install -e '.[test]')")
-    return _run([sys.executable, str(READERS / "ical_read.py"), str(path)])
 
 
 READ = {
@@ -172,7 +108,7 @@ def test_reader_agrees_with_model(
 def test_dst_fixture_instants() -> None:
     """The fixture's wall-clock times mean what DOMAIN.md says they mean."""
     runbook, _ = load_runbook(TESTDATA / "valid" / "dst-2022.yaml")
-    starts = {m.id: _utc(m.start) for m in runbook.milestones}
+    starts = {m.id: utc_text(m.start) for m in runbook.milestones}
     assert starts["1.1.1"] == "2022-03-27T00:30:00Z"
     assert starts["1.1.2"] == "2022-03-27T01:30:00Z"  # ical.js read 02:30Z with a 03:00 onset
     assert starts["1.2.1"] == "2022-10-29T23:30:00Z"

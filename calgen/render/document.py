@@ -83,6 +83,8 @@ class DocumentContext:
     roles: tuple[RoleView, ...]
     timeline: Timeline
     phase_labels: dict[str, str] = field(default_factory=dict)
+    changes_since: str = ""  # the previous version, when its snapshot is known
+    changes: tuple[str, ...] = ()  # Dutch sentences (calgen.diff)
 
 
 class PageContext(TypedDict):
@@ -120,7 +122,12 @@ def feeds(runbook: Runbook, base_url: str) -> tuple[Feed, ...]:
     return tuple(out)
 
 
-def document(runbook: Runbook, base_url: str = "", role: str | None = None) -> DocumentContext:
+def document(
+    runbook: Runbook,
+    base_url: str = "",
+    role: str | None = None,
+    changes: tuple[str, tuple[str, ...]] | None = None,
+) -> DocumentContext:
     """The context for the whole runbook, or for the view of one role."""
     rows_by_section: dict[str, list[Row]] = {}
     for m in runbook.milestones:
@@ -157,20 +164,29 @@ def document(runbook: Runbook, base_url: str = "", role: str | None = None) -> D
         roles=roles,
         timeline=build_timeline(runbook, role),
         phase_labels={p.id: phase_label(p) for p in runbook.phases},
+        changes_since=changes[0] if changes else "",
+        changes=changes[1] if changes else (),
     )
 
 
-def render_documents(env: jinja2.Environment, runbook: Runbook, base_url: str) -> dict[str, str]:
-    """`index.html`, `runbook.md` and one `<role>.html` view per role."""
+def render_documents(
+    env: jinja2.Environment,
+    runbook: Runbook,
+    base_url: str,
+    changes: tuple[str, tuple[str, ...]] | None = None,
+) -> dict[str, str]:
+    """`index.html`, `runbook.md` and one `<role>.html` view per role.
+
+    `changes`: the previous version and the changes since, shown by the version table."""
     page = env.get_template("html/runbook.html.j2")
+    whole = document(runbook, base_url, changes=changes)
     out = {
-        "index.html": page.render(PageContext(doc=document(runbook, base_url))),
-        "runbook.md": env.get_template("md/runbook.md.j2").render(
-            PageContext(doc=document(runbook, base_url))
-        ),
+        "index.html": page.render(PageContext(doc=whole)),
+        "runbook.md": env.get_template("md/runbook.md.j2").render(PageContext(doc=whole)),
     }
     for role in runbook.roles:
-        out[f"{role.id}.html"] = page.render(PageContext(doc=document(runbook, base_url, role.id)))
+        view = document(runbook, base_url, role.id, changes)
+        out[f"{role.id}.html"] = page.render(PageContext(doc=view))
     return out
 
 

@@ -3,7 +3,7 @@
 //
 // Usage:   node tests/readers/icaljs_read.mjs FILE.ics
 // Output:  JSON array on stdout, one object per VEVENT, sorted by uid:
-//            {"uid", "summary", "start", "end"}
+//            {"uid", "summary", "start", "end", "sequence", "status", "last_modified"}
 //          start/end are "YYYY-MM-DDTHH:MM:SSZ" (UTC instant) for DATE-TIME
 //          values and "YYYY-MM-DD" for DATE values.
 // Errors:  exit 1 with the library's message on stderr.
@@ -124,11 +124,21 @@ try {
         summary: ev.summary ?? "",
         start: formatTime(start, "DTSTART", uid),
         end: formatTime(end, "DTEND", uid),
+        sequence: ev.sequence ?? 0,
+        status: vevent.getFirstPropertyValue("status") ?? "",
+        last_modified: lastModified(vevent),
       });
     }
   }
 } catch (err) {
   fail(err && err.message ? err.message : String(err));
+}
+
+function lastModified(vevent) {
+  // LAST-MODIFIED is UTC by RFC 5545; report it as YYYY-MM-DDTHH:MM:SSZ, or "".
+  const value = vevent.getFirstPropertyValue("last-modified");
+  if (!value) return "";
+  return value.convertToZone(ICAL.Timezone.utcTimezone).toString().replace(/Z?$/, "Z");
 }
 
 events.sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));

@@ -167,6 +167,11 @@ def main(argv):
                 "summary": ev.get_summary() or "",
                 "start": fmt(ev.get_dtstart(), "DTSTART", uid, start_tzid, vcal),
                 "end": fmt(ev.get_dtend(), "DTEND", uid, end_tzid, vcal),
+                "sequence": ev.get_sequence(),
+                "status": prop_text(ev, ICalGLib.PropertyKind.STATUS_PROPERTY),
+                "last_modified": utc_text(
+                    prop_text(ev, ICalGLib.PropertyKind.LASTMODIFIED_PROPERTY)
+                ),
             }
         )
         ev = vcal.get_next_component(ICalGLib.ComponentKind.VEVENT_COMPONENT)
@@ -174,6 +179,19 @@ def main(argv):
     events.sort(key=lambda e: e["uid"])
     json.dump(events, sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
+
+
+def prop_text(component, kind):
+    """A property's value as libical writes it, or ""."""
+    prop = component.get_first_property(kind)
+    return prop.get_value_as_string() if prop is not None else ""
+
+
+def utc_text(value):
+    """`20221101T100000Z` -> `2022-11-01T10:00:00Z` (the shape the other readers print)."""
+    if not value:
+        return ""
+    return f"{value[0:4]}-{value[4:6]}-{value[6:8]}T{value[9:11]}:{value[11:13]}:{value[13:15]}Z"
 
 
 if __name__ == "__main__":

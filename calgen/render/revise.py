@@ -1,0 +1,101 @@
+"""What subscribers see change: SEQUENCE, LAST-MODIFIED and cancellations across builds.
+
+A new feed is compared, event by event (by UID), with the feed it replaces:
+- an unchanged event is written exactly as it was published, SEQUENCE and LAST-MODIFIED
+  included;
+- a changed one gets SEQUENCE + 1 and LAST-MODIFIED = the build's moment;
+- an event that is gone stays in the feed with STATUS:CANCELLED (SEQUENCE + 1), so
+  subscribed clients drop it. It stays there on later builds too: a rebuild over its own
+  output is then byte-identical, and a client that missed a poll still learns of it.
+
+"Changed" means any property other than DTSTAMP, SEQUENCE and LAST-MODIFIED differs. The
+build's moment is passed in (the CLI takes it from SOURCE_DATE_EPOCH or the clock); it
+is only ever written into events that really changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from icalendar import Event
+
+_BOOKKEEPING = ("DTSTAMP", "SEQUENCE", "LAST-MODIFIED")
+_EVENT = re.compile(rb"BEGIN:VEVENT\r\n.*?END:VEVENT\r\n", re.S)
+
+
+@dataclass(frozen=True)
+class _Published:
+    raw: bytes
+    sequence: int
+    content: frozenset[str]
+    cancelled: bool
+
+
+def _unfold(raw: bytes) -> list[str]:
+    return raw.replace(b"\r\n ", b"").replace(b"\r\n\t", b"").decode("utf-8").split("\r\n")
+
+
+def _uid(lines: list[str]) -> str:
+    return next((line[4:] for line in lines if line.startswith("UID:")), "")
+
+
+def _content(lines: list[str]) -> frozenset[str]:
+    return frozenset(
+        line
+        for line in lines
+        if line and line.split(";", 1)[0].split(":", 1)[0] not in _BOOKKEEPING
+    )
+
+
+def _events(feed: bytes) -> dict[str, _Published]:
+    out = {}
+    for match in _EVENT.finditer(feed):
+        raw = match.group(0)
+        lines = _unfold(raw)
+        sequence = next((int(x[9:]) for x in lines if x.startswith("SEQUENCE:")), 0)
+        out[_uid(lines)] = _Published(raw, sequence, _content(lines), "STATUS:CANCELLED" in lines)
+    return out
+
+
+def _bump(raw: bytes, sequence: int, now: dt.datetime, cancel: bool = False) -> bytes:
+    event = Event.from_ical(raw)
+    event.pop("SEQUENCE", None)
+    event.pop("LAST-MODIFIED", None)
+    event.add("sequence", sequence)
+    event.add("last-modified", now)
+    if cancel:
+        event.pop("STATUS", None)
+        event.add("status", "CANCELLED")
+    data: bytes = event.to_ical()
+    return data
+
+
+def revise(feed: bytes, previous: bytes | None, now: dt.datetime) -> bytes:
+    """`feed` as it must be published over `previous` (None: first publication)."""
+    if not previous:
+        return feed
+    before = _events(previous)
+    head_end = feed.find(b"BEGIN:VEVENT\r\n")
+    if head_end < 0:
+        head_end = feed.rfind(b"END:VCALENDAR\r\n")
+    body: list[bytes] = []
+    seen = set()
+    for match in _EVENT.finditer(feed):
+        raw = match.group(0)
+        lines = _unfold(raw)
+        uid = _uid(lines)
+        seen.add(uid)
+        old = before.get(uid)
+        if old is None:
+            body.append(raw)
+        elif old.content == _content(lines):
+            body.append(old.raw)
+        else:
+            body.append(_bump(raw, old.sequence + 1, now))
+    for uid, old in before.items():
+        if uid in seen:
+            continue
+        body.append(old.raw if old.cancelled else _bump(old.raw, old.sequence + 1, now, True))
+    return feed[:head_end] + b"".join(body) + b"END:VCALENDAR\r\n"
