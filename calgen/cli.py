@@ -97,6 +97,38 @@ def _parser() -> argparse.ArgumentParser:
         help="apply the runbook's working_days (holidays counted as working, closures)",
     )
 
+    notify = sub.add_parser(
+        "notify",
+        help="e-mail the reminders that are due, exactly once",
+        description="Send each role's subscribers one message listing the reminders that "
+        "are due and not yet sent (lead times as in the feeds). A state file records what "
+        "went out, after each accepted message. SMTP user and password come from "
+        "CALGEN_SMTP_USER and CALGEN_SMTP_PASSWORD, never from the command line.",
+    )
+    notify.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: runbooks/")
+    notify.add_argument("--subscribers", required=True, type=Path, metavar="FILE")
+    target = notify.add_mutually_exclusive_group(required=True)
+    target.add_argument("--outbox", type=Path, metavar="DIR", help="write .eml files instead")
+    target.add_argument("--smtp", metavar="URL", help="smtp://host:port or smtps://host:port")
+    notify.add_argument("--starttls", action="store_true", help="STARTTLS after connecting")
+    notify.add_argument("--at", metavar='"YYYY-MM-DD HH:MM"', help="the moment (default: now)")
+    notify.add_argument(
+        "--state",
+        type=Path,
+        default=Path("notify-state.json"),
+        metavar="FILE",
+        help="what was sent (default: notify-state.json)",
+    )
+    notify.add_argument("--dry-run", action="store_true", help="only print what would go out")
+    notify.add_argument(
+        "--expire-days",
+        type=int,
+        default=14,
+        metavar="N",
+        help="do not send reminders of events over for more than N days (default 14)",
+    )
+    notify.add_argument("--base-url", metavar="URL", help="as for build, for links in the mail")
+
     diff = sub.add_parser(
         "diff",
         help="list moved, added and removed milestones between two runbooks",
@@ -270,6 +302,72 @@ def cmd_holidays(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    from calgen import notify, schedule
+    from calgen.templating import environment
+
+    try:
+        if args.at:
+            at = schedule.parse_local(args.at)
+        else:
+            at = dt.datetime.now(dt.UTC).astimezone(schedule.AMSTERDAM).replace(microsecond=0)
+        target = notify.parse_smtp_url(args.smtp, args.starttls) if args.smtp else None
+    except (schedule.TimeProblem, ValueError) as exc:
+        print(f"calgen notify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], strict=False)
+    if failed:
+        return EXIT_INVALID
+    roles = {r.id for rb in runbooks for r in rb.roles}
+    subscribers = notify.load_subscribers(args.subscribers, roles)
+    state = notify.load_state(args.state)
+    base_url = args.base_url if args.base_url is not None else project_setting("base-url")
+    plan = notify.plan(
+        runbooks, subscribers, set(state), at, base_url, dt.timedelta(days=args.expire_days)
+    )
+    env = environment()
+    stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for _key, what in plan.expired:
+        print(f"expired, not sent: {what}", file=sys.stderr)
+    for out in plan.outgoing:
+        out.message = notify.compose(env, out, subscribers.sender, at, base_url)
+    if args.dry_run:
+        for out in plan.outgoing:
+            assert out.message is not None
+            print(f"{out.recipient.email}\t{out.message['Subject']}")
+        print(f"dry run: {len(plan.outgoing)} message(s) would go out", file=sys.stderr)
+        return EXIT_OK
+    # expired reminders are recorded too: reported once, never repeated
+    if plan.expired:
+        state.update({key: stamp for key, _ in plan.expired})
+        notify.save_state(args.state, state)
+    sender: notify.SmtpSender | notify.OutboxSender
+    try:
+        sender = notify.SmtpSender(target) if target else notify.OutboxSender(args.outbox)
+    except notify.NotifyError as exc:
+        print(f"calgen notify: {exc}; nothing was sent", file=sys.stderr)
+        return EXIT_INVALID
+    sent = 0
+    try:
+        for out in plan.outgoing:
+            assert out.message is not None
+            sender.send(out.message)
+            state.update({key: stamp for key in out.keys})
+            notify.save_state(args.state, state)  # after each accepted message
+            sent += 1
+    except notify.NotifyError as exc:
+        print(
+            f"calgen notify: {exc}\n{sent} of {len(plan.outgoing)} message(s) sent and "
+            "recorded; run again to send the rest",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    finally:
+        sender.close()
+    print(f"{sent} message(s) sent", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from calgen.diff import compare, snapshot
 
@@ -388,6 +486,7 @@ COMMANDS = {
     "holidays": cmd_holidays,
     "new-release": cmd_new_release,
     "diff": cmd_diff,
+    "notify": cmd_notify,
 }
 
 

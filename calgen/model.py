@@ -18,6 +18,7 @@ from typing import Any
 from calgen import schedule
 from calgen.errors import Diagnostics, InvalidRunbook, Pos
 from calgen.load import Document, PathKey, format_path, load_file
+from calgen.reminders import Lead, ReminderPolicy, parse_lead
 from calgen.schema import RUNBOOK_SCHEMA, SHARED_SCHEMA, check
 
 PHASE_ORDER = ("afsluiting", "transitie", "ingebruikname")
@@ -122,6 +123,11 @@ class Milestone:
     audience: frozenset[str] = frozenset()  # every role whose feed carries it
     start_rule: str = ""  # the relative rule its time was written as, in Dutch, or ""
     end_rule: str = ""
+    reminders: tuple[Lead, ...] | None = None  # its own lead times; None: the runbook's
+
+    @property
+    def kind(self) -> str:
+        return "period" if self.end is not None else "deadline"
 
     @property
     def is_period(self) -> bool:
@@ -139,6 +145,15 @@ class Event:
     day: dt.date | None = None  # an all-day event
     start: dt.datetime | None = None
     end: dt.datetime | None = None
+    reminders: tuple[Lead, ...] | None = None
+
+    @property
+    def moment(self) -> dt.datetime:
+        """When it begins (midnight, for an all-day event)."""
+        if self.start is not None:
+            return self.start
+        assert self.day is not None
+        return dt.datetime.combine(self.day, dt.time(0), tzinfo=schedule.AMSTERDAM)
 
 
 @dataclass(frozen=True)
@@ -165,6 +180,7 @@ class Runbook:
     principles: tuple[Block, ...] = ()
     refresh: str = "PT12H"
     uses: tuple[str, ...] = ()
+    reminders: ReminderPolicy = ReminderPolicy()
     calendar: schedule.WorkCalendar = schedule.DEFAULT_CALENDAR
 
     def role(self, role_id: str) -> Role:
@@ -412,6 +428,27 @@ def _build(ctx: _Ctx) -> Runbook | None:
         refresh=data.get("feed", {}).get("refresh", "PT12H"),
         calendar=ctx.calendar,
         uses=tuple(ctx.value("uses") or ()),
+        reminders=_build_reminders(ctx),
+    )
+
+
+def _leads(values: list[str]) -> tuple[Lead, ...]:
+    # the schema has checked the form; parse_lead cannot fail on it
+    return tuple(
+        sorted({lead for v in values if (lead := parse_lead(v)) is not None}, reverse=True)
+    )
+
+
+def _build_reminders(ctx: _Ctx) -> ReminderPolicy:
+    """Lead times by runbook, role and kind of event (calgen.reminders)."""
+    spec = ctx.value("reminders") or {}
+    for role in spec.get("roles", {}):
+        if role not in ctx.roles:
+            _unknown(ctx, ("reminders", "roles", role), "role", role, ctx.roles)
+    return ReminderPolicy(
+        default=_leads(spec["default"]) if "default" in spec else None,
+        roles={role: _leads(v) for role, v in spec.get("roles", {}).items()},
+        kinds={kind: _leads(v) for kind, v in spec.get("kinds", {}).items()},
     )
 
 
@@ -595,6 +632,7 @@ def _build_milestones(ctx: _Ctx, sections: dict[str, Section]) -> list[Milestone
                 audience=frozenset(m["roles"]) | section.inform | inform,
                 start_rule=ctx.rule((*path, "at" if "at" in m else "start")),
                 end_rule=ctx.rule((*path, "end")),
+                reminders=_leads(m["reminders"]) if "reminders" in m else None,
             )
         )
     return out
@@ -671,7 +709,16 @@ def _build_events(ctx: _Ctx) -> list[Event]:
         day = ctx.date((*path, "date"), e["date"]) if "date" in e else None
         start, end = times
         out.append(
-            Event(e["id"], e["title"], tuple(e["roles"]), e.get("text", ""), day, start, end)
+            Event(
+                e["id"],
+                e["title"],
+                tuple(e["roles"]),
+                e.get("text", ""),
+                day,
+                start,
+                end,
+                _leads(e["reminders"]) if "reminders" in e else None,
+            )
         )
     return out
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from calgen.errors import Diagnostics
 from calgen.load import Document, PathKey, format_path
+from calgen.reminders import LEAD_PATTERN
 
 LOCAL_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"
 # `3 working days before go_live at 17:00`, `2 days after 3.1.2`, `go_live at 12:00`
@@ -31,6 +32,14 @@ MILESTONE_ID = r"^\d+(\.\d+)+$"
 MESSAGE_CODE = r"^(WMO|JW)?\d{3}$"
 ROLE_ID = r"^[a-z][a-z0-9-]*$"
 VERSION = r"^\d+(\.\d+)*$"
+
+
+_leads = {
+    "type": "array",
+    "items": {"type": "string", "pattern": LEAD_PATTERN},
+    "description": "reminder lead times: '1 week', '2 days', '2 hours', '30 minutes', "
+    "'1 working day'; an empty list: no reminders",
+}
 
 
 def _text(description: str) -> dict[str, Any]:
@@ -140,6 +149,23 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                 [],
                 "which days count as working days (default: Monday-Friday, not Dutch holidays)",
             ),
+            "reminders": _obj(
+                {
+                    "default": _leads,
+                    "roles": {
+                        "type": "object",
+                        "additionalProperties": _leads,
+                        "description": "lead times per role id",
+                    },
+                    "kinds": _obj(
+                        {"deadline": _leads, "period": _leads, "phase": _leads, "event": _leads},
+                        [],
+                        "lead times per kind of event",
+                    ),
+                },
+                [],
+                "reminders in the feeds (VALARM) and by e-mail (calgen notify)",
+            ),
             "uses": {
                 "type": "array",
                 "items": {"type": "string"},
@@ -232,6 +258,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                             "items": {"type": "string", "pattern": MESSAGE_CODE},
                             "description": "message codes as strings, e.g. '305' or 'WMO305'",
                         },
+                        "reminders": _leads,
                     },
                     ["id", "title", "roles"],
                 ),
@@ -248,6 +275,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                         "start": _local_time,
                         "end": _local_time,
                         "roles": {**_role_list, "minItems": 1},
+                        "reminders": _leads,
                     },
                     ["id", "title", "roles"],
                 ),
@@ -408,9 +436,12 @@ def _check(
                 what = f"'{where}'" if where else "the file"
                 diags.error(pos, f"{what} is missing required key '{key}'", where)
         for key, item in value.items():
+            extra = schema.get("additionalProperties")
             if key in props:
                 _check(doc, props[key], item, (*path, key), diags)
-            elif schema.get("additionalProperties") is False:
+            elif isinstance(extra, dict):
+                _check(doc, extra, item, (*path, key), diags)
+            elif extra is False:
                 guess = difflib.get_close_matches(key, list(props), n=1, cutoff=0.6)
                 suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
                 allowed = ", ".join(props)
@@ -432,5 +463,6 @@ def _pattern_words(schema: dict[str, Any]) -> str:
         MESSAGE_CODE: "a message code such as '305' or 'WMO305'",
         ROLE_ID: "a role id of lowercase letters",
         VERSION: "a version number such as '1.0'",
+        LEAD_PATTERN: "a lead time such as '1 week', '2 hours' or '1 working day'",
         r"^\d{3}$": "a three-digit message code such as '305'",
     }.get(schema["pattern"], f"in the form {schema['pattern']}")

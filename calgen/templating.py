@@ -32,7 +32,9 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(search),
         undefined=jinja2.StrictUndefined,
         # HTML is escaped; plain-text outputs (feed descriptions, text mail) are not.
-        autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=False),
+        autoescape=jinja2.select_autoescape(
+            ["html", "htm", "xml", "svg", "html.j2", "svg.j2", "xml.j2"], default_for_string=False
+        ),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,

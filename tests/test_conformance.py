@@ -129,3 +129,35 @@ def test_icalendar_generated_zone_is_misread(tmp_path: Path) -> None:
     read = {e["uid"]: e["start"] for e in read_icaljs(path)}
     after_jump = uid(runbook, "mijlpaal", "1.1.2")  # 03:30 local = 01:30Z
     assert read[after_jump] == "2022-03-27T02:30:00Z"
+
+
+def expected_alarms(runbook: Runbook, role: str | None) -> dict[str, list[str]]:
+    """uid -> the reminder instants the model says the feed of `role` carries."""
+    policy, calendar = runbook.reminders, runbook.calendar
+    out: dict[str, list[str]] = {}
+    for p in runbook.phases:
+        leads = policy.leads("phase", role)
+        out[uid(runbook, "fase", p.id)] = [utc_text(x.trigger(p.start, calendar)) for x in leads]
+    for m in runbook.milestones:
+        leads = policy.leads(m.kind, role, m.reminders)
+        out[uid(runbook, "mijlpaal", m.id)] = [
+            utc_text(x.trigger(m.start, calendar)) for x in leads
+        ]
+    for e in runbook.events:
+        leads = policy.leads("event", role, e.reminders)
+        out[uid(runbook, "datum", e.id)] = [utc_text(x.trigger(e.moment, calendar)) for x in leads]
+    return out
+
+
+@pytest.mark.parametrize("reader", ["ical.js", "libical"])
+@pytest.mark.parametrize("feed_name", FEED_NAMES)
+def test_reminders_agree_with_model(
+    feeds: dict[str, tuple[Path, Runbook]], reader: str, feed_name: str
+) -> None:
+    path, runbook = feeds[feed_name]
+    role = feed_name.split("/")[1].removesuffix(".ics")
+    model = expected_alarms(runbook, None if role == "all" else role)
+    read = READ[reader](path)
+    assert any(e["alarms"] for e in read), f"{feed_name} has no reminders at all"
+    for event in read:
+        assert event["alarms"] == model[event["uid"]], f"{reader}: {event['uid']} in {feed_name}"

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 
 import jinja2
-from icalendar import Calendar, Event, vDuration
+from icalendar import Alarm, Calendar, Event, vDuration
 
 from calgen.model import Event as Fact
 from calgen.model import Milestone, Phase, Runbook
+from calgen.reminders import Lead
 from calgen.render import dutch
 from calgen.render.vtimezone import amsterdam
 
@@ -33,8 +35,14 @@ ALL = "all"
 @dataclass(frozen=True)
 class FeedItem:
     uid: str
-    data: bytes  # one serialized VEVENT, CRLF line ends, folded
+    data: bytes  # one serialized VEVENT without alarms, CRLF line ends, folded
     audience: frozenset[str]
+    kind: str  # deadline, period, phase, event (calgen.reminders)
+    start: dt.datetime
+    title: str  # what the reminder says it is about
+    when: str  # and when, in Dutch
+    own: tuple[Lead, ...] | None = None  # the item's own lead times
+    all_day: bool = False
 
 
 def uid(runbook: Runbook, kind: str, item_id: str) -> str:
@@ -86,7 +94,15 @@ def _phase_item(env: jinja2.Environment, runbook: Runbook, phase: Phase) -> Feed
         runbook=runbook, phase=phase, phase_label=phase_label(phase)
     )
     event.add("description", description.strip())
-    return FeedItem(str(event["uid"]), event.to_ical(), frozenset(r.id for r in runbook.roles))
+    return FeedItem(
+        str(event["uid"]),
+        event.to_ical(),
+        frozenset(r.id for r in runbook.roles),
+        "phase",
+        phase.start,
+        phase_label(phase),
+        dutch.when(phase.start),
+    )
 
 
 def _milestone_item(
@@ -109,7 +125,16 @@ def _milestone_item(
     if base_url:
         # the milestone's row on the published page (calgen.render.document.anchor)
         event.add("url", f"{base_url.rstrip('/')}/{runbook.id}/#m-{milestone.id}")
-    return FeedItem(str(event["uid"]), event.to_ical(), milestone.audience)
+    return FeedItem(
+        str(event["uid"]),
+        event.to_ical(),
+        milestone.audience,
+        milestone.kind,
+        milestone.start,
+        summary(milestone),
+        dutch.when(milestone.start, milestone.end),
+        milestone.reminders,
+    )
 
 
 def _fact_item(env: jinja2.Environment, runbook: Runbook, fact: Fact) -> FeedItem:
@@ -127,7 +152,17 @@ def _fact_item(env: jinja2.Environment, runbook: Runbook, fact: Fact) -> FeedIte
         runbook=runbook, event=fact, when_text=when_text
     )
     event.add("description", description.strip())
-    return FeedItem(str(event["uid"]), event.to_ical(), frozenset(fact.roles))
+    return FeedItem(
+        str(event["uid"]),
+        event.to_ical(),
+        frozenset(fact.roles),
+        "event",
+        fact.moment,
+        fact.title,
+        when_text,
+        fact.reminders,
+        all_day=fact.day is not None,
+    )
 
 
 def items(env: jinja2.Environment, runbook: Runbook, base_url: str = "") -> list[FeedItem]:
@@ -168,6 +203,35 @@ def render_feeds(
 ) -> dict[str, bytes]:
     """`{"all.ics": ..., "gemeenten.ics": ..., ...}` for one runbook."""
     serialized = items(env, runbook, base_url)
+    alarm = env.get_template("ics/alarm.txt.j2")
+
+    @cache
+    def with_alarms(item: FeedItem, leads: tuple[Lead, ...]) -> bytes:
+        """The item's bytes with one VALARM per lead time, made once per distinct set."""
+        if not leads:
+            return item.data
+        alarms = []
+        for lead in leads:
+            component = Alarm()
+            component.add("action", "DISPLAY")
+            text = alarm.render(title=item.title, when=item.when, lead=lead.dutch())
+            component.add("description", text.strip())
+            fixed = lead.duration()
+            moment = lead.trigger(item.start, runbook.calendar)
+            if fixed is None or item.all_day or moment.utcoffset() != item.start.utcoffset():
+                # The moment itself, in UTC, when a duration would be read differently:
+                # working days have no fixed length; a duration before an all-day event is
+                # read as a floating date; and across a DST change ical.js and libical
+                # subtract hours on the wall clock, not in real time as RFC 5545 says.
+                component.add(
+                    "trigger", moment.astimezone(dt.UTC), parameters={"VALUE": "DATE-TIME"}
+                )
+            else:
+                component.add("trigger", -fixed)  # before DTSTART
+            alarms.append(component.to_ical())
+        end = item.data.rindex(b"END:VEVENT\r\n")
+        return item.data[:end] + b"".join(alarms) + item.data[end:]
+
     zone: bytes = amsterdam().to_ical()
     feeds: dict[str, bytes] = {}
     targets = [(ALL, "alle rollen")] + [(r.id, r.name) for r in runbook.roles]
@@ -178,7 +242,12 @@ def render_feeds(
             + ("" if feed_id == ALL else f" voor {role_name.lower()}")
             + "."
         )
-        body = [item.data for item in serialized if feed_id == ALL or feed_id in item.audience]
+        role = None if feed_id == ALL else feed_id
+        body = [
+            with_alarms(item, runbook.reminders.leads(item.kind, role, item.own))
+            for item in serialized
+            if role is None or role in item.audience
+        ]
         feeds[f"{feed_id}.ics"] = b"".join(
             [_calendar_head(runbook, name, description, prodid), zone, *body, b"END:VCALENDAR\r\n"]
         )

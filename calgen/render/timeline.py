@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from calgen import schedule
-from calgen.model import Runbook
+from calgen.model import Phase, Runbook
 from calgen.render import dutch
 
 WIDTH = 960
@@ -36,8 +36,9 @@ class Day:
 class Band:
     x: float
     width: float
-    label: str
+    label: str  # what fits in the band
     css: str
+    title: str  # the whole name, for tooltips and screen readers
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,14 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
         )
         for n, day in enumerate(dates)
     )
-    bands = tuple(
-        Band(x(p.start), round(x(p.end) - x(p.start), 1), f"Fase {p.number}: {p.title}", p.id)
-        for p in runbook.phases
-    )
+
+    def band(p: Phase) -> Band:
+        width = round(x(p.end) - x(p.start), 1)
+        title = f"Fase {p.number}: {p.title}"
+        fits = len(title) * 6 <= width  # about 6 px a character at 11 px
+        return Band(x(p.start), width, title if fits else f"Fase {p.number}", p.id, title)
+
+    bands = tuple(band(p) for p in runbook.phases)
     roles = [r for r in runbook.roles if role is None or r.id == role]
     lanes = []
     for i, r in enumerate(roles):
@@ -147,7 +152,7 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
     description = " ".join(
         [
             f"Tijdlijn van {dutch.date_long(start.date())} tot {dutch.date_long(last_day)}:",
-            "; ".join(b.label for b in bands) + ".",
+            "; ".join(b.title for b in bands) + ".",
             f"{len(milestones)} mijlpalen op {len(lanes)} rol(len).",
             f"Go-live {dutch.when(runbook.go_live)}.",
             *(f"Overgang naar {line.label}." for line in dst),

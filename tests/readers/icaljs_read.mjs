@@ -127,11 +127,25 @@ try {
         sequence: ev.sequence ?? 0,
         status: vevent.getFirstPropertyValue("status") ?? "",
         last_modified: lastModified(vevent),
+        alarms: vevent.getAllSubcomponents("valarm").map((valarm) => triggerTime(valarm, start, uid)),
       });
     }
   }
 } catch (err) {
   fail(err && err.message ? err.message : String(err));
+}
+
+function triggerTime(valarm, start, uid) {
+  // A VALARM's moment as ical.js computes it: a DATE-TIME trigger as is, a duration
+  // added to DTSTART in DTSTART's own zone (ical.js's Time.addDuration).
+  const trigger = valarm.getFirstPropertyValue("trigger");
+  if (trigger instanceof ICAL.Duration) {
+    const moment = start.clone();
+    moment.addDuration(trigger);
+    moment._tzidParam = start._tzidParam;
+    return formatTime(moment, "TRIGGER", uid);
+  }
+  return formatTime(trigger, "TRIGGER", uid);
 }
 
 function lastModified(vevent) {

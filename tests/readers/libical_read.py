@@ -172,6 +172,7 @@ def main(argv):
                 "last_modified": utc_text(
                     prop_text(ev, ICalGLib.PropertyKind.LASTMODIFIED_PROPERTY)
                 ),
+                "alarms": alarms(ev, uid, start_tzid, vcal),
             }
         )
         ev = vcal.get_next_component(ICalGLib.ComponentKind.VEVENT_COMPONENT)
@@ -179,6 +180,25 @@ def main(argv):
     events.sort(key=lambda e: e["uid"])
     json.dump(events, sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
+
+
+def alarms(ev, uid, tzid, vcal):
+    """Each VALARM's moment as libical computes it: a DATE-TIME trigger as is, a duration
+    added to DTSTART in DTSTART's own zone (i_cal_time_add)."""
+    out = []
+    alarm = ev.get_first_component(ICalGLib.ComponentKind.VALARM_COMPONENT)
+    while alarm is not None:
+        trigger = alarm.get_first_property(ICalGLib.PropertyKind.TRIGGER_PROPERTY).get_trigger()
+        if trigger.is_null_trigger() if hasattr(trigger, "is_null_trigger") else False:
+            fail(f"{uid}: empty TRIGGER", 2)
+        moment = trigger.get_time()
+        if moment is None or moment.is_null_time():
+            moment = ev.get_dtstart().add(trigger.get_duration())
+            out.append(fmt(moment, "TRIGGER", uid, tzid, vcal))
+        else:
+            out.append(fmt(moment, "TRIGGER", uid, None, vcal))
+        alarm = ev.get_next_component(ICalGLib.ComponentKind.VALARM_COMPONENT)
+    return out
 
 
 def prop_text(component, kind):

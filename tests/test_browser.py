@@ -1,0 +1,452 @@
+"""The built site in a real browser: Debian's Chromium, driven by Playwright.
+
+The site is built once per session (`calgen build --out <tmp> --base-url …`) and served on
+127.0.0.1 by a small thread-based HTTP server (`.ics` as text/calendar). One browser per
+session, one context per test. Every page (site index, each runbook, each role view) must
+load without console errors or warnings and without a failed or external request, pass
+axe-core with no violations, and hide navigation and the subscribe section in print.
+Full-page screenshots land in tests/browser/screenshots/ for review (not committed).
+
+Needs the `playwright` package (never `playwright install`: the browser is Debian's
+/usr/bin/chromium) and `npm ci` for axe-core. In CI (CI=true) a missing piece is a
+failure; locally the tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from calgen.cli import main
+from tests.conftest import BASE_URL, ROOT, SEEDS
+
+try:
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Locator,
+        Page,
+        Request,
+        Response,
+        Route,
+        expect,
+        sync_playwright,
+    )
+
+    PLAYWRIGHT_ERROR = ""
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    PLAYWRIGHT_ERROR = str(exc)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = Path(__file__).resolve().parent / "browser" / "screenshots"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+HOST = BASE_URL.removeprefix("https://")
+
+_ROLES_FILE = ROOT / "runbooks" / "shared" / "roles.yaml"
+ROLES: tuple[str, ...] = tuple(
+    r["id"] for r in yaml.safe_load(_ROLES_FILE.read_text("utf-8"))["roles"]
+)
+RUNBOOK_PAGES = [f"{seed}/{name}.html" for seed in SEEDS for name in ("index", *ROLES)]
+PAGES = ["index.html", *RUNBOOK_PAGES]
+WEBCAL = re.compile(rf"^webcal://{re.escape(HOST)}/([a-z0-9.-]+)/([a-z0-9.-]+\.ics)$")
+
+
+def _missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"browser test dependency unavailable in CI: {reason}")
+    pytest.skip(f"BROWSER TESTS NOT RUN, MISSING: {reason}")
+
+
+# --- the site: built once, served on 127.0.0.1 ------------------------------------------
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    extensions_map = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".html": "text/html; charset=utf-8",
+        ".ics": "text/calendar; charset=utf-8",
+        ".md": "text/markdown; charset=utf-8",
+    }
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the test output quiet."""
+
+
+@dataclass(frozen=True)
+class Site:
+    root: Path  # the built folder
+    url: str  # http://127.0.0.1:PORT/ (with the slash)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)  # runbooks/ and pyproject.toml are read relative to the repo
+        assert main(["build", "--out", str(out), "--base-url", BASE_URL]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def site(built: Path) -> Iterator[Site]:
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(built))
+    )
+    thread = threading.Thread(target=server.serve_forever, name="browser-site", daemon=True)
+    thread.start()
+    try:
+        yield Site(built, f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+# --- the browser: one per session, one context per test ----------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if PLAYWRIGHT_ERROR:
+        _missing(f"Python package playwright ({PLAYWRIGHT_ERROR}); pip install -e '.[test]'")
+    if not CHROMIUM.is_file():
+        _missing(f"{CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as pw:
+        # Playwright gives the browser a fresh temporary --user-data-dir of its own.
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh context, with everything that went wrong while it was open."""
+
+    site: Site
+    context: BrowserContext
+    page: Page
+    problems: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> Response:
+        response = self.page.goto(self.site.url + path, wait_until="load")
+        assert response is not None, f"no response for {path}"
+        assert response.status == 200, f"{path}: HTTP {response.status}"
+        return response
+
+    def row(self, milestone: str) -> Locator:
+        return self.page.locator(f'tr[id="m-{milestone}"]')
+
+
+@pytest.fixture
+def tab(browser: Browser, site: Site) -> Iterator[Tab]:
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900},
+        locale="nl-NL",
+        timezone_id="Europe/Amsterdam",
+        service_workers="block",
+    )
+    tab = Tab(site, context, context.new_page())
+
+    def local_only(route: Route) -> None:
+        if route.request.url.startswith(site.url):
+            route.continue_()
+        else:  # the pages use no external resources; any attempt is a bug
+            tab.problems.append(f"external request: {route.request.url}")
+            route.abort()
+
+    def console(msg: ConsoleMessage) -> None:
+        if msg.type in ("error", "warning"):
+            where = msg.location.get("url", "")
+            tab.problems.append(f"console {msg.type}: {msg.text} ({where})")
+
+    def failed(request: Request) -> None:
+        tab.problems.append(f"request failed: {request.url} ({request.failure})")
+
+    def response(resp: Response) -> None:
+        if resp.status >= 400:
+            tab.problems.append(f"HTTP {resp.status}: {resp.url}")
+
+    context.route("**/*", local_only)
+    tab.page.on("console", console)
+    tab.page.on("pageerror", lambda err: tab.problems.append(f"page error: {err}"))
+    tab.page.on("requestfailed", failed)
+    tab.page.on("response", response)
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    if not AXE.is_file():
+        _missing(f"{AXE.relative_to(ROOT)} (run npm ci)")
+    return AXE
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
+    print(f"\nscreenshots for review: {SCREENSHOTS}")
+    return SCREENSHOTS
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+def test_every_page_is_tested(built: Path) -> None:
+    """The parametrized list is the built site: a new page cannot slip through untested."""
+    assert sorted(p.relative_to(built).as_posix() for p in built.rglob("*.html")) == sorted(PAGES)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_cleanly(tab: Tab, path: str) -> None:
+    """No console error or warning, no failed or external request; same-site links work."""
+    response = tab.open(path)
+    assert response.headers["content-type"].startswith("text/html")
+    expect(tab.page.locator("h1")).to_be_visible()
+    assert tab.page.title()
+    assert tab.problems == [], f"{path}:\n" + "\n".join(tab.problems)
+    hrefs: list[str] = tab.page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+    for href in sorted(set(hrefs)):
+        target, _, fragment = href.partition("#")
+        if not target.startswith(tab.site.url):
+            continue  # webcal:, mailto: and the contacts' websites
+        resp = tab.context.request.get(target)
+        assert resp.status == 200, f"{path}: link {href} gives HTTP {resp.status}"
+        if fragment and target == tab.page.url.partition("#")[0]:
+            assert tab.page.locator(f'[id="{fragment}"]').count() == 1, f"{path}: no #{fragment}"
+
+
+def test_row_3_1_2_reads_dutch_date_and_time(tab: Tab) -> None:
+    tab.open("iwmo-ijw-3.0-3.1/index.html")
+    row = tab.row("3.1.2")
+    expect(row).to_be_visible()
+    cells = row.locator("td")
+    assert cells.nth(0).inner_text().strip() == "3.1.2"
+    # The date cell may add a line under the date (a rule such as "2 werkdagen voor …").
+    assert cells.nth(2).inner_text().strip().splitlines()[0] == "woensdag 30 maart 2022"
+    assert cells.nth(3).inner_text().strip() == "17.00 uur"
+    text = row.inner_text()
+    assert "woensdag 30 maart 2022" in text
+    assert "17.00 uur" in text
+
+
+@pytest.mark.parametrize("path", RUNBOOK_PAGES)
+def test_timeline_svg(tab: Tab, path: str) -> None:
+    tab.open(path)
+    svg = tab.page.locator(".timeline svg")
+    expect(svg).to_have_count(1)
+    expect(svg).to_be_visible()
+    box = svg.bounding_box()
+    assert box is not None
+    assert box["width"] > 0
+    assert box["height"] > 0
+    title = svg.locator(":scope > title")
+    desc = svg.locator(":scope > desc")
+    expect(title).to_have_count(1)
+    expect(desc).to_have_count(1)
+    assert (title.text_content() or "").startswith("Tijdlijn ")
+    assert (desc.text_content() or "").strip()
+    # The accessible name and description come from them.
+    assert svg.get_attribute("role") == "img"
+    ids = [title.get_attribute("id"), desc.get_attribute("id")]
+    assert svg.get_attribute("aria-labelledby") == " ".join(str(i) for i in ids)
+    assert svg.locator("circle.deadline, rect.period").count() > 0
+
+
+def _check_webcal(site: Site, href: str, runbook: str | None) -> str:
+    match = WEBCAL.match(href)
+    assert match, f"webcal link {href!r} is not webcal://{HOST}/<id>/<file>.ics"
+    rb, name = match.groups()
+    if runbook is not None:
+        assert rb == runbook, f"{href} points at another runbook than {runbook}"
+    assert (site.root / rb / name).is_file(), f"{href}: no {rb}/{name} in the built site"
+    return name
+
+
+@pytest.mark.parametrize("path", RUNBOOK_PAGES)
+def test_subscribe_links(tab: Tab, path: str) -> None:
+    runbook = path.split("/")[0]
+    tab.open(path)
+    downloads = tab.page.locator(".subscribe a.download")
+    webcals = tab.page.locator(".subscribe a.webcal")
+    assert downloads.count() == len(ROLES) + 1  # all.ics and one per role
+    files = []
+    for link in downloads.all():
+        assert link.get_attribute("download") is not None
+        url: str = link.evaluate("a => a.href")
+        resp = tab.context.request.get(url)
+        assert resp.status == 200, f"{url}: HTTP {resp.status}"
+        assert resp.headers["content-type"].startswith("text/calendar")
+        assert resp.body().startswith(b"BEGIN:VCALENDAR\r\n"), url
+        files.append(url.rsplit("/", 1)[1])
+    assert "all.ics" in files
+    # One subscribe link per download, to the same feed on the published host.
+    subscribed = [
+        _check_webcal(tab.site, w.get_attribute("href") or "", runbook) for w in webcals.all()
+    ]
+    assert subscribed == files
+    # Every webcal: link on the page, not only those marked, follows the same form.
+    for href in tab.page.eval_on_selector_all('a[href^="webcal:"]', "as => as.map(a => a.href)"):
+        _check_webcal(tab.site, href, runbook)
+
+
+def test_site_index_feed_links(tab: Tab) -> None:
+    tab.open("index.html")
+    feeds = tab.page.eval_on_selector_all(
+        'a[href$=".ics"]:not([href^="webcal:"])', "as => as.map(a => a.href)"
+    )
+    assert len(feeds) == len(SEEDS) * (len(ROLES) + 1)
+    for url in feeds:
+        resp = tab.context.request.get(url)
+        assert resp.status == 200, f"{url}: HTTP {resp.status}"
+        assert resp.body().startswith(b"BEGIN:VCALENDAR\r\n"), url
+    webcals = tab.page.eval_on_selector_all('a[href^="webcal:"]', "as => as.map(a => a.href)")
+    assert len(webcals) == len(feeds)
+    for href in webcals:
+        _check_webcal(tab.site, href, None)
+
+
+def test_download_link_downloads_the_feed(tab: Tab) -> None:
+    tab.open("iwmo-ijw-3.0-3.1/index.html")
+    with tab.page.expect_download() as info:
+        tab.page.locator('.subscribe a.download[href="gemeenten.ics"]').click()
+    download = info.value
+    assert download.suggested_filename == "gemeenten.ics"
+    assert download.path().read_bytes().startswith(b"BEGIN:VCALENDAR\r\n")
+    assert download.failure() is None
+
+
+def _rows(page: Page) -> dict[str, set[str]]:
+    """Row id -> its data-roles, of every schedule row in the page."""
+    pairs: list[list[str]] = page.eval_on_selector_all(
+        "tr[data-roles]", "rows => rows.map(r => [r.id, r.dataset.roles])"
+    )
+    return {row_id: set(roles.split()) for row_id, roles in pairs}
+
+
+def test_gemeenten_view_shows_only_their_rows(tab: Tab) -> None:
+    tab.open("iwmo-ijw-3.0-3.1/gemeenten.html")
+    expect(tab.row("3.1.2")).not_to_be_visible()  # zorgaanbieders only
+    expect(tab.row("3.1.3")).to_be_visible()  # gemeenten
+    expect(tab.row("3.2.1")).to_be_visible()  # a hub milestone, section 3.2 informs all
+
+
+@pytest.mark.parametrize(("seed", "role"), [(s, r) for s in SEEDS for r in ROLES])
+def test_role_view_rows(tab: Tab, seed: str, role: str) -> None:
+    tab.open(f"{seed}/index.html")
+    everything = _rows(tab.page)
+    assert everything, "the full runbook has no schedule rows"
+    tab.open(f"{seed}/{role}.html")
+    for row_id, roles in everything.items():
+        row = tab.page.locator(f'tr[id="{row_id}"]')
+        if role in roles:
+            expect(row).to_be_visible()
+            expect(row).to_have_attribute("data-roles", " ".join(sorted(roles)))
+        else:
+            expect(row).not_to_be_visible()  # absent or hidden
+    # Nothing visible in the view that the full runbook does not give this role.
+    for row_id, roles in _rows(tab.page).items():
+        if tab.page.locator(f'tr[id="{row_id}"]').is_visible():
+            assert role in roles, f"{row_id} ({' '.join(sorted(roles))}) shown to {role}"
+    expect(tab.page.locator('nav.roles a[aria-current="page"]')).to_have_attribute(
+        "href", f"{role}.html"
+    )
+    assert tab.problems == []
+
+
+def _axe(page: Page, axe_script: Path) -> list[dict[str, Any]]:
+    """axe-core's violations on the page as it is now: id, impact, help, targets."""
+    page.add_script_tag(path=str(axe_script))
+    result: dict[str, Any] = page.evaluate(
+        """async () => {
+            const r = await axe.run();
+            return {
+                passes: r.passes.length,
+                violations: r.violations.map(v => ({
+                    id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+                    targets: v.nodes.map(n => n.target.join(" ")),
+                })),
+            };
+        }"""
+    )
+    assert result["passes"] > 0, "axe-core ran no rule"
+    violations: list[dict[str, Any]] = result["violations"]
+    return violations
+
+
+def _report(path: str, violations: list[dict[str, Any]]) -> str:
+    return f"axe-core violations on {path}:\n" + "\n".join(
+        f"- {v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>\n    "
+        + "\n    ".join(v["targets"])
+        for v in violations
+    )
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_axe_no_violations(tab: Tab, axe_script: Path, path: str) -> None:
+    tab.open(path)
+    violations = _axe(tab.page, axe_script)
+    assert violations == [], _report(path, violations)
+    assert tab.problems == []
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_axe_on_a_phone(tab: Tab, axe_script: Path, path: str) -> None:
+    """At 375 px wide the timeline (min-width 48rem) scrolls inside the page: the scroller
+    must be reachable by keyboard (scrollable-region-focusable) like everything else."""
+    tab.page.set_viewport_size({"width": 375, "height": 800})
+    tab.open(path)
+    violations = _axe(tab.page, axe_script)
+    assert violations == [], _report(path, violations)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_screenshot(tab: Tab, screenshots: Path, path: str) -> None:
+    tab.open(path)
+    target = screenshots / (path.removesuffix(".html").replace("/", "__") + ".png")
+    tab.page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 0
+    print(f"screenshot: {target}")
+
+
+@pytest.mark.parametrize("path", RUNBOOK_PAGES)
+def test_print_hides_nav_and_subscribe(tab: Tab, path: str) -> None:
+    tab.open(path)
+    nav = tab.page.locator("nav")
+    subscribe = tab.page.locator("section.subscribe")
+    expect(nav).to_be_visible()
+    expect(subscribe).to_be_visible()
+    tab.page.emulate_media(media="print")
+    expect(nav).to_be_hidden()
+    expect(subscribe).to_be_hidden()
+    expect(tab.page.locator("h1")).to_be_visible()  # the runbook itself still prints
+    expect(tab.page.locator(".timeline svg")).to_be_visible()
+    expect(tab.page.locator("tr[data-roles]").first).to_be_visible()
