@@ -337,16 +337,16 @@ def cmd_notify(args: argparse.Namespace) -> int:
             print(f"{out.recipient.email}\t{out.message['Subject']}")
         print(f"dry run: {len(plan.outgoing)} message(s) would go out", file=sys.stderr)
         return EXIT_OK
-    # expired reminders are recorded too: reported once, never repeated
-    if plan.expired:
-        state.update({key: stamp for key, _ in plan.expired})
-        notify.save_state(args.state, state)
     sender: notify.SmtpSender | notify.OutboxSender
     try:
         sender = notify.SmtpSender(target) if target else notify.OutboxSender(args.outbox)
     except notify.NotifyError as exc:
         print(f"calgen notify: {exc}; nothing was sent", file=sys.stderr)
         return EXIT_INVALID
+    # expired reminders are recorded too: reported once, never repeated
+    if plan.expired:
+        state.update({key: stamp for key, _ in plan.expired})
+        notify.save_state(args.state, state)
     sent = 0
     try:
         for out in plan.outgoing:

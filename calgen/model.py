@@ -434,9 +434,8 @@ def _build(ctx: _Ctx) -> Runbook | None:
 
 def _leads(values: list[str]) -> tuple[Lead, ...]:
     # the schema has checked the form; parse_lead cannot fail on it
-    return tuple(
-        sorted({lead for v in values if (lead := parse_lead(v)) is not None}, reverse=True)
-    )
+    leads = (parse_lead(v) for v in values)
+    return tuple(dict.fromkeys(lead for lead in leads if lead is not None))  # in order, once
 
 
 def _build_reminders(ctx: _Ctx) -> ReminderPolicy:

@@ -256,7 +256,8 @@ def plan(
                         if key in sent:
                             continue
                         if at > over:
-                            result.expired.append((key, f"{item.title} ({recipient.email})"))
+                            what = f"{item.title} ({lead.dutch()} vooraf, {recipient.email})"
+                            result.expired.append((key, what))
                             continue
                         per_recipient.setdefault(recipient, []).append(due)
             for recipient, dues in per_recipient.items():

@@ -1,0 +1,221 @@
+"""`calgen notify` against a real SMTP server (aiosmtpd on 127.0.0.1, started and stopped
+here): the right messages to the right people, exactly once, also across a failure."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import shutil
+import socket
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from calgen.cli import main
+from tests.conftest import ROOT
+
+AT = "2022-03-29 17:30"  # 3.1.2/3.1.3's 1-working-day reminders (29 March 17:00) are due
+SUBSCRIBERS = """\
+from: "Draaiboek <draaiboek@example.org>"
+subscribers:
+  gemeenten:
+    - planning@gemeente-a.nl
+    - {email: ict@gemeente-b.nl, name: ICT Gemeente B}
+  zorgaanbieders: [backoffice@aanbieder.nl]
+"""
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps what it accepts and can refuse after `limit`."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.limit: int | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.limit is not None and len(self.messages) >= self.limit:
+            return "451 4.3.0 try again later"
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler = Inbox()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(ROOT / "runbooks", tmp_path / "runbooks")
+    (tmp_path / "runbooks" / "iwmo-2.1-2.2.yaml").unlink()  # one runbook keeps counts plain
+    (tmp_path / "subscribers.yaml").write_text(SUBSCRIBERS, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _notify(*args: str, at: str = AT) -> int:
+    return main(["notify", "--subscribers", "subscribers.yaml", "--at", at, *args])
+
+
+def test_sends_each_role_its_due_deadlines_once(
+    workspace: Path, inbox: tuple[Inbox, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler, port = inbox
+    assert _notify("--smtp", f"smtp://127.0.0.1:{port}", "--expire-days", "400") == 0
+    by_rcpt = {
+        rcpts[0]: m for (_, rcpts), m in zip(handler.envelopes, handler.messages, strict=True)
+    }
+    assert sorted(by_rcpt) == [
+        "backoffice@aanbieder.nl",
+        "ict@gemeente-b.nl",
+        "planning@gemeente-a.nl",
+    ]
+    gemeente = by_rcpt["planning@gemeente-a.nl"]
+    assert gemeente["From"] == "Draaiboek <draaiboek@example.org>"
+    assert gemeente["To"] == "planning@gemeente-a.nl"
+    assert by_rcpt["ict@gemeente-b.nl"]["To"] == "ICT Gemeente B <ict@gemeente-b.nl>"
+    assert gemeente["Message-ID"].endswith("@example.org>")
+    assert gemeente["Date"]
+    assert gemeente["Auto-Submitted"] == "auto-generated"
+    assert gemeente["Subject"].startswith("[te laat] Herinnering Landelijk draaiboek migratie")
+    plain = gemeente.get_body(("plain",))
+    html = gemeente.get_body(("html",))
+    assert plain is not None
+    assert html is not None
+    text, markup = plain.get_content(), html.get_content()
+    assert "3.1.3 Alle heenberichten verzonden door gemeenten (301, 319)" in text
+    assert "Wanneer: woensdag 30 maart 2022, 17.00 uur" in text
+    assert "Bericht: 301 Toewijzing" in text
+    assert "Actiehouder: Gemeenten" in text
+    assert (
+        "https://draaiboeken.example.org/iwmo-ijw-3.0-3.1/gemeenten.ics" not in text
+    )  # no pyproject here
+    assert "3.1.2" not in text  # a provider's deadline
+    assert "<td>woensdag 30 maart 2022, 17.00 uur</td>" in markup
+    provider = by_rcpt["backoffice@aanbieder.nl"].get_body(("plain",))
+    assert provider is not None
+    assert "3.1.2 Alle heenberichten verzonden door aanbieders" in provider.get_content()
+    assert "3 message(s) sent" in capsys.readouterr().err
+
+    # a second run at the same moment, or a little later: nothing new goes out
+    assert _notify("--smtp", f"smtp://127.0.0.1:{port}", "--expire-days", "400") == 0
+    assert (
+        _notify("--smtp", f"smtp://127.0.0.1:{port}", "--expire-days", "400", at="2022-03-29 18:00")
+        == 0
+    )
+    assert len(handler.messages) == 3
+
+
+def test_failure_part_way_then_rerun_completes(
+    workspace: Path, inbox: tuple[Inbox, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler, port = inbox
+    handler.limit = 1
+    assert _notify("--smtp", f"smtp://127.0.0.1:{port}") == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 message(s) sent and recorded; run again to send the rest" in err
+    assert "451" in err
+    assert "Traceback" not in err
+    handler.limit = None
+    assert _notify("--smtp", f"smtp://127.0.0.1:{port}") == 0
+    recipients = sorted(r for _, rcpts in handler.envelopes for r in rcpts)
+    assert recipients == ["backoffice@aanbieder.nl", "ict@gemeente-b.nl", "planning@gemeente-a.nl"]
+    assert _notify("--smtp", f"smtp://127.0.0.1:{port}") == 0
+    assert len(handler.messages) == 3
+
+
+def test_server_down_sends_nothing(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _notify("--smtp", f"smtp://127.0.0.1:{_free_port()}") == 1
+    assert "nothing was sent" in capsys.readouterr().err
+    assert not Path("notify-state.json").exists()
+
+
+def test_outbox_and_dry_run(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _notify("--outbox", "outbox", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert out.count("\t") == 3
+    assert not Path("outbox").exists()
+    assert not Path("notify-state.json").exists()
+    assert _notify("--outbox", "outbox") == 0
+    files = sorted(Path("outbox").glob("*.eml"))
+    assert len(files) == 3
+    parsed = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert parsed["Subject"].startswith("[te laat] Herinnering")
+    assert _notify("--outbox", "outbox") == 0
+    assert sorted(Path("outbox").glob("*.eml")) == files
+
+
+def test_on_time_is_not_late(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _notify("--outbox", "first", at="2022-03-23 16:00") == 0  # catches up, late
+    # 23 March 17:00 (CET) is one week, nominal, before 30 March 17:00 (CEST)
+    assert _notify("--outbox", "second", at="2022-03-23 17:05") == 0
+    messages = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in Path("second").glob("*.eml")
+    ]
+    gemeente = next(m for m in messages if m["To"] == "planning@gemeente-a.nl")
+    assert not gemeente["Subject"].startswith("[te laat]")
+    body = gemeente.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "3.1.3 Alle heenberichten verzonden door gemeenten" in text
+    assert "3.2.1 Alle heenberichten geblokkeerd" in text  # the hubs', shown to everyone
+    assert "te laat" not in text
+
+
+def test_long_overdue_expires_loudly(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _notify("--outbox", "outbox", at="2022-06-01 09:00") == 0
+    err = capsys.readouterr().err
+    assert "expired, not sent: 3.1.3 Alle heenberichten verzonden door gemeenten" in err
+    assert "0 message(s) sent" in err
+    assert _notify("--outbox", "outbox", at="2022-06-01 09:00") == 0
+    assert "expired" not in capsys.readouterr().err  # reported once, recorded
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("subscribers:\n  gemeenten: [not-an-address]\n", "2:15: not a valid e-mail address"),
+        ("subscribers:\n  gemeentes: [a@b.nl]\n", "2:3: unknown role 'gemeentes'"),
+        ("from: nobody\nsubscribers: {}\n", "1:7: 'from' is not an e-mail address"),
+        ("subscriber:\n  gemeenten: []\n", "1:1: unknown key 'subscriber'"),
+    ],
+)
+def test_subscribers_file_errors(
+    workspace: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    Path("subscribers.yaml").write_text(content, encoding="utf-8")
+    assert _notify("--outbox", "outbox") == 1
+    err = capsys.readouterr().err
+    assert f"subscribers.yaml:{message}" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:25", "smtp://user:secret@127.0.0.1:25", "smtp://"]
+)
+def test_smtp_url_refused(workspace: Path, capsys: pytest.CaptureFixture[str], url: str) -> None:
+    assert _notify("--smtp", url) == 2
+    assert "calgen notify:" in capsys.readouterr().err
