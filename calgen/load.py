@@ -110,11 +110,38 @@ class _TooBig(Exception):
         self.pos = pos
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting deeper than MAX_DEPTH while it composes
+    (its composer recurses once per level: `[[[[…` would otherwise exhaust the stack)."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _TooBig(
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    Pos(mark.name, mark.line + 1, mark.column + 1),
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 def load_text(text: str, file: str, diags: Diagnostics) -> Document:
     """Parse YAML text. Problems go to `diags`; the returned data may then be partial."""
     doc = Document(file, None)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except _TooBig as exc:
+        diags.error(Pos(file, exc.pos.line, exc.pos.col), f"refused: {exc}")
+        return doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)

@@ -527,7 +527,8 @@ def _build_phases(ctx: _Ctx) -> list[Phase]:
 
 def _validate_phase_order(ctx: _Ctx, phases: list[Phase]) -> None:
     """Phases are afsluiting, transitie, ingebruikname, in that order, one after another."""
-    if ctx.is_broken(("phases",)) or len(phases) != len(ctx.doc.data["phases"]):
+    written = ctx.doc.data.get("phases")
+    if ctx.is_broken(("phases",)) or not isinstance(written, list) or len(phases) != len(written):
         return  # the structural problems were reported; order cannot be judged
     ids = [p.id for p in phases]
     if ids != list(PHASE_ORDER):

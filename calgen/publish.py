@@ -1,19 +1,23 @@
 """The only module that writes: renders every runbook and puts the result in `dist/`.
 
-Everything is rendered in memory first, so a runbook that fails writes nothing. Files
-whose bytes did not change are not touched; changed ones are replaced atomically
-(temporary file + rename) so a subscriber never downloads half a feed.
+Everything is rendered in memory first, so a runbook that fails writes nothing. The new
+tree is then assembled beside the output folder and swapped in whole (see `write`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import fcntl
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from calgen.diff import Snapshot, compare, from_json, snapshot, to_json
+from calgen.errors import CalgenError
 from calgen.model import Runbook
 from calgen.render.document import render_documents, render_index
 from calgen.render.ics import PRODID, render_feeds
@@ -95,22 +99,94 @@ def stale(outputs: dict[str, bytes], out_dir: Path) -> list[str]:
     return problems
 
 
-def write(outputs: dict[str, bytes], out_dir: Path) -> list[Path]:
-    """Write changed outputs; returns the paths written."""
-    written = []
-    for rel, data in outputs.items():
-        target = out_dir / rel
-        if target.is_file() and target.read_bytes() == data:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+class PublishError(CalgenError):
+    """The output folder cannot be written now (another build holds it)."""
+
+
+@contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    """One build at a time per output folder; a second one is refused, not queued."""
+    lock_path = out_dir.parent / f".{out_dir.name}.calgen-lock"
+    with open(lock_path, "a+b") as handle:
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        written.append(target)
-    return written
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PublishError(
+                f"another calgen build is writing {out_dir} (lock {lock_path}); "
+                "nothing was written: try again when it has finished"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux renameat2 RENAME_EXCHANGE)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, bytes(a), at_fdcwd, bytes(b), rename_exchange)
+    return bool(done == 0)
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    """Files this build does not produce (other runbooks, older version snapshots) stay:
+    hard links where possible, so unchanged files keep their inode and mtime."""
+    for source in old.rglob("*"):
+        target = new / source.relative_to(old)
+        if source.is_dir() and not source.is_symlink():
+            target.mkdir(parents=True, exist_ok=True)
+        elif source.is_file() and not source.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copy2(source, target)
+
+
+def write(outputs: dict[str, bytes], out_dir: Path) -> list[Path]:
+    """Publish `outputs` into `out_dir` as a whole; returns the paths that changed.
+
+    The new tree is built next to `out_dir` and swapped in with one atomic rename, under a
+    lock: a failing or killed build leaves the previous `out_dir` exactly as it was, and
+    readers (a web server, a sync) never see a half-written tree.
+    """
+    out_dir = Path(os.path.abspath(out_dir))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    changed = [
+        out_dir / rel
+        for rel, data in outputs.items()
+        if not (out_dir / rel).is_file() or (out_dir / rel).read_bytes() != data
+    ]
+    if not changed:
+        return []
+    with _locked(out_dir):
+        staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.calgen-new-"))
+        try:
+            if out_dir.is_dir():
+                _carry_over(out_dir, staging)
+            for target in changed:
+                path = staging / target.relative_to(out_dir)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.unlink(missing_ok=True)  # a new inode: never write through a hard link
+                path.write_bytes(outputs[str(target.relative_to(out_dir))])
+                os.chmod(path, 0o644)
+            os.chmod(staging, 0o755)
+            if not out_dir.exists():
+                os.rename(staging, out_dir)
+            elif _exchange(staging, out_dir):
+                shutil.rmtree(staging)  # now the old tree
+            else:  # no renameat2: two renames, a moment without out_dir
+                old = out_dir.with_name(f".{out_dir.name}.calgen-old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.rename(out_dir, old)
+                os.rename(staging, out_dir)
+                shutil.rmtree(old)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    return changed

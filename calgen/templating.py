@@ -47,5 +47,6 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
     env.filters["md"] = lambda value: markupsafe.Markup(text.html_block(value))
     env.filters["md_inline"] = lambda value: markupsafe.Markup(text.html_inline(value))
     env.filters["md_cell"] = text.md_cell
+    env.filters["md_safe"] = text.md_safe
     env.globals["when"] = dutch.when
     return env

@@ -450,3 +450,27 @@ def test_print_hides_nav_and_subscribe(tab: Tab, path: str) -> None:
     expect(tab.page.locator("h1")).to_be_visible()  # the runbook itself still prints
     expect(tab.page.locator(".timeline svg")).to_be_visible()
     expect(tab.page.locator("tr[data-roles]").first).to_be_visible()
+
+
+def test_hostile_text_is_inert_in_the_browser(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Runbook text with <script>, event handlers and broken-out attributes: Chromium
+    runs none of it, and the page has exactly its two milestone rows."""
+    out = tmp_path_factory.mktemp("hostile")
+    hostile = ROOT / "tests" / "testdata" / "hostile" / "hostile.yaml"
+    assert main(["build", str(hostile), "--out", str(out), "--base-url", BASE_URL]) == 0
+    context = browser.new_context(java_script_enabled=True)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        for name, rows in (("index.html", 2), ("gemeenten.html", 1)):
+            page.goto((out / "hostile" / name).as_uri(), wait_until="load")
+            assert page.evaluate("typeof window.__pwned") == "undefined", name
+            assert page.locator('tr[id^="m-"]').count() == rows
+            assert page.locator("script").count() == 0
+            assert "<script>window.__pwned=1</script>" in page.locator("h1").inner_text()
+        assert errors == []
+    finally:
+        context.close()

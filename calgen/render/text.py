@@ -41,6 +41,13 @@ def html_inline(markdown: str) -> str:
     return str(_parser().renderInline(markdown.strip()))
 
 
+def md_safe(markdown: str) -> str:
+    """Runbook text for a Markdown document: its Markdown kept, but `<` and `>` as
+    entities, so no renderer can take text for HTML (`<script>` shows as text)."""
+    return markdown.replace("<", "&lt;").replace(">", "&gt;")
+
+
 def md_cell(markdown: str) -> str:
     """Text safe inside a Markdown table cell: `|` escaped, line breaks as spaces."""
-    return " ".join(markdown.replace("\\", "\\\\").replace("|", "\\|").split())
+    cell = " ".join(markdown.replace("\\", "\\\\").replace("|", "\\|").split())
+    return md_safe(cell)

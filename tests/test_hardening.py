@@ -1,0 +1,261 @@
+"""Hostile and broken input, injection, and a published dist that is never damaged."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from icalendar import Calendar
+from markdown_it import MarkdownIt
+
+from calgen.cli import main
+from calgen.model import load_runbook
+from calgen.publish import render_all
+from tests.conformance_readers import read_icaljs
+from tests.conftest import ROOT, TESTDATA
+
+HOSTILE = TESTDATA / "hostile" / "hostile.yaml"
+
+
+@pytest.fixture(scope="module")
+def hostile() -> dict[str, bytes]:
+    runbook, _ = load_runbook(HOSTILE)
+    return render_all([runbook], base_url="https://draaiboeken.example.org")
+
+
+# --------------------------------------------------------------------------- injection
+
+
+def test_feed_text_cannot_add_properties_or_events(
+    hostile: dict[str, bytes], tmp_path: Path
+) -> None:
+    data = hostile["hostile/all.ics"]
+    cal = Calendar.from_ical(data)
+    events = cal.walk("VEVENT")
+    assert len(events) == 3 + 2 + 1  # phases, milestones, the dated fact
+    uids = {str(e["UID"]) for e in events}
+    assert not any("evil" in u for u in uids)
+    first = next(e for e in events if str(e["SUMMARY"]).startswith("3.1.1 "))
+    assert str(first["SUMMARY"]) == "3.1.1 Inject\nBEGIN:VEVENT\nUID:evil;x,y\nEND:VEVENT (301)"
+    fact = next(e for e in events if str(e["UID"]).startswith("datum-"))
+    assert "ATTACH" not in fact
+    assert "DESCRIPTION:evil\nATTACH:http://evil" in str(fact["DESCRIPTION"])
+    assert data.count(b"\r\nBEGIN:VCALENDAR\r\n") + data.startswith(b"BEGIN:VCALENDAR") == 1
+    path = tmp_path / "all.ics"
+    path.write_bytes(data)
+    assert len(read_icaljs(path)) == 6  # Thunderbird's parser sees the same
+
+
+class _Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.handlers: list[str] = []
+        self.rows = 0
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.handlers += [name for name, _ in attrs if name.startswith("on")]
+        self.handlers += [f"{n}={v}" for n, v in attrs if (v or "").startswith("javascript:")]
+        if tag == "tr" and any(n == "id" and (v or "").startswith("m-") for n, v in attrs):
+            self.rows += 1
+        self._in_title = tag == "title" and not self.title
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_title = False
+
+
+@pytest.mark.parametrize("page", ["index.html", "gemeenten.html"])
+def test_html_text_stays_text(hostile: dict[str, bytes], page: str) -> None:
+    parsed = _Elements()
+    parsed.feed(hostile[f"hostile/{page}"].decode())
+    assert "script" not in parsed.tags
+    assert "img" not in parsed.tags
+    assert parsed.handlers == []
+    assert parsed.title.startswith("Draaiboek <script>window.__pwned=1</script> \"quote' & co")
+    assert parsed.rows == (2 if page == "index.html" else 1)
+
+
+def test_markdown_table_and_html_stay_intact(hostile: dict[str, bytes]) -> None:
+    text = hostile["hostile/runbook.md"].decode()
+    # a permissive renderer (raw HTML on) still finds no HTML from the runbook's text
+    tokens = MarkdownIt("commonmark", {"html": True}).enable("table").parse(text)
+    html = [t for t in tokens if t.type == "html_block"]
+    inline_html = [c.content for t in tokens for c in (t.children or []) if c.type == "html_inline"]
+    assert html == []
+    assert set(inline_html) <= {'<a id="m-3.1.1">', '<a id="m-3.1.2">', "</a>", "<br>"}
+    rows = [t for t in tokens if t.type == "tr_open"]
+    cells = [t for t in tokens if t.type == "td_open"]
+    assert len(rows) == 1 + 2  # header and the two milestones
+    assert len(cells) == 2 * 5
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("id: hostile", "id: ../evil", "is not an id of lowercase letters"),
+        ("id: hostile", "id: a/b", "is not an id of lowercase letters"),
+        (
+            "roles: [gemeenten]\n    actionholder",
+            "roles: [../gemeenten]\n    actionholder",
+            "is not a role id",
+        ),
+    ],
+)
+def test_ids_cannot_make_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: str, message: str
+) -> None:
+    path = tmp_path / "evil.yaml"
+    text = HOSTILE.read_text(encoding="utf-8").replace("../../../runbooks/", f"{ROOT}/runbooks/")
+    assert field in text
+    path.write_text(text.replace(field, value, 1), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["build", str(path), "--out", str(out)]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.yaml"]
+
+
+# --------------------------------------------------------------------------- publish
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(ROOT / "runbooks", tmp_path / "runbooks")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert main(["build"]) == 0
+    return tmp_path
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_runbook_failing_late_leaves_dist_as_it_was(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _tree(workspace / "dist")
+    runbook = workspace / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"
+    runbook.write_text(
+        runbook.read_text(encoding="utf-8").replace('"2022-03-30 17:00"', '"2022-03-30 16:00"', 1),
+        encoding="utf-8",
+    )
+    # sorts after the seeds: loaded last
+    (workspace / "runbooks" / "zz-broken.yaml").write_text("id: zz\n", encoding="utf-8")
+    assert main(["build"]) == 1
+    assert "nothing was written" in capsys.readouterr().err
+    assert _tree(workspace / "dist") == before
+
+
+def test_killed_build_leaves_old_or_new_tree(workspace: Path) -> None:
+    """Kill builds at many moments: dist is always the old tree or the new one, whole."""
+    source = (workspace / "runbooks" / "iwmo-ijw-3.0-3.1.yaml").read_text(encoding="utf-8")
+    for n in range(12):  # more runbooks: a longer build, more moments to hit
+        text = source.replace("id: iwmo-ijw-3.0-3.1", f"id: kopie-{n}")
+        (workspace / "runbooks" / f"kopie-{n}.yaml").write_text(text, encoding="utf-8")
+    old = _tree(workspace / "dist")
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+    command = [sys.executable, "-m", "calgen", "build"]
+    outcomes = set()
+    for delay in (0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.4, 3.0):
+        proc = subprocess.Popen(command, cwd=workspace, env=env, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        now = _tree(workspace / "dist")
+        if now == old:
+            outcomes.add("old")
+        else:
+            assert len(now) == len(old) + 12 * 12, "a partial tree was published"
+            outcomes.add("new")
+            break
+    subprocess.run(command, cwd=workspace, env=env, check=True, stderr=subprocess.DEVNULL)
+    new = _tree(workspace / "dist")
+    assert set(new) > set(old)
+    leftovers = [p.name for p in workspace.iterdir() if "calgen-new" in p.name]
+    assert leftovers == [] or all(not (workspace / n / "index.html").exists() for n in leftovers)
+    assert outcomes
+
+
+def test_a_second_build_is_refused_while_one_runs(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runbook = workspace / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"
+    runbook.write_text(
+        runbook.read_text(encoding="utf-8").replace('"2022-03-30 17:00"', '"2022-03-30 16:00"', 1),
+        encoding="utf-8",
+    )
+    before = _tree(workspace / "dist")
+    with open(workspace / ".dist.calgen-lock", "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        assert main(["build"]) == 1
+        err = capsys.readouterr().err
+        assert "another calgen build is writing" in err
+        assert "nothing was written" in err
+    assert _tree(workspace / "dist") == before
+    assert main(["build"]) == 0
+
+
+def test_concurrent_builds_do_not_interleave(workspace: Path) -> None:
+    runbook = workspace / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"
+    runbook.write_text(
+        runbook.read_text(encoding="utf-8").replace('"2022-03-30 17:00"', '"2022-03-30 16:00"', 1),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "calgen", "build"],
+            cwd=workspace,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [(p.wait(), p.stderr.read() if p.stderr else "") for p in procs]
+    for p in procs:
+        if p.stderr:
+            p.stderr.close()
+    assert any(code == 0 for code, _ in results)
+    for code, err in results:
+        assert code == 0 or "another calgen build is writing" in err
+    assert main(["build", "--check"]) == 0  # what is there is one whole build
+
+
+def test_reproducible_across_zone_locale_and_hash_seed(tmp_path: Path) -> None:
+    outputs = []
+    for n, extra in enumerate(
+        [
+            {"TZ": "UTC", "LC_ALL": "C", "PYTHONHASHSEED": "1"},
+            {"TZ": "America/New_York", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "12345"},
+        ]
+    ):
+        out = tmp_path / f"out{n}"
+        env = {**os.environ, **extra}
+        env.pop("SOURCE_DATE_EPOCH", None)
+        subprocess.run(
+            [sys.executable, "-m", "calgen", "build", "--out", str(out)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+        outputs.append(_tree(out))
+    assert outputs[0] == outputs[1]
+    assert outputs[0]
