@@ -1,8 +1,9 @@
 """Load YAML into plain Python data plus the source position of every value.
 
-No domain knowledge lives here: the loader only knows YAML. It uses PyYAML's safe
-composer (never arbitrary object construction), refuses duplicate keys, and counts
-nodes so that an alias bomb is refused instead of expanded.
+No domain knowledge lives here: the loader only knows YAML. It reads the events of
+PyYAML's safe parser (libyaml's when available) and builds the data itself: only the
+standard YAML types (never arbitrary objects), no duplicate keys, and limits on size,
+nodes and depth, so that an alias bomb or `[[[[…` is refused instead of expanded.
 """
 
 from __future__ import annotations
@@ -54,54 +55,12 @@ class Document:
         return self.keys.get(path) or self.pos(path)
 
 
-class _Builder:
-    def __init__(self, doc: Document, diags: Diagnostics) -> None:
-        self.doc = doc
-        self.diags = diags
-        self.nodes = 0
-        self.constructor = yaml.SafeLoader("")
-
-    def mark(self, node: yaml.Node) -> Pos:
-        return Pos(self.doc.file, node.start_mark.line + 1, node.start_mark.column + 1)
-
-    def build(self, node: yaml.Node, path: PathKey, depth: int) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise _TooBig(f"more than {MAX_NODES} YAML nodes (an alias bomb?)", self.mark(node))
-        if depth > MAX_DEPTH:
-            raise _TooBig(f"nested deeper than {MAX_DEPTH} levels", self.mark(node))
-        self.doc.values[path] = self.mark(node)
-        if isinstance(node, yaml.MappingNode):
-            self.constructor.flatten_mapping(node)  # resolves `<<` merge keys
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-                if not isinstance(key, str | int) or isinstance(key, bool):
-                    self.diags.error(self.mark(key_node), "keys must be plain words")
-                    continue
-                key = str(key)
-                if key in out:
-                    first = self.doc.keys[(*path, key)]
-                    self.diags.error(
-                        self.mark(key_node),
-                        f"duplicate key '{key}' (first defined at line {first.line})",
-                        format_path((*path, key)),
-                    )
-                    continue
-                self.doc.keys[(*path, key)] = self.mark(key_node)
-                out[key] = self.build(value_node, (*path, key), depth + 1)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        return self.scalar(node)
-
-    def scalar(self, node: yaml.Node) -> Any:
-        try:
-            return self.constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, OverflowError):
-            # e.g. `2022-02-30`, which the YAML timestamp rule matches but no calendar has:
-            # keep the text, so the check that knows what the value means reports it
-            return node.value
+_STANDARD_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "merge")
+)
+# libyaml's parser when PyYAML has it (some twenty times faster), else PyYAML's own
+_EventLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _TooBig(Exception):
@@ -110,37 +69,222 @@ class _TooBig(Exception):
         self.pos = pos
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing nesting deeper than MAX_DEPTH while it composes
-    (its composer recurses once per level: `[[[[…` would otherwise exhaust the stack)."""
+@dataclass
+class _Frame:
+    """A mapping or sequence being built."""
 
-    depth = 0
+    value: Any  # dict or list
+    path: PathKey
+    anchor: str | None
+    start: int  # the node count when it began (its size, for aliases)
+    key: str | None = None  # a mapping's pending key
+    key_pos: Pos | None = None
+    skip_key: bool = False  # the pending key was refused: drop its value
+    merges: list[tuple[Any, PathKey]] = field(default_factory=list)
 
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        self.depth += 1
+
+class _Builder:
+    """Plain data and positions straight from parser events, without recursion.
+
+    PyYAML's composer recurses once per nesting level (libyaml's crashes on very deep
+    input); this one keeps an explicit stack, refuses depth beyond MAX_DEPTH and more
+    than MAX_NODES nodes (aliases count at their full size: an alias bomb is refused
+    before it is expanded) and reports duplicate keys.
+    """
+
+    def __init__(self, doc: Document, diags: Diagnostics, loader: yaml.SafeLoader) -> None:
+        self.doc = doc
+        self.diags = diags
+        self.loader = loader
+        self.constructor = yaml.SafeLoader("")
+        self.nodes = 0
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, PathKey, int]] = {}  # value, path, size
+        self.root: Any = None
+        self.skipping = 0  # inside a refused (non-scalar) key
+
+    def pos(self, mark: Any) -> Pos:
+        return Pos(self.doc.file, mark.line + 1, mark.column + 1)
+
+    def count(self, n: int, mark: Any) -> None:
+        self.nodes += n
+        if self.nodes > MAX_NODES:
+            raise _TooBig(f"more than {MAX_NODES} YAML nodes (an alias bomb?)", self.pos(mark))
+
+    def run(self) -> Any:
+        get = self.loader.get_event
+        documents = 0
+        while True:
+            event = get()  # type: ignore[no-untyped-call]
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                self.count(1, event.start_mark)
+                self.scalar(event)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                self.count(1, event.start_mark)
+                self.start(event, {} if kind is yaml.MappingStartEvent else [])
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                self.end()
+            elif kind is yaml.AliasEvent:
+                self.alias(event)
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _TooBig(
+                        "more than one YAML document in the file", self.pos(event.start_mark)
+                    )
+            elif kind is yaml.StreamEndEvent:
+                return self.root
+
+    # --- placing values -------------------------------------------------------------
+
+    def child_path(self, mark: Any) -> PathKey | None:
+        """Where the next value goes; None when it is a mapping key."""
+        if not self.stack:
+            return ()
+        frame = self.stack[-1]
+        if isinstance(frame.value, list):
+            return (*frame.path, len(frame.value))
+        if frame.key is None and not frame.skip_key:
+            return None
+        return (*frame.path, frame.key or "")
+
+    def place(self, value: Any, path: PathKey, mark: Any) -> None:
+        if not self.stack:
+            self.root = value
+            self.doc.values[()] = self.pos(mark)
+            return
+        frame = self.stack[-1]
+        if isinstance(frame.value, list):
+            frame.value.append(value)
+            self.doc.values[path] = self.pos(mark)
+            return
+        key, frame.key = frame.key, None
+        if frame.skip_key:
+            frame.skip_key = False
+            return
+        assert key is not None
+        if key == "<<":
+            frame.merges.append((value, path))
+            return
+        if key in frame.value:
+            first = self.doc.keys[(*frame.path, key)]
+            self.diags.error(
+                frame.key_pos or self.pos(mark),
+                f"duplicate key '{key}' (first defined at line {first.line})",
+                format_path((*frame.path, key)),
+            )
+            return
+        frame.value[key] = value
+        self.doc.keys[(*frame.path, key)] = frame.key_pos or self.pos(mark)
+        self.doc.values[path] = self.pos(mark)
+
+    # --- events ---------------------------------------------------------------------
+
+    def scalar(self, event: yaml.ScalarEvent) -> None:
+        if self.skipping:
+            return
+        value = self.construct(event)
+        path = self.child_path(event.start_mark)
+        if path is None:  # a mapping key
+            frame = self.stack[-1]
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                self.diags.error(self.pos(event.start_mark), "keys must be plain words")
+                frame.skip_key = True
+                return
+            frame.key, frame.key_pos = str(value), self.pos(event.start_mark)
+            return
+        self.place(value, path, event.start_mark)
+        if event.anchor:
+            self.anchors[event.anchor] = (value, path, 1)
+
+    def construct(self, event: yaml.ScalarEvent) -> Any:
+        tag = event.tag
+        if tag in (None, "!"):
+            if event.style:  # quoted or block: a string
+                return event.value
+            tag = self.loader.resolve(yaml.ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
+        if tag not in _STANDARD_TAGS:
+            self.diags.error(self.pos(event.start_mark), f"YAML tag {event.tag!r} is not allowed")
+            return event.value
+        if tag == "tag:yaml.org,2002:str":
+            return event.value
+        # the constructor needs no marks (libyaml's are of another class)
+        node = yaml.ScalarNode(tag, event.value, None, None, event.style)
         try:
-            if self.depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise _TooBig(
-                    f"nested deeper than {MAX_DEPTH} levels",
-                    Pos(mark.name, mark.line + 1, mark.column + 1),
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
+            return self.constructor.construct_object(node)
+        except (yaml.YAMLError, ValueError, OverflowError):
+            # e.g. `2022-02-30`, which the YAML timestamp rule matches but no calendar has:
+            # keep the text, so the check that knows what the value means reports it
+            return event.value
+
+    def start(self, event: Any, value: Any) -> None:
+        if self.skipping:
+            self.skipping += 1
+            return
+        if event.tag not in (None, "!") and event.tag not in _STANDARD_TAGS:
+            self.diags.error(self.pos(event.start_mark), f"YAML tag {event.tag!r} is not allowed")
+        path = self.child_path(event.start_mark)
+        if path is None:
+            self.diags.error(self.pos(event.start_mark), "keys must be plain words")
+            self.stack[-1].skip_key = True
+            self.skipping = 1
+            return
+        if len(self.stack) >= MAX_DEPTH:
+            raise _TooBig(f"nested deeper than {MAX_DEPTH} levels", self.pos(event.start_mark))
+        self.place(value, path, event.start_mark)
+        self.stack.append(_Frame(value, path, event.anchor, self.nodes))
+
+    def end(self) -> None:
+        if self.skipping:
+            self.skipping -= 1
+            return
+        frame = self.stack.pop()
+        if isinstance(frame.value, dict):
+            for merged, merged_path in frame.merges:
+                self.merge(frame, merged, merged_path)
+        if frame.anchor:
+            self.anchors[frame.anchor] = (frame.value, frame.path, self.nodes - frame.start + 1)
+
+    def merge(self, frame: _Frame, merged: Any, merged_path: PathKey) -> None:
+        """`<<: *defaults`: keys of the merged mapping(s) that the mapping lacks."""
+        sources = merged if isinstance(merged, list) else [merged]
+        for i, source in enumerate(sources):
+            source_path = (*merged_path, i) if isinstance(merged, list) else merged_path
+            if not isinstance(source, dict):
+                self.diags.error(self.doc.pos(source_path), "`<<` merges only mappings")
+                continue
+            for key, value in source.items():
+                if key not in frame.value:
+                    # its position: that of the mapping (Document.pos walks up)
+                    frame.value[key] = value
+
+    def alias(self, event: yaml.AliasEvent) -> None:
+        if self.skipping:
+            return
+        if event.anchor not in self.anchors:
+            self.diags.error(self.pos(event.start_mark), f"unknown alias '*{event.anchor}'")
+            return
+        value, _source, size = self.anchors[event.anchor]
+        self.count(size, event.start_mark)
+        path = self.child_path(event.start_mark)
+        if path is None:
+            self.diags.error(self.pos(event.start_mark), "keys must be plain words")
+            self.stack[-1].skip_key = True
+            return
+        # what is inside takes the alias's position (Document.pos walks up the path)
+        self.place(value, path, event.start_mark)
 
 
 def load_text(text: str, file: str, diags: Diagnostics) -> Document:
     """Parse YAML text. Problems go to `diags`; the returned data may then be partial."""
     doc = Document(file, None)
+    loader = _EventLoader(text)
     try:
-        loader = _Loader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
+        doc.data = _Builder(doc, diags, loader).run()
     except _TooBig as exc:
-        diags.error(Pos(file, exc.pos.line, exc.pos.col), f"refused: {exc}")
+        diags.error(exc.pos, f"refused: {exc}")
+        doc.data = None
         return doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -150,19 +294,16 @@ def load_text(text: str, file: str, diags: Diagnostics) -> Document:
         if exc.context and context and mark and context.line != mark.line:
             problem += f" ({exc.context} started at line {context.line + 1})"
         diags.error(pos, f"invalid YAML: {problem}")
+        doc.data = None
         return doc
     except yaml.YAMLError as exc:
         diags.error(Pos(file, 1, 1), f"invalid YAML: {exc}")
-        return doc
-    if root is None:
-        diags.error(Pos(file, 1, 1), "the file is empty")
-        return doc
-    builder = _Builder(doc, diags)
-    try:
-        doc.data = builder.build(root, (), 0)
-    except _TooBig as exc:
-        diags.error(exc.pos, f"refused: {exc}")
         doc.data = None
+        return doc
+    finally:
+        loader.dispose()
+    if doc.data is None and () not in doc.values:
+        diags.error(Pos(file, 1, 1), "the file is empty")
     return doc
 
 

@@ -454,10 +454,11 @@ def _build_reminders(ctx: _Ctx) -> ReminderPolicy:
 def _build_calendar(ctx: _Ctx) -> schedule.WorkCalendar:
     """The runbook's working days: named holidays counted as working, closures added."""
     spec = ctx.value("working_days") or {}
-    known = schedule.all_holiday_names()
-    for j, name in enumerate(spec.get("count_as_working", [])):
-        if name not in known:
-            _unknown(ctx, ("working_days", "count_as_working", j), "holiday", name, known)
+    if spec.get("count_as_working"):
+        known = schedule.all_holiday_names()  # many years of holidays: only when needed
+        for j, name in enumerate(spec["count_as_working"]):
+            if name not in known:
+                _unknown(ctx, ("working_days", "count_as_working", j), "holiday", name, known)
     closures = []
     for j, closure in enumerate(spec.get("closures", [])):
         day = ctx.date(("working_days", "closures", j, "date"), closure["date"])

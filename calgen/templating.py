@@ -8,6 +8,7 @@ never an empty string in a published document.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -25,11 +26,26 @@ def builtin_templates() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"  # a source checkout
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates are kept between runs (Jinja checks each against its source),
+    in $XDG_CACHE_HOME/calgen or ~/.cache/calgen; without a writable place, no cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "calgen" / f"jinja-{jinja2.__version__}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".writable"
+        probe.touch()
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 @cache
 def environment(user_dir: Path | None = None) -> jinja2.Environment:
     search = ([str(user_dir)] if user_dir else []) + [str(builtin_templates())]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         # HTML is escaped; plain-text outputs (feed descriptions, text mail) are not.
         autoescape=jinja2.select_autoescape(
