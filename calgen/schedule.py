@@ -7,10 +7,14 @@ module handles naive datetimes.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from calgen import cache
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # The feeds' VTIMEZONE states the EU summer-time rule, which holds from 1996 on.
@@ -77,12 +81,37 @@ def parse_date(value: str | dt.date) -> dt.date:
     return day
 
 
+def _holidays_key() -> str:
+    """Identifies the installed `holidays` package without importing it (importing it
+    loads every country, some 50 ms): its Dutch module's size and mtime."""
+    spec = importlib.util.find_spec("holidays")
+    if spec is None or spec.origin is None:
+        return ""
+    module = Path(spec.origin).parent / "countries" / "netherlands.py"
+    try:
+        stat = module.stat()
+    except OSError:
+        return ""
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
+
+
 @lru_cache(maxsize=64)
 def _dutch_holidays(year: int) -> dict[dt.date, str]:
-    # Imported here: `holidays` is large and only the checks that need it pay for it.
-    import holidays
+    """The Dutch public holidays of `year`, in Dutch, from the `holidays` package (its
+    answer is kept in the user's cache folder, keyed by the package's files)."""
+    key = _holidays_key()
+    place = cache.folder("holidays") if key else None
+    stored = place / f"NL-{year}-{key}.json" if place else None
+    if stored is not None:
+        found = cache.read_json(stored)
+        if isinstance(found, dict):
+            return {dt.date.fromisoformat(day): str(name) for day, name in found.items()}
+    import holidays  # only when not cached: `holidays` loads every country it knows
 
-    return dict(holidays.country_holidays("NL", years=year, language="nl").items())
+    days = dict(holidays.country_holidays("NL", years=year, language="nl").items())
+    if stored is not None:
+        cache.write_json(stored, {day.isoformat(): name for day, name in sorted(days.items())})
+    return days
 
 
 def holiday_name(day: dt.date) -> str | None:

@@ -8,14 +8,14 @@ never an empty string in a published document.
 
 from __future__ import annotations
 
-import os
-from functools import cache
+from functools import cache as memoize
 from importlib.resources import files
 from pathlib import Path
 
 import jinja2
 import markupsafe
 
+from calgen import cache
 from calgen.render import dutch, text
 
 
@@ -27,20 +27,12 @@ def builtin_templates() -> Path:
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates are kept between runs (Jinja checks each against its source),
-    in $XDG_CACHE_HOME/calgen or ~/.cache/calgen; without a writable place, no cache."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "calgen" / f"jinja-{jinja2.__version__}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".writable"
-        probe.touch()
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
+    """Compiled templates are kept between runs (Jinja checks each against its source)."""
+    folder = cache.folder(f"jinja-{jinja2.__version__}")
+    return jinja2.FileSystemBytecodeCache(str(folder)) if folder else None
 
 
-@cache
+@memoize
 def environment(user_dir: Path | None = None) -> jinja2.Environment:
     search = ([str(user_dir)] if user_dir else []) + [str(builtin_templates())]
     env = jinja2.Environment(

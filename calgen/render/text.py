@@ -17,6 +17,7 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False})
 
 
+@cache  # the same text is shown in every role's view and feed: convert it once
 def plain(markdown: str) -> str:
     """`Er is *geen* conversie` -> `Er is geen conversie`, line by line.
 
@@ -35,11 +36,13 @@ def plain(markdown: str) -> str:
     return "\n".join(lines)
 
 
+@cache
 def html_block(markdown: str) -> str:
     """Paragraphs and lists as HTML. Raw HTML in the text is escaped, never passed on."""
     return str(_parser().render(markdown.strip()))
 
 
+@cache
 def html_inline(markdown: str) -> str:
     """One line of Markdown (a table cell, a note) as inline HTML."""
     return str(_parser().renderInline(markdown.strip()))
