@@ -8,15 +8,17 @@ then one chapter per phase with its numbered sections and schedule tables.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
 import jinja2
+import markupsafe
 
 from calgen.model import Contact, Milestone, Phase, Runbook
 from calgen.render import dutch
 from calgen.render.ics import ALL, actionholder, phase_label, summary
-from calgen.render.timeline import Timeline, build_timeline
+from calgen.render.timeline import Timeline, build_timeline, select_lane
 
 
 def anchor(milestone_id: str) -> str:
@@ -85,6 +87,7 @@ class DocumentContext:
     phase_labels: dict[str, str] = field(default_factory=dict)
     changes_since: str = ""  # the previous version, when its snapshot is known
     changes: tuple[str, ...] = ()  # Dutch sentences (calgen.diff)
+    rows_html: dict[str, str] = field(default_factory=dict)  # each row's <tr>, made once
 
 
 class PageContext(TypedDict):
@@ -127,12 +130,21 @@ def document(
     base_url: str = "",
     role: str | None = None,
     changes: tuple[str, tuple[str, ...]] | None = None,
+    *,
+    rows: Sequence[Row] | None = None,
+    timeline: Timeline | None = None,
+    rows_html: Mapping[str, str] | None = None,
 ) -> DocumentContext:
-    """The context for the whole runbook, or for the view of one role."""
+    """The context for the whole runbook, or for the view of one role.
+
+    `rows` and `timeline` of the whole runbook may be passed in: a role's view then only
+    selects from them (render_documents builds them once for all views)."""
+    all_rows = rows if rows is not None else [_row(runbook, m) for m in runbook.milestones]
+    whole = timeline if timeline is not None else build_timeline(runbook)
     rows_by_section: dict[str, list[Row]] = {}
-    for m in runbook.milestones:
+    for m, row in zip(runbook.milestones, all_rows, strict=True):
         if role is None or role in m.audience:
-            rows_by_section.setdefault(m.section, []).append(_row(runbook, m))
+            rows_by_section.setdefault(m.section, []).append(row)
     chapters = []
     for phase in runbook.phases:
         sections = tuple(
@@ -156,16 +168,18 @@ def document(
             )
         )
     roles = tuple(RoleView(r.id, r.name, f"{r.id}.html") for r in runbook.roles)
+    view = next((r for r in roles if r.id == role), None)
     return DocumentContext(
         runbook=runbook,
-        role=next((r for r in roles if r.id == role), None),
+        role=view,
         chapters=tuple(chapters),
         feeds=feeds(runbook, base_url),
         roles=roles,
-        timeline=build_timeline(runbook, role),
+        timeline=whole if view is None else select_lane(whole, runbook, view.name),
         phase_labels={p.id: phase_label(p) for p in runbook.phases},
         changes_since=changes[0] if changes else "",
         changes=changes[1] if changes else (),
+        rows_html=dict(rows_html or {}),
     )
 
 
@@ -177,15 +191,23 @@ def render_documents(
 ) -> dict[str, str]:
     """`index.html`, `runbook.md` and one `<role>.html` view per role.
 
-    `changes`: the previous version and the changes since, shown by the version table."""
+    `changes`: the previous version and the changes since, shown by the version table.
+    Rows, their HTML and the timeline are made once and shared by every view, so more
+    roles cost little."""
     page = env.get_template("html/runbook.html.j2")
-    whole = document(runbook, base_url, changes=changes)
+    rows = [_row(runbook, m) for m in runbook.milestones]
+    macros = env.get_template("html/macros.html.j2").make_module()
+    row_macro = getattr(macros, "row")  # noqa: B009 - a template module has no typed attributes
+    rows_html = {r.id: markupsafe.Markup(row_macro(r)) for r in rows}
+    timeline = build_timeline(runbook)
+    shared = {"rows": rows, "timeline": timeline, "rows_html": rows_html}
+    whole = document(runbook, base_url, None, changes, **shared)  # type: ignore[arg-type]
     out = {
         "index.html": page.render(PageContext(doc=whole)),
         "runbook.md": env.get_template("md/runbook.md.j2").render(PageContext(doc=whole)),
     }
     for role in runbook.roles:
-        view = document(runbook, base_url, role.id, changes)
+        view = document(runbook, base_url, role.id, changes, **shared)  # type: ignore[arg-type]
         out[f"{role.id}.html"] = page.render(PageContext(doc=view))
     return out
 

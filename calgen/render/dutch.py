@@ -7,22 +7,26 @@ days: `donderdag 31 maart – maandag 4 april 2022, 13.00 uur – 13.00 uur`.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from babel.dates import format_date
 
 LOCALE = "nl_NL"
 
 
+@lru_cache(maxsize=4096)  # a runbook names few days, many times
 def date_long(day: dt.date) -> str:
     """`woensdag 30 maart 2022`"""
     return str(format_date(day, "EEEE d MMMM y", locale=LOCALE))
 
 
+@lru_cache(maxsize=4096)  # a runbook names few days, many times
 def date_plain(day: dt.date) -> str:
     """`23 november 2021` (the version table has no weekday)."""
     return str(format_date(day, "d MMMM y", locale=LOCALE))
 
 
+@lru_cache(maxsize=4096)  # a runbook names few days, many times
 def date_short(day: dt.date) -> str:
     """`donderdag 31 maart` (no year), for the first day of a period in the same year."""
     return str(format_date(day, "EEEE d MMMM", locale=LOCALE))
@@ -53,6 +57,7 @@ def when(start: dt.datetime, end: dt.datetime | None = None) -> str:
     return ", ".join(columns(start, end))
 
 
+@lru_cache(maxsize=4096)  # a runbook names few days, many times
 def month_name(day: dt.date) -> str:
     """`maart`"""
     return str(format_date(day, "MMMM", locale=LOCALE))

@@ -8,7 +8,8 @@ computed here in plain numbers so the template only places shapes.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from calgen import schedule
 from calgen.model import Phase, Runbook
@@ -170,5 +171,31 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
         lanes=tuple(lanes),
         go_live=go_live,
         dst=tuple(dst),
+        description=description,
+    )
+
+
+def select_lane(whole: Timeline, runbook: Runbook, role_name: str) -> Timeline:
+    """A role's view of the timeline: the same window, only that role's lane."""
+    lanes = [lane for lane in whole.lanes if lane.name == role_name]
+    shift = [TOP + BAND + 12 - lane.y for lane in lanes]
+    moved = tuple(
+        Lane(
+            lane.y + dy,
+            lane.name,
+            tuple(Marker(m.x, m.width, m.y + dy, m.id, m.title, m.early) for m in lane.markers),
+        )
+        for lane, dy in zip(lanes, shift, strict=True)
+    )
+    count = len({m.id for lane in moved for m in lane.markers})
+    description = re.sub(
+        r"\d+ mijlpalen op \d+ rol\(len\)",
+        f"{count} mijlpalen op {len(moved)} rol(len)",
+        whole.description,
+    )
+    return replace(
+        whole,
+        lanes=moved,
+        height=TOP + BAND + 12 + len(moved) * LANE + 10,
         description=description,
     )
