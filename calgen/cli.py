@@ -166,6 +166,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def valid_base_url(url: str) -> bool:
+    """http(s), a host, and nothing that could end a feed line or an HTML attribute."""
+    import re
+
+    return re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d+)?(/[^\s\"'<>\\]*)?", url) is not None
+
+
 def project_setting(key: str) -> str:
     """A default from `[tool.calgen]` in ./pyproject.toml, or ""."""
     import tomllib
@@ -229,6 +236,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"{args.templates}: --templates must be a folder", file=sys.stderr)
         return EXIT_USAGE
     base_url = args.base_url if args.base_url is not None else project_setting("base-url")
+    if base_url and not valid_base_url(base_url):
+        print(f"calgen build: base URL {base_url!r} is not an http(s) URL", file=sys.stderr)
+        return EXIT_USAGE
     import jinja2
 
     try:
@@ -322,6 +332,9 @@ def cmd_notify(args: argparse.Namespace) -> int:
     subscribers = notify.load_subscribers(args.subscribers, roles)
     state = notify.load_state(args.state)
     base_url = args.base_url if args.base_url is not None else project_setting("base-url")
+    if base_url and not valid_base_url(base_url):
+        print(f"calgen notify: base URL {base_url!r} is not an http(s) URL", file=sys.stderr)
+        return EXIT_USAGE
     plan = notify.plan(
         runbooks, subscribers, set(state), at, base_url, dt.timedelta(days=args.expire_days)
     )

@@ -259,3 +259,14 @@ def test_reproducible_across_zone_locale_and_hash_seed(tmp_path: Path) -> None:
         outputs.append(_tree(out))
     assert outputs[0] == outputs[1]
     assert outputs[0]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://x.org\r\nATTACH:evil", 'https://x.org/"onload=x', "javascript:alert(1)"]
+)
+def test_base_url_cannot_inject(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    assert main(["build", str(HOSTILE), "--out", str(tmp_path / "out"), "--base-url", url]) == 2
+    assert "is not an http(s) URL" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -16,17 +16,18 @@ Which feed carries what (documented in the README):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
 import jinja2
-from icalendar import Alarm, Calendar, Event, vDuration
+from icalendar import Calendar, vDuration
 
 from calgen.model import Event as Fact
-from calgen.model import Milestone, Phase, Runbook
+from calgen.model import Milestone, Phase, Runbook, Section
 from calgen.reminders import Lead
-from calgen.render import dutch
-from calgen.render.vtimezone import amsterdam
+from calgen.render import dutch, lines
+from calgen.render.vtimezone import TZID, amsterdam
 
 PRODID = "-//calgen//Landelijk draaiboek migratie//NL"
 ALL = "all"
@@ -66,37 +67,60 @@ def actionholder(runbook: Runbook, milestone: Milestone) -> str:
     return ", ".join(runbook.role(r).name for r in milestone.roles)
 
 
-def _event(runbook: Runbook, kind: str, item_id: str) -> Event:
-    event = Event()
-    event.add("uid", uid(runbook, kind, item_id))
-    event.add("dtstamp", runbook.stamp)
-    event.add("sequence", 0)
-    event.add("class", "PUBLIC")
-    event.add("status", "CONFIRMED")
-    # deadlines and phases must not make anyone look busy
-    event.add("transp", "TRANSPARENT")
-    return event
+def _event(
+    runbook: Runbook,
+    kind: str,
+    item_id: str,
+    title: str,
+    when: tuple[tuple[str, str], tuple[str, str]],
+    categories: str,  # "" for none
+    description: str,
+    url: str = "",
+) -> bytes:
+    """One VEVENT, in icalendar's property order (canonical first, then alphabetical)."""
+    properties = [
+        ("SUMMARY", lines.escape(title)),
+        *when,
+        ("DTSTAMP", lines.utc(runbook.stamp)),
+        ("UID", lines.escape(uid(runbook, kind, item_id))),
+        ("SEQUENCE", "0"),
+        *([("CATEGORIES", lines.escape(categories))] if categories else []),
+        ("CLASS", "PUBLIC"),
+        ("DESCRIPTION", lines.escape(description)),
+        ("STATUS", "CONFIRMED"),
+        # deadlines and phases must not make anyone look busy
+        ("TRANSP", "TRANSPARENT"),
+    ]
+    if url:
+        properties.append(("URL", url))
+    return lines.component("VEVENT", properties)
 
 
-def _timed(event: Event, start: dt.datetime, end: dt.datetime | None) -> None:
-    event.add("dtstart", start)
+def _timed(start: dt.datetime, end: dt.datetime | None) -> tuple[tuple[str, str], tuple[str, str]]:
     # A deadline is a moment: its end is its start (written out, so that every client
     # agrees instead of guessing a default length).
-    event.add("dtend", end or start)
+    return (
+        (f"DTSTART;TZID={TZID}", lines.local(start)),
+        (f"DTEND;TZID={TZID}", lines.local(end or start)),
+    )
 
 
 def _phase_item(env: jinja2.Environment, runbook: Runbook, phase: Phase) -> FeedItem:
-    event = _event(runbook, "fase", phase.id)
-    event.add("summary", phase_label(phase))
-    _timed(event, phase.start, phase.end)
-    event.add("categories", ["Fase"])
     description = env.get_template("ics/phase.txt.j2").render(
         runbook=runbook, phase=phase, phase_label=phase_label(phase)
     )
-    event.add("description", description.strip())
+    data = _event(
+        runbook,
+        "fase",
+        phase.id,
+        phase_label(phase),
+        _timed(phase.start, phase.end),
+        "Fase",
+        description.strip(),
+    )
     return FeedItem(
-        str(event["uid"]),
-        event.to_ical(),
+        uid(runbook, "fase", phase.id),
+        data,
         frozenset(r.id for r in runbook.roles),
         "phase",
         phase.start,
@@ -106,28 +130,36 @@ def _phase_item(env: jinja2.Environment, runbook: Runbook, phase: Phase) -> Feed
 
 
 def _milestone_item(
-    env: jinja2.Environment, runbook: Runbook, milestone: Milestone, base_url: str
+    env: jinja2.Environment,
+    runbook: Runbook,
+    milestone: Milestone,
+    base_url: str,
+    phases: Mapping[str, Phase],
+    sections: Mapping[str, Section],
 ) -> FeedItem:
-    phase = next(p for p in runbook.phases if p.id == milestone.phase)
-    section = next(s for s in runbook.sections if s.number == milestone.section)
-    event = _event(runbook, "mijlpaal", milestone.id)
-    event.add("summary", summary(milestone))
-    _timed(event, milestone.start, milestone.end)
-    event.add("categories", [phase_label(phase)])
+    phase = phases[milestone.phase]
     description = env.get_template("ics/description.txt.j2").render(
         runbook=runbook,
         m=milestone,
-        section=section,
+        section=sections[milestone.section],
         phase_label=phase_label(phase),
         actionholder=actionholder(runbook, milestone),
     )
-    event.add("description", description.strip())
-    if base_url:
-        # the milestone's row on the published page (calgen.render.document.anchor)
-        event.add("url", f"{base_url.rstrip('/')}/{runbook.id}/#m-{milestone.id}")
+    # the milestone's row on the published page (calgen.render.document.anchor)
+    url = f"{base_url.rstrip('/')}/{runbook.id}/#m-{milestone.id}" if base_url else ""
+    data = _event(
+        runbook,
+        "mijlpaal",
+        milestone.id,
+        summary(milestone),
+        _timed(milestone.start, milestone.end),
+        phase_label(phase),
+        description.strip(),
+        url,
+    )
     return FeedItem(
-        str(event["uid"]),
-        event.to_ical(),
+        uid(runbook, "mijlpaal", milestone.id),
+        data,
         milestone.audience,
         milestone.kind,
         milestone.start,
@@ -138,23 +170,23 @@ def _milestone_item(
 
 
 def _fact_item(env: jinja2.Environment, runbook: Runbook, fact: Fact) -> FeedItem:
-    event = _event(runbook, "datum", fact.id)
-    event.add("summary", fact.title)
     if fact.day is not None:
-        event.add("dtstart", fact.day)
-        event.add("dtend", fact.day + dt.timedelta(days=1))
+        when = (
+            ("DTSTART;VALUE=DATE", fact.day.strftime("%Y%m%d")),
+            ("DTEND;VALUE=DATE", (fact.day + dt.timedelta(days=1)).strftime("%Y%m%d")),
+        )
         when_text = dutch.date_long(fact.day)
     else:
         assert fact.start is not None
-        _timed(event, fact.start, fact.end)
+        when = _timed(fact.start, fact.end)
         when_text = dutch.when(fact.start, fact.end)
     description = env.get_template("ics/event.txt.j2").render(
         runbook=runbook, event=fact, when_text=when_text
     )
-    event.add("description", description.strip())
+    data = _event(runbook, "datum", fact.id, fact.title, when, "", description.strip())
     return FeedItem(
-        str(event["uid"]),
-        event.to_ical(),
+        uid(runbook, "datum", fact.id),
+        data,
         frozenset(fact.roles),
         "event",
         fact.moment,
@@ -167,8 +199,12 @@ def _fact_item(env: jinja2.Environment, runbook: Runbook, fact: Fact) -> FeedIte
 
 def items(env: jinja2.Environment, runbook: Runbook, base_url: str = "") -> list[FeedItem]:
     """Every event of the runbook, serialized once, in the runbook's order."""
+    phases = {p.id: p for p in runbook.phases}
+    sections = {s.number: s for s in runbook.sections}
     out = [_phase_item(env, runbook, p) for p in runbook.phases]
-    out += [_milestone_item(env, runbook, m, base_url) for m in runbook.milestones]
+    out += [
+        _milestone_item(env, runbook, m, base_url, phases, sections) for m in runbook.milestones
+    ]
     out += [_fact_item(env, runbook, f) for f in runbook.events]
     return out
 
@@ -212,10 +248,7 @@ def render_feeds(
             return item.data
         alarms = []
         for lead in leads:
-            component = Alarm()
-            component.add("action", "DISPLAY")
             text = alarm.render(title=item.title, when=item.when, lead=lead.dutch())
-            component.add("description", text.strip())
             fixed = lead.duration()
             moment = lead.trigger(item.start, runbook.calendar)
             if fixed is None or item.all_day or moment.utcoffset() != item.start.utcoffset():
@@ -223,12 +256,15 @@ def render_feeds(
                 # working days have no fixed length; a duration before an all-day event is
                 # read as a floating date; and across a DST change ical.js and libical
                 # subtract hours on the wall clock, not in real time as RFC 5545 says.
-                component.add(
-                    "trigger", moment.astimezone(dt.UTC), parameters={"VALUE": "DATE-TIME"}
-                )
+                trigger = ("TRIGGER;VALUE=DATE-TIME", lines.utc(moment))
             else:
-                component.add("trigger", -fixed)  # before DTSTART
-            alarms.append(component.to_ical())
+                trigger = ("TRIGGER", lines.duration(-fixed))  # before DTSTART
+            properties = [
+                ("ACTION", "DISPLAY"),
+                ("DESCRIPTION", lines.escape(text.strip())),
+                trigger,
+            ]
+            alarms.append(lines.component("VALARM", properties))
         end = item.data.rindex(b"END:VEVENT\r\n")
         return item.data[:end] + b"".join(alarms) + item.data[end:]
 
