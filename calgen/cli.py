@@ -241,32 +241,37 @@ def cmd_build(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     import jinja2
 
-    try:
-        outputs = publish.render_all(
+    outputs = publish.with_history(
+        publish.iter_outputs(
             runbooks,
             base_url=base_url,
             templates=args.templates.resolve() if args.templates else None,
             history=publish.read_history(args.out, runbooks),
-        )
+        ),
+        args.out,
+        build_moment(),
+    )
+    try:  # outputs are rendered as they are compared or written
+        if args.check:
+            problems, total = publish.stale(outputs, args.out)
+        else:
+            written, total = publish.write(outputs, args.out)
     except jinja2.TemplateError as exc:
         where = ""
         if isinstance(exc, jinja2.TemplateSyntaxError | jinja2.TemplateNotFound):
             where = f"{exc.filename or exc.name}:{getattr(exc, 'lineno', '')}: "
         print(f"calgen: template error: {where}{exc}; nothing was written", file=sys.stderr)
         return EXIT_INVALID
-    outputs = publish.with_history(outputs, args.out, build_moment())
     if args.check:
-        problems = publish.stale(outputs, args.out)
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
             print(f"{len(problems)} file(s) out of date: run `calgen build`", file=sys.stderr)
             return EXIT_INVALID
-        print(f"{len(outputs)} file(s) up to date in {args.out}", file=sys.stderr)
+        print(f"{total} file(s) up to date in {args.out}", file=sys.stderr)
         return EXIT_OK
-    written = publish.write(outputs, args.out)
     print(
-        f"built {len(runbooks)} runbook(s): {len(written)} of {len(outputs)} file(s) "
+        f"built {len(runbooks)} runbook(s): {len(written)} of {total} file(s) "
         f"changed in {args.out}",
         file=sys.stderr,
     )

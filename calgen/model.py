@@ -12,6 +12,7 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -183,11 +184,19 @@ class Runbook:
     reminders: ReminderPolicy = ReminderPolicy()
     calendar: schedule.WorkCalendar = schedule.DEFAULT_CALENDAR
 
+    @cached_property
+    def _roles_by_id(self) -> dict[str, Role]:
+        return {r.id: r for r in self.roles}
+
+    @cached_property
+    def _contacts_by_id(self) -> dict[str, Contact]:
+        return {c.id: c for c in self.contacts}
+
     def role(self, role_id: str) -> Role:
-        return next(r for r in self.roles if r.id == role_id)
+        return self._roles_by_id[role_id]
 
     def contact(self, contact_id: str) -> Contact:
-        return next(c for c in self.contacts if c.id == contact_id)
+        return self._contacts_by_id[contact_id]
 
     @property
     def stamp(self) -> dt.datetime:

@@ -19,10 +19,47 @@ from pathlib import Path
 from calgen.diff import Snapshot, compare, from_json, snapshot, to_json
 from calgen.errors import CalgenError
 from calgen.model import Runbook
-from calgen.render.document import render_documents, render_index
-from calgen.render.ics import PRODID, render_feeds
+from calgen.render.document import iter_documents, render_index
+from calgen.render.ics import PRODID, iter_feeds
 from calgen.render.revise import revise
 from calgen.templating import environment
+
+
+def iter_outputs(
+    runbooks: Iterable[Runbook],
+    *,
+    base_url: str = "",
+    templates: Path | None = None,
+    prodid: str = PRODID,
+    history: Mapping[str, Mapping[str, Snapshot]] | None = None,
+) -> Iterator[tuple[str, bytes]]:
+    """(relative path, bytes) for every output of every runbook, then the site's index,
+    one at a time: a large runbook never has all its outputs in memory at once.
+
+    `history` holds the snapshots of earlier versions (read_history): a runbook page shows
+    the changes since the previous version of its version table when that one is known.
+    """
+    env = environment(templates)
+    listed = []
+    for runbook in runbooks:
+        changes = None
+        if runbook.versions:
+            current = runbook.versions[0].version
+            yield (
+                f"{runbook.id}/versies/{current}.json",
+                to_json(current, snapshot(runbook)).encode("utf-8"),
+            )
+            earlier = (history or {}).get(runbook.id, {})
+            if len(runbook.versions) > 1 and runbook.versions[1].version in earlier:
+                previous = runbook.versions[1].version
+                found = compare(earlier[previous], snapshot(runbook), runbook.calendar)
+                changes = (previous, tuple(str(c) for c in found))
+        for name, data in iter_feeds(env, runbook, prodid, base_url):
+            yield f"{runbook.id}/{name}", data
+        for name, text in iter_documents(env, runbook, base_url, changes):
+            yield f"{runbook.id}/{name}", text.encode("utf-8")
+        listed.append(runbook)
+    yield "index.html", render_index(env, listed, base_url).encode("utf-8")
 
 
 def render_all(
@@ -33,33 +70,11 @@ def render_all(
     prodid: str = PRODID,
     history: Mapping[str, Mapping[str, Snapshot]] | None = None,
 ) -> dict[str, bytes]:
-    """Relative output path -> bytes, for every runbook, plus the site's index page.
-
-    `history` holds the snapshots of earlier versions (read_history): a runbook page shows
-    the changes since the previous version of its version table when that one is known.
-    """
-    env = environment(templates)
-    outputs: dict[str, bytes] = {}
-    listed = []
-    for runbook in runbooks:
-        changes = None
-        if runbook.versions:
-            current = runbook.versions[0].version
-            outputs[f"{runbook.id}/versies/{current}.json"] = to_json(
-                current, snapshot(runbook)
-            ).encode("utf-8")
-            earlier = (history or {}).get(runbook.id, {})
-            if len(runbook.versions) > 1 and runbook.versions[1].version in earlier:
-                previous = runbook.versions[1].version
-                found = compare(earlier[previous], snapshot(runbook), runbook.calendar)
-                changes = (previous, tuple(str(c) for c in found))
-        for name, data in render_feeds(env, runbook, prodid, base_url).items():
-            outputs[f"{runbook.id}/{name}"] = data
-        for name, text in render_documents(env, runbook, base_url, changes).items():
-            outputs[f"{runbook.id}/{name}"] = text.encode("utf-8")
-        listed.append(runbook)
-    outputs["index.html"] = render_index(env, listed, base_url).encode("utf-8")
-    return dict(sorted(outputs.items()))
+    """All outputs at once, by relative path (for tests and small uses)."""
+    outputs = iter_outputs(
+        runbooks, base_url=base_url, templates=templates, prodid=prodid, history=history
+    )
+    return dict(sorted(outputs))
 
 
 def read_history(out_dir: Path, runbooks: Iterable[Runbook]) -> dict[str, dict[str, Snapshot]]:
@@ -75,28 +90,31 @@ def read_history(out_dir: Path, runbooks: Iterable[Runbook]) -> dict[str, dict[s
     return history
 
 
-def with_history(outputs: dict[str, bytes], out_dir: Path, now: dt.datetime) -> dict[str, bytes]:
+def with_history(
+    outputs: Iterable[tuple[str, bytes]], out_dir: Path, now: dt.datetime
+) -> Iterator[tuple[str, bytes]]:
     """Every feed revised against the one it replaces in `out_dir` (calgen.render.revise)."""
-    revised = {}
-    for rel, data in outputs.items():
+    for rel, data in outputs:
         if rel.endswith(".ics"):
             target = out_dir / rel
             previous = target.read_bytes() if target.is_file() else None
             data = revise(data, previous, now)
-        revised[rel] = data
-    return revised
+        yield rel, data
 
 
-def stale(outputs: dict[str, bytes], out_dir: Path) -> list[str]:
-    """The outputs that are missing from `out_dir` or differ from what is there."""
+def stale(outputs: Iterable[tuple[str, bytes]], out_dir: Path) -> tuple[list[str], int]:
+    """The outputs that are missing from `out_dir` or differ from what is there, and how
+    many outputs there are."""
     problems = []
-    for rel, data in outputs.items():
+    total = 0
+    for rel, data in outputs:
+        total += 1
         target = out_dir / rel
         if not target.is_file():
             problems.append(f"{target}: missing")
         elif target.read_bytes() != data:
             problems.append(f"{target}: stale")
-    return problems
+    return problems, total
 
 
 class PublishError(CalgenError):
@@ -148,45 +166,56 @@ def _carry_over(old: Path, new: Path) -> None:
                 shutil.copy2(source, target)
 
 
-def write(outputs: dict[str, bytes], out_dir: Path) -> list[Path]:
-    """Publish `outputs` into `out_dir` as a whole; returns the paths that changed.
+def write(outputs: Iterable[tuple[str, bytes]], out_dir: Path) -> tuple[list[Path], int]:
+    """Publish `outputs` into `out_dir` as a whole; returns the paths that changed and how
+    many outputs there were.
 
-    The new tree is built next to `out_dir` and swapped in with one atomic rename, under a
-    lock: a failing or killed build leaves the previous `out_dir` exactly as it was, and
-    readers (a web server, a sync) never see a half-written tree.
+    The new tree is built next to `out_dir`, file by file as the outputs are rendered,
+    and swapped in with one atomic rename, under a lock: a failing or killed build leaves
+    the previous `out_dir` exactly as it was, and readers (a web server, a sync) never see
+    a half-written tree. When nothing changed, nothing is swapped.
     """
     out_dir = Path(os.path.abspath(out_dir))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    changed = [
-        out_dir / rel
-        for rel, data in outputs.items()
-        if not (out_dir / rel).is_file() or (out_dir / rel).read_bytes() != data
-    ]
-    if not changed:
-        return []
+    changed: list[Path] = []
+    total = 0
     with _locked(out_dir):
+        # what a killed build left behind (none can be running: we hold the lock)
+        for left in out_dir.parent.glob(f".{out_dir.name}.calgen-*"):
+            if left.is_dir() and left.name != out_dir.name:
+                shutil.rmtree(left, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.calgen-new-"))
         try:
             if out_dir.is_dir():
                 _carry_over(out_dir, staging)
-            for target in changed:
-                path = staging / target.relative_to(out_dir)
+            for rel, data in outputs:
+                total += 1
+                target = out_dir / rel
+                if target.is_file() and target.read_bytes() == data:
+                    continue  # the hard link made by _carry_over stays
+                path = staging / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.unlink(missing_ok=True)  # a new inode: never write through a hard link
-                path.write_bytes(outputs[str(target.relative_to(out_dir))])
+                path.write_bytes(data)
                 os.chmod(path, 0o644)
-            os.chmod(staging, 0o755)
-            if not out_dir.exists():
-                os.rename(staging, out_dir)
-            elif _exchange(staging, out_dir):
-                shutil.rmtree(staging)  # now the old tree
-            else:  # no renameat2: two renames, a moment without out_dir
-                old = out_dir.with_name(f".{out_dir.name}.calgen-old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.rename(out_dir, old)
-                os.rename(staging, out_dir)
-                shutil.rmtree(old)
+                changed.append(target)
+            if changed:
+                os.chmod(staging, 0o755)
+                _swap(staging, out_dir)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-    return changed
+    return changed, total
+
+
+def _swap(staging: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        os.rename(staging, out_dir)
+    elif _exchange(staging, out_dir):
+        shutil.rmtree(staging)  # now the old tree
+    else:  # no renameat2: two renames, a moment without out_dir
+        old = out_dir.with_name(f".{out_dir.name}.calgen-old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(out_dir, old)
+        os.rename(staging, out_dir)
+        shutil.rmtree(old)

@@ -8,7 +8,7 @@ then one chapter per phase with its numbered sections and schedule tables.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -88,6 +88,7 @@ class DocumentContext:
     changes_since: str = ""  # the previous version, when its snapshot is known
     changes: tuple[str, ...] = ()  # Dutch sentences (calgen.diff)
     rows_html: dict[str, str] = field(default_factory=dict)  # each row's <tr>, made once
+    lanes_html: dict[str, str] = field(default_factory=dict)  # each timeline lane, once
 
 
 class PageContext(TypedDict):
@@ -134,6 +135,7 @@ def document(
     rows: Sequence[Row] | None = None,
     timeline: Timeline | None = None,
     rows_html: Mapping[str, str] | None = None,
+    lanes_html: Mapping[str, str] | None = None,
 ) -> DocumentContext:
     """The context for the whole runbook, or for the view of one role.
 
@@ -180,6 +182,7 @@ def document(
         changes_since=changes[0] if changes else "",
         changes=changes[1] if changes else (),
         rows_html=dict(rows_html or {}),
+        lanes_html=dict(lanes_html or {}),
     )
 
 
@@ -189,6 +192,16 @@ def render_documents(
     base_url: str,
     changes: tuple[str, tuple[str, ...]] | None = None,
 ) -> dict[str, str]:
+    """`{"index.html": ..., "runbook.md": ..., "gemeenten.html": ...}` for one runbook."""
+    return dict(iter_documents(env, runbook, base_url, changes))
+
+
+def iter_documents(
+    env: jinja2.Environment,
+    runbook: Runbook,
+    base_url: str,
+    changes: tuple[str, tuple[str, ...]] | None = None,
+) -> Iterator[tuple[str, str]]:
     """`index.html`, `runbook.md` and one `<role>.html` view per role.
 
     `changes`: the previous version and the changes since, shown by the version table.
@@ -200,16 +213,22 @@ def render_documents(
     row_macro = getattr(macros, "row")  # noqa: B009 - a template module has no typed attributes
     rows_html = {r.id: markupsafe.Markup(row_macro(r)) for r in rows}
     timeline = build_timeline(runbook)
-    shared = {"rows": rows, "timeline": timeline, "rows_html": rows_html}
-    whole = document(runbook, base_url, None, changes, **shared)  # type: ignore[arg-type]
-    out = {
-        "index.html": page.render(PageContext(doc=whole)),
-        "runbook.md": env.get_template("md/runbook.md.j2").render(PageContext(doc=whole)),
+    lane_macro = getattr(macros, "lane")  # noqa: B009 - as above
+    lanes_html = {
+        lane.name: markupsafe.Markup(lane_macro(lane, timeline)) for lane in timeline.lanes
     }
+    shared = {
+        "rows": rows,
+        "timeline": timeline,
+        "rows_html": rows_html,
+        "lanes_html": lanes_html,
+    }
+    whole = document(runbook, base_url, None, changes, **shared)  # type: ignore[arg-type]
+    yield "index.html", page.render(PageContext(doc=whole))
+    yield "runbook.md", env.get_template("md/runbook.md.j2").render(PageContext(doc=whole))
     for role in runbook.roles:
         view = document(runbook, base_url, role.id, changes, **shared)  # type: ignore[arg-type]
-        out[f"{role.id}.html"] = page.render(PageContext(doc=view))
-    return out
+        yield f"{role.id}.html", page.render(PageContext(doc=view))
 
 
 class IndexItem(TypedDict):

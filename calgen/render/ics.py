@@ -16,7 +16,7 @@ Which feed carries what (documented in the README):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -238,6 +238,13 @@ def render_feeds(
     env: jinja2.Environment, runbook: Runbook, prodid: str = PRODID, base_url: str = ""
 ) -> dict[str, bytes]:
     """`{"all.ics": ..., "gemeenten.ics": ..., ...}` for one runbook."""
+    return dict(iter_feeds(env, runbook, prodid, base_url))
+
+
+def iter_feeds(
+    env: jinja2.Environment, runbook: Runbook, prodid: str = PRODID, base_url: str = ""
+) -> Iterator[tuple[str, bytes]]:
+    """("all.ics", bytes), then each role's feed, one at a time."""
     serialized = items(env, runbook, base_url)
     alarm = env.get_template("ics/alarm.txt.j2")
 
@@ -269,7 +276,6 @@ def render_feeds(
         return item.data[:end] + b"".join(alarms) + item.data[end:]
 
     zone: bytes = amsterdam().to_ical()
-    feeds: dict[str, bytes] = {}
     targets = [(ALL, "alle rollen")] + [(r.id, r.name) for r in runbook.roles]
     for feed_id, role_name in targets:
         name = f"{runbook.title} ({role_name})"
@@ -284,10 +290,17 @@ def render_feeds(
             for item in serialized
             if role is None or role in item.audience
         ]
-        feeds[f"{feed_id}.ics"] = b"".join(
-            [_calendar_head(runbook, name, description, prodid), zone, *body, b"END:VCALENDAR\r\n"]
+        yield (
+            f"{feed_id}.ics",
+            b"".join(
+                [
+                    _calendar_head(runbook, name, description, prodid),
+                    zone,
+                    *body,
+                    b"END:VCALENDAR\r\n",
+                ]
+            ),
         )
-    return feeds
 
 
 __all__ = ["PRODID", "FeedItem", "render_feeds", "summary", "uid"]

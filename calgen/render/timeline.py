@@ -57,6 +57,7 @@ class Lane:
     y: float
     name: str
     markers: tuple[Marker, ...]
+    shift: float = 0  # drawn this much lower (a role's view moves its lane up)
 
 
 @dataclass(frozen=True)
@@ -176,26 +177,22 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
 
 
 def select_lane(whole: Timeline, runbook: Runbook, role_name: str) -> Timeline:
-    """A role's view of the timeline: the same window, only that role's lane."""
-    lanes = [lane for lane in whole.lanes if lane.name == role_name]
-    shift = [TOP + BAND + 12 - lane.y for lane in lanes]
-    moved = tuple(
-        Lane(
-            lane.y + dy,
-            lane.name,
-            tuple(Marker(m.x, m.width, m.y + dy, m.id, m.title, m.early) for m in lane.markers),
-        )
-        for lane, dy in zip(lanes, shift, strict=True)
+    """A role's view of the timeline: the same window, only that role's lane, moved to
+    the first row (markers keep their coordinates: the lane is drawn once, translated)."""
+    lanes = tuple(
+        replace(lane, shift=TOP + BAND + 12 - lane.y)
+        for lane in whole.lanes
+        if lane.name == role_name
     )
-    count = len({m.id for lane in moved for m in lane.markers})
+    count = len({m.id for lane in lanes for m in lane.markers})
     description = re.sub(
         r"\d+ mijlpalen op \d+ rol\(len\)",
-        f"{count} mijlpalen op {len(moved)} rol(len)",
+        f"{count} mijlpalen op {len(lanes)} rol(len)",
         whole.description,
     )
     return replace(
         whole,
-        lanes=moved,
-        height=TOP + BAND + 12 + len(moved) * LANE + 10,
+        lanes=lanes,
+        height=TOP + BAND + 12 + len(lanes) * LANE + 10,
         description=description,
     )
