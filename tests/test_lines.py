@@ -80,3 +80,26 @@ def test_duration_like_icalendar(minutes: int, expected: str) -> None:
     delta = dt.timedelta(minutes=minutes)
     assert duration(delta) == expected
     assert vDuration(delta).to_ical().decode() == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Gewoon tekst, met komma\'s en "aanhalingstekens" > pijl',
+        "Er is dus *geen* conversieperiode",
+        "a & b < c",
+        "regel | met | pipes en (haakjes) en 3.1-berichten: ok",
+        "é ë – — “quote”",
+        "tekst met `code` en [link](x)",
+    ],
+)
+def test_markdown_fast_path_equals_markdown_it(text: str) -> None:
+    """Plain text skips the parser: the result must be what markdown-it makes of it."""
+    from markdown_it import MarkdownIt
+
+    from calgen.render.text import html_inline, plain
+
+    parser = MarkdownIt("commonmark", {"html": False})
+    assert html_inline(text) == parser.renderInline(text)
+    tokens = parser.parseInline(text)[0].children or []
+    assert plain(text) == "".join(t.content for t in tokens if t.type in ("text", "code_inline"))

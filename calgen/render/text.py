@@ -17,6 +17,22 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False})
 
 
+# Characters that can start inline Markdown in CommonMark (emphasis, code, links, images,
+# autolinks, raw HTML, entities, escapes). Text without them renders as itself.
+_INLINE_MARKUP = frozenset("\\`*_[]!<&")
+
+
+def _is_plain(text: str) -> bool:
+    return "\n" not in text and _INLINE_MARKUP.isdisjoint(text)
+
+
+def _escape_html(text: str) -> str:
+    """markdown-it's escapeHtml: & < > " (not the apostrophe)."""
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
 @cache  # the same text is shown in every role's view and feed: convert it once
 def plain(markdown: str) -> str:
     """`Er is *geen* conversie` -> `Er is geen conversie`, line by line.
@@ -24,6 +40,8 @@ def plain(markdown: str) -> str:
     Only inline markup is removed; list markers and paragraph breaks stay as they are,
     since plain text shows them well.
     """
+    if _is_plain(markdown.strip()):
+        return markdown.strip()  # nothing to remove: skip the parser
     lines = []
     for line in markdown.strip().splitlines():
         tokens = _parser().parseInline(line)
@@ -45,7 +63,10 @@ def html_block(markdown: str) -> str:
 @cache
 def html_inline(markdown: str) -> str:
     """One line of Markdown (a table cell, a note) as inline HTML."""
-    return str(_parser().renderInline(markdown.strip()))
+    text = markdown.strip()
+    if _is_plain(text):
+        return _escape_html(text)  # what markdown-it would make of it, without parsing
+    return str(_parser().renderInline(text))
 
 
 def md_safe(markdown: str) -> str:
