@@ -235,6 +235,8 @@ class _Ctx:
         self.rules: dict[PathKey, schedule.Relative] = {}
 
     def is_broken(self, path: PathKey) -> bool:
+        if not self.broken:
+            return False  # the common case: a structurally sound file
         here = format_path(path)
         for bad in self.broken:
             if not bad:

@@ -42,6 +42,7 @@ def time_of(moment: dt.datetime) -> str:
     return f"{clock(moment)} uur"
 
 
+@lru_cache(maxsize=8192)
 def columns(start: dt.datetime, end: dt.datetime | None = None) -> tuple[str, str]:
     """The date and the time, as the runbook tables' two *Wanneer* columns write them."""
     if end is None:
@@ -52,6 +53,7 @@ def columns(start: dt.datetime, end: dt.datetime | None = None) -> tuple[str, st
     return f"{first} – {date_long(end)}", f"{time_of(start)} – {time_of(end)}"
 
 
+@lru_cache(maxsize=8192)
 def when(start: dt.datetime, end: dt.datetime | None = None) -> str:
     """The whole moment or period in one phrase, as a feed description or e-mail says it."""
     return ", ".join(columns(start, end))
