@@ -102,6 +102,7 @@ class _Builder:
         self.anchors: dict[str, tuple[Any, PathKey, int]] = {}  # value, path, size
         self.root: Any = None
         self.skipping = 0  # inside a refused (non-scalar) key
+        self.plain_tags: dict[str, str] = {}
 
     def pos(self, mark: Any) -> Pos:
         return Pos(self.doc.file, mark.line + 1, mark.column + 1)
@@ -203,7 +204,10 @@ class _Builder:
         if tag in (None, "!"):
             if event.style:  # quoted or block: a string
                 return event.value
-            tag = self.loader.resolve(yaml.ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
+            tag = self.plain_tags.get(event.value)
+            if tag is None:  # keys and values repeat: resolve each text once
+                tag = self.loader.resolve(yaml.ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
+                self.plain_tags[event.value] = tag
         if tag not in _STANDARD_TAGS:
             self.diags.error(self.pos(event.start_mark), f"YAML tag {event.tag!r} is not allowed")
             return event.value

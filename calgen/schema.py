@@ -390,8 +390,9 @@ def _problems(doc: Document, schema: dict[str, Any], value: Any, path: PathKey) 
 def _check(
     doc: Document, schema: dict[str, Any], value: Any, path: PathKey, diags: Diagnostics
 ) -> None:
-    where = format_path(path)
-    pos = doc.pos(path)
+    def error(message: str) -> None:  # where and what path: worked out only on an error
+        diags.error(doc.pos(path), message, format_path(path))
+
     if "anyOf" in schema:
         attempts = [_problems(doc, s, value, path) for s in schema["anyOf"]]
         if all(a.errors for a in attempts):
@@ -408,24 +409,24 @@ def _check(
         hint = ""
         if expected == "string" and isinstance(value, int | float) and not isinstance(value, bool):
             hint = f"; write it in quotes: '{value}'"
-        diags.error(pos, f"expected {_TYPE_WORDS[expected]}, found {_describe(value)}{hint}", where)
+        error(f"expected {_TYPE_WORDS[expected]}, found {_describe(value)}{hint}")
         return
     if "enum" in schema and value not in schema["enum"]:
         options = ", ".join(str(v) for v in schema["enum"])
         guess = difflib.get_close_matches(str(value), [str(v) for v in schema["enum"]], n=1)
         suggestion = f" (did you mean '{guess[0]}'?)" if guess else ""
-        diags.error(pos, f"{_describe(value)} is not one of: {options}{suggestion}", where)
+        error(f"{_describe(value)} is not one of: {options}{suggestion}")
         return
     if expected == "string":
         text = value.isoformat() if isinstance(value, dt.date) else value
         if "pattern" in schema and not re.match(schema["pattern"], text):
-            diags.error(pos, f"{_describe(value)} is not {_pattern_words(schema)}", where)
+            error(f"{_describe(value)} is not {_pattern_words(schema)}")
         elif not text.strip() and schema.get("pattern") is None:
-            diags.error(pos, "text is empty", where)
+            error("text is empty")
         return
     if expected == "array":
         if len(value) < schema.get("minItems", 0):
-            diags.error(pos, "needs at least one entry", where)
+            error("needs at least one entry")
         for i, item in enumerate(value):
             _check(doc, schema.get("items", {}), item, (*path, i), diags)
         return
@@ -433,8 +434,8 @@ def _check(
         props: dict[str, Any] = schema.get("properties", {})
         for key in schema.get("required", []):
             if key not in value:
-                what = f"'{where}'" if where else "the file"
-                diags.error(pos, f"{what} is missing required key '{key}'", where)
+                what = f"'{format_path(path)}'" if path else "the file"
+                error(f"{what} is missing required key '{key}'")
         for key, item in value.items():
             extra = schema.get("additionalProperties")
             if key in props:
