@@ -40,19 +40,21 @@ class Document:
 
     file: str
     data: Any
-    values: dict[PathKey, Pos] = field(default_factory=dict)
-    keys: dict[PathKey, Pos] = field(default_factory=dict)
+    # (line, column), 1-based; plain tuples, as there is one for every node and key
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
 
     def pos(self, path: PathKey) -> Pos:
         """Position of the value at `path`, or of its nearest known parent."""
         while path:
             if path in self.values:
-                return self.values[path]
+                return Pos(self.file, *self.values[path])
             path = path[:-1]
-        return self.values.get((), Pos(self.file, 1, 1))
+        return Pos(self.file, *self.values.get((), (1, 1)))
 
     def key_pos(self, path: PathKey) -> Pos:
-        return self.keys.get(path) or self.pos(path)
+        found = self.keys.get(path)
+        return Pos(self.file, *found) if found else self.pos(path)
 
 
 _STANDARD_TAGS = frozenset(
@@ -78,7 +80,7 @@ class _Frame:
     anchor: str | None
     start: int  # the node count when it began (its size, for aliases)
     key: str | None = None  # a mapping's pending key
-    key_pos: Pos | None = None
+    key_pos: tuple[int, int] | None = None
     skip_key: bool = False  # the pending key was refused: drop its value
     merges: list[tuple[Any, PathKey]] = field(default_factory=list)
 
@@ -153,12 +155,12 @@ class _Builder:
     def place(self, value: Any, path: PathKey, mark: Any) -> None:
         if not self.stack:
             self.root = value
-            self.doc.values[()] = self.pos(mark)
+            self.doc.values[()] = (mark.line + 1, mark.column + 1)
             return
         frame = self.stack[-1]
         if isinstance(frame.value, list):
             frame.value.append(value)
-            self.doc.values[path] = self.pos(mark)
+            self.doc.values[path] = (mark.line + 1, mark.column + 1)
             return
         key, frame.key = frame.key, None
         if frame.skip_key:
@@ -169,16 +171,17 @@ class _Builder:
             frame.merges.append((value, path))
             return
         if key in frame.value:
-            first = self.doc.keys[(*frame.path, key)]
+            first_line = self.doc.keys[(*frame.path, key)][0]
             self.diags.error(
-                frame.key_pos or self.pos(mark),
-                f"duplicate key '{key}' (first defined at line {first.line})",
+                Pos(self.doc.file, *frame.key_pos) if frame.key_pos else self.pos(mark),
+                f"duplicate key '{key}' (first defined at line {first_line})",
                 format_path((*frame.path, key)),
             )
             return
         frame.value[key] = value
-        self.doc.keys[(*frame.path, key)] = frame.key_pos or self.pos(mark)
-        self.doc.values[path] = self.pos(mark)
+        here = (mark.line + 1, mark.column + 1)
+        self.doc.keys[(*frame.path, key)] = frame.key_pos or here
+        self.doc.values[path] = here
 
     # --- events ---------------------------------------------------------------------
 
@@ -193,7 +196,8 @@ class _Builder:
                 self.diags.error(self.pos(event.start_mark), "keys must be plain words")
                 frame.skip_key = True
                 return
-            frame.key, frame.key_pos = str(value), self.pos(event.start_mark)
+            mark: Any = event.start_mark  # parser events always carry their marks
+            frame.key, frame.key_pos = str(value), (mark.line + 1, mark.column + 1)
             return
         self.place(value, path, event.start_mark)
         if event.anchor:

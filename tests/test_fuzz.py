@@ -57,7 +57,7 @@ FEEDS = ("all", *ROLES)
 # CALGEN_FUZZ_EXAMPLES for a longer local run, and CALGEN_FUZZ_SHRINK=1 to have Hypothesis
 # shrink a failure (each step runs calgen twice: minutes). Without shrinking, a failure is
 # reported as generated, with the list of mutations that made it.
-EXAMPLES = int(os.environ.get("CALGEN_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("CALGEN_FUZZ_EXAMPLES", "750"))
 SHRINK = os.environ.get("CALGEN_FUZZ_SHRINK", "") not in ("", "0")
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -70,6 +70,8 @@ FUZZ = settings(
 )
 
 DIAGNOSTIC = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): \S")
+# What the names of built files and folders look like (runbook ids, roles, versions).
+SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*\Z")
 # Lines calgen prints that are not diagnostics about a place in a file.
 SUMMARY = re.compile(
     r"^(build stopped: nothing was written"
@@ -415,6 +417,26 @@ class Case:
         return f"Case({self.seed}, {len(self.content):,} bytes:{steps})"
 
 
+def _perturb(value: Any, choice: int) -> str:
+    """A value as it might arrive from a copy and paste: invisible differences."""
+    text = value if isinstance(value, str) else str(value)
+    variants = (
+        text + "\n",
+        text + "\r\n",
+        text + " ",
+        " " + text,
+        text + "\t",
+        text.replace(" ", "\t"),
+        text.replace(" ", "\u00a0"),
+        text + "\u200b",
+        "\ufeff" + text,
+        text.replace("-", "\u2011"),
+        text.replace(".", "\u2024"),
+        text.upper(),
+    )
+    return variants[choice % len(variants)]
+
+
 @st.composite
 def data_mutation(draw: st.DrawFn, data: Any, steps: list[str]) -> Any:
     """Apply one mutation to `data` (changed in place where possible); return the result."""
@@ -438,6 +460,7 @@ def data_mutation(draw: st.DrawFn, data: Any, steps: list[str]) -> Any:
                 "duplicate-item",
                 "swap",
                 "relative",
+                "perturb",
             ]
         )
     )
@@ -504,6 +527,8 @@ def data_mutation(draw: st.DrawFn, data: Any, steps: list[str]) -> Any:
             put(
                 ("milestones", i, key), draw(relative_times | st.just(f"1 day after {m.get('id')}"))
             )
+    elif kind == "perturb" and path and not isinstance(_get(data, path), dict | list):
+        put(path, _perturb(_get(data, path), draw(st.integers(0, 50))))
     elif path:  # replace, and the fallback of the kinds above that did not apply
         put(path, draw(values))
     else:
@@ -825,6 +850,9 @@ def run_case(case: Case) -> None:
             missing = [f for f in FEEDS if built and not (built[0].parent / f"{f}.ics").exists()]
             if len(built) != 1 or missing or not (out / "index.html").is_file():
                 problem = f"build exited 0 but wrote {len(built)} all.ics; missing {missing}"
+            odd = [str(p.relative_to(out)) for p in out.rglob("*") if not SAFE_NAME.match(p.name)]
+            if odd:
+                problem = f"build exited 0 and wrote files with odd names: {odd[:5]}"
         elif out.exists() and any(out.rglob("*")):
             problem = "build exited 1 but wrote files"
         if problem:

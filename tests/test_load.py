@@ -13,7 +13,7 @@ from calgen.load import load_text
 def _load(text: str) -> tuple[object, list[str], dict[tuple[str | int, ...], tuple[int, int]]]:
     diags = Diagnostics()
     doc = load_text(text, "f.yaml", diags)
-    positions = {path: (pos.line, pos.col) for path, pos in doc.values.items()}
+    positions = dict(doc.values)
     return doc.data, [str(d) for d in diags], positions
 
 
