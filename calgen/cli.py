@@ -194,7 +194,7 @@ def find_runbooks(paths: Sequence[Path], diags: Diagnostics) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            diags.error(Pos(str(path)), "no such file or folder")
+            diags.error(Pos(str(path), 1, 1), "no such file or folder")
     return found
 
 
@@ -213,7 +213,7 @@ def _load(paths: Sequence[Path], strict: bool) -> tuple[list[Runbook], bool]:
     runbooks, more = load_many(files)
     diags.extend(more)
     if not files and not diags.errors:
-        diags.error(Pos(", ".join(map(str, paths))), "no runbooks found (*.yaml)")
+        diags.error(Pos(", ".join(map(str, paths)), 1, 1), "no runbooks found (*.yaml)")
     return list(runbooks), _report(diags, strict)
 
 

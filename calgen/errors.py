@@ -38,9 +38,16 @@ class Diagnostic:
     path: str = ""
 
     def __str__(self) -> str:
-        where = f" ({self.path})" if self.path else ""
+        where = f" ({_visible(self.path)})" if self.path else ""
         kind = "warning: " if self.severity is Severity.WARNING else ""
-        return f"{self.pos}: {kind}{self.message}{where}"
+        return f"{_visible(str(self.pos))}: {kind}{_visible(self.message)}{where}"
+
+
+def _visible(text: str) -> str:
+    """One line, whatever the runbook's text holds: control characters as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass

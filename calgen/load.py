@@ -221,9 +221,10 @@ class _Builder:
         node = yaml.ScalarNode(tag, event.value, None, None, event.style)
         try:
             return self.constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, OverflowError):
-            # e.g. `2022-02-30`, which the YAML timestamp rule matches but no calendar has:
-            # keep the text, so the check that knows what the value means reports it
+        except Exception:  # noqa: BLE001 - PyYAML's constructors fail in many ways
+            # (`!!bool x` is a KeyError, `!!int ""` an IndexError, `2022-02-30` a
+            # ValueError): keep the text, so the check that knows what the value means
+            # reports it
             return event.value
 
     def start(self, event: Any, value: Any) -> None:
@@ -304,6 +305,13 @@ def load_text(text: str, file: str, diags: Diagnostics) -> Document:
         diags.error(pos, f"invalid YAML: {problem}")
         doc.data = None
         return doc
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - text.rfind("\n", 0, exc.position)
+        reason = f"{exc.reason} (character #x{exc.character:04x})"
+        diags.error(Pos(file, line, col), f"invalid YAML: {reason}")
+        doc.data = None
+        return doc
     except yaml.YAMLError as exc:
         diags.error(Pos(file, 1, 1), f"invalid YAML: {exc}")
         doc.data = None
@@ -321,11 +329,11 @@ def load_file(path: Path, diags: Diagnostics, display: str | None = None) -> Doc
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            diags.error(Pos(name), f"refused: file is {size} bytes, more than {MAX_BYTES}")
+            diags.error(Pos(name, 1, 1), f"refused: file is {size} bytes, more than {MAX_BYTES}")
             return Document(name, None)
         raw = path.read_bytes()
     except OSError as exc:
-        diags.error(Pos(name), f"cannot read file: {exc.strerror or exc}")
+        diags.error(Pos(name, 1, 1), f"cannot read file: {exc.strerror or exc}")
         return Document(name, None)
     try:
         text = raw.decode("utf-8")

@@ -182,6 +182,7 @@ class Runbook:
     refresh: str = "PT12H"
     uses: tuple[str, ...] = ()
     reminders: ReminderPolicy = ReminderPolicy()
+    id_line: int = 1  # where the id is written, for messages about it
     calendar: schedule.WorkCalendar = schedule.DEFAULT_CALENDAR
 
     @cached_property
@@ -323,7 +324,7 @@ def load_runbook(path: Path, display: str | None = None) -> tuple[Runbook, Diagn
     returns the warnings along with the runbook."""
     diags = Diagnostics()
     doc = load_file(path, diags, display)
-    if doc.data is not None and not isinstance(doc.data, dict):
+    if not diags.errors and not isinstance(doc.data, dict):
         diags.error(doc.pos(()), "a runbook is a mapping of keys (id, title, phases, ...)")
     diags.raise_if_errors()
     check(doc, RUNBOOK_SCHEMA, diags)
@@ -341,7 +342,12 @@ def _load_shared(ctx: _Ctx, path: Path, display: str | None) -> None:
         shared_path = path.parent / ref
         shown = str(Path(display).parent / ref) if display else str(shared_path)
         sub = Diagnostics()
-        if not shared_path.is_file():
+        try:
+            found = shared_path.is_file()
+        except OSError as exc:  # a name too long for the file system, say
+            ctx.error(("uses", i), f"shared file '{ref}' cannot be read: {exc.strerror or exc}")
+            continue
+        if not found:
             ctx.error(("uses", i), f"shared file '{ref}' not found (looked at {shown})")
             continue
         shared = load_file(shared_path, sub, shown)
@@ -440,13 +446,20 @@ def _build(ctx: _Ctx) -> Runbook | None:
         calendar=ctx.calendar,
         uses=tuple(ctx.value("uses") or ()),
         reminders=_build_reminders(ctx),
+        id_line=ctx.doc.pos(("id",)).line,
     )
 
 
-def _leads(values: list[str]) -> tuple[Lead, ...]:
-    # the schema has checked the form; parse_lead cannot fail on it
-    leads = (parse_lead(v) for v in values)
-    return tuple(dict.fromkeys(lead for lead in leads if lead is not None))  # in order, once
+def _leads(ctx: _Ctx, path: PathKey, values: list[str]) -> tuple[Lead, ...]:
+    """Lead times in order, each once; the schema has checked their form, this their size."""
+    leads = []
+    for j, value in enumerate(values):
+        lead = parse_lead(value)
+        if lead is None:
+            ctx.error((*path, j), f"lead time '{value}' is more than a year: not a reminder")
+        else:
+            leads.append(lead)
+    return tuple(dict.fromkeys(leads))
 
 
 def _build_reminders(ctx: _Ctx) -> ReminderPolicy:
@@ -455,10 +468,11 @@ def _build_reminders(ctx: _Ctx) -> ReminderPolicy:
     for role in spec.get("roles", {}):
         if role not in ctx.roles:
             _unknown(ctx, ("reminders", "roles", role), "role", role, ctx.roles)
+    where: PathKey = ("reminders",)
     return ReminderPolicy(
-        default=_leads(spec["default"]) if "default" in spec else None,
-        roles={role: _leads(v) for role, v in spec.get("roles", {}).items()},
-        kinds={kind: _leads(v) for kind, v in spec.get("kinds", {}).items()},
+        default=_leads(ctx, (*where, "default"), spec["default"]) if "default" in spec else None,
+        roles={r: _leads(ctx, (*where, "roles", r), v) for r, v in spec.get("roles", {}).items()},
+        kinds={k: _leads(ctx, (*where, "kinds", k), v) for k, v in spec.get("kinds", {}).items()},
     )
 
 
@@ -644,7 +658,9 @@ def _build_milestones(ctx: _Ctx, sections: dict[str, Section]) -> list[Milestone
                 audience=frozenset(m["roles"]) | section.inform | inform,
                 start_rule=ctx.rule((*path, "at" if "at" in m else "start")),
                 end_rule=ctx.rule((*path, "end")),
-                reminders=_leads(m["reminders"]) if "reminders" in m else None,
+                reminders=(
+                    _leads(ctx, (*path, "reminders"), m["reminders"]) if "reminders" in m else None
+                ),
             )
         )
     return out
@@ -729,7 +745,7 @@ def _build_events(ctx: _Ctx) -> list[Event]:
                 day,
                 start,
                 end,
-                _leads(e["reminders"]) if "reminders" in e else None,
+                _leads(ctx, (*path, "reminders"), e["reminders"]) if "reminders" in e else None,
             )
         )
     return out
@@ -770,6 +786,8 @@ def load_many(paths: Iterable[Path]) -> tuple[list[Runbook], Diagnostics]:
     ids: dict[str, str] = {}
     for rb in runbooks:
         if rb.id in ids:
-            diags.error(Pos(rb.source, 0, 0), f"runbook id '{rb.id}' is also used by {ids[rb.id]}")
+            diags.error(
+                Pos(rb.source, rb.id_line, 5), f"runbook id '{rb.id}' is also used by {ids[rb.id]}"
+            )
         ids[rb.id] = rb.source
     return runbooks, diags

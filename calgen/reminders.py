@@ -76,12 +76,21 @@ class Lead:
         return f"{self.amount} {one if self.amount == 1 else many}"
 
 
+MAX_LEAD_DAYS = 366  # a reminder more than a year ahead is a mistake, not a plan
+
+
 def parse_lead(text: str) -> Lead | None:
-    match = _LEAD.match(text)
+    """`"1 week"` -> Lead(1, "week"); None when it is not a lead time or too long."""
+    match = _LEAD.fullmatch(text)
     if not match:
         return None
-    unit = match["unit"].rstrip("s")
-    return Lead(int(match["n"]), unit)
+    lead = Lead(int(match["n"]), match["unit"].rstrip("s"))
+    days = (
+        lead.amount
+        if lead.unit == "working day"
+        else lead.amount / {"week": 1 / 7, "day": 1, "hour": 24, "minute": 1440}[lead.unit]
+    )
+    return lead if days <= MAX_LEAD_DAYS else None
 
 
 DEFAULTS: Mapping[str, tuple[Lead, ...]] = {

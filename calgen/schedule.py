@@ -208,6 +208,7 @@ _RELATIVE = re.compile(
     r"(?P<anchor>go_live|\d+(?:\.\d+)+)(?: at (?P<time>\d{2}:\d{2}))?$"
 )
 RELATIVE_PATTERN = _RELATIVE.pattern
+MAX_OFFSET_DAYS = 3660  # ten years: further than any migration plans
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,10 @@ class Relative:
     text: str
 
     def resolve(self, anchor: dt.datetime, calendar: WorkCalendar) -> dt.datetime:
+        if abs(self.count) > MAX_OFFSET_DAYS:
+            raise TimeProblem(
+                f"'{self.text}' is more than {MAX_OFFSET_DAYS} days away: not a plan calgen makes"
+            )
         day = anchor.date()
         day = calendar.shift(day, self.count) if self.working else day + dt.timedelta(self.count)
         naive = dt.datetime.combine(day, self.time or anchor.time())

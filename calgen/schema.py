@@ -355,7 +355,9 @@ def _type_of(value: Any) -> str:
         return "boolean"
     if isinstance(value, int):
         return "integer"
-    if isinstance(value, str | dt.date):
+    if isinstance(value, dt.date):
+        return "date"  # YAML reads 2022-03-30 as a date: only a `format: date` takes it
+    if isinstance(value, str):
         return "string"
     if value is None:
         return "null"
@@ -373,6 +375,8 @@ def _describe(value: Any) -> str:
         return "a true/false value"
     if isinstance(value, int | float):
         return f"the number {value!r}"
+    if isinstance(value, dt.date):
+        return f"the date {value.isoformat()}"
     return repr(value)
 
 
@@ -405,9 +409,13 @@ def _check(
             diags.extend(same_type[0] if same_type else attempts[0])
         return
     expected = schema.get("type")
-    if expected and _type_of(value) != expected:
+    found = _type_of(value)
+    if found == "date" and expected == "string" and schema.get("format") == "date":
+        found = "string"
+    if expected and found != expected:
         hint = ""
-        if expected == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        quotable = isinstance(value, int | float | dt.date) and not isinstance(value, bool)
+        if expected == "string" and quotable:
             hint = f"; write it in quotes: '{value}'"
         error(f"expected {_TYPE_WORDS[expected]}, found {_describe(value)}{hint}")
         return
@@ -419,7 +427,7 @@ def _check(
         return
     if expected == "string":
         text = value.isoformat() if isinstance(value, dt.date) else value
-        if "pattern" in schema and not re.match(schema["pattern"], text):
+        if "pattern" in schema and not re.fullmatch(schema["pattern"], text):
             error(f"{_describe(value)} is not {_pattern_words(schema)}")
         elif not text.strip() and schema.get("pattern") is None:
             error("text is empty")

@@ -104,7 +104,7 @@ def test_invalid_runbook_writes_nothing(
 
 def test_missing_path(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "nope.yaml"]) == 1
-    assert "nope.yaml: no such file or folder" in capsys.readouterr().err
+    assert "nope.yaml:1:1: no such file or folder" in capsys.readouterr().err
 
 
 def test_empty_folder(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
