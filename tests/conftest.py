@@ -41,3 +41,19 @@ def seed_runbooks() -> dict[str, Runbook]:
 @pytest.fixture(scope="session")
 def seed_outputs(seed_runbooks: dict[str, Runbook]) -> dict[str, bytes]:
     return render_all(seed_runbooks.values(), base_url=BASE_URL)
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def check_golden(name: str, data: bytes, update: bool) -> None:
+    """`data` equals tests/golden/<name>; with --update-golden it becomes it (review the diff)."""
+    golden = GOLDEN / name
+    if update:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_bytes(data)
+    assert golden.exists(), f"no golden file {name}: run pytest --update-golden and review it"
+    if name.endswith((".html", ".md")):  # text: pytest shows a readable diff
+        assert data.decode("utf-8") == golden.read_text(encoding="utf-8")
+    else:
+        assert data == golden.read_bytes(), f"{name} differs from its golden file"

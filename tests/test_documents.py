@@ -14,9 +14,8 @@ from markdown_it import MarkdownIt
 from calgen.cli import main
 from calgen.model import Runbook
 from calgen.render import dutch
-from tests.conftest import BASE_URL, ROOT, SEEDS
+from tests.conftest import BASE_URL, ROOT, SEEDS, check_golden
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 AMS = ZoneInfo("Europe/Amsterdam")
 DOCS = [f"{seed}/{name}" for seed in SEEDS for name in ("index.html", "runbook.md")]
 DOCS.append("index.html")
@@ -24,12 +23,7 @@ DOCS.append("index.html")
 
 @pytest.mark.parametrize("name", DOCS)
 def test_golden(seed_outputs: dict[str, bytes], name: str, update_golden: bool) -> None:
-    golden = GOLDEN / name
-    if update_golden:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_bytes(seed_outputs[name])
-    assert golden.exists(), f"no golden file {name}: run pytest --update-golden and review it"
-    assert seed_outputs[name].decode() == golden.read_text(encoding="utf-8")
+    check_golden(name, seed_outputs[name], update_golden)
 
 
 def _at(text: str) -> dt.datetime:

@@ -10,21 +10,15 @@ from icalendar import Calendar
 
 from calgen.model import Runbook, load_runbook
 from calgen.publish import render_all
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import GOLDEN, ROOT, SEEDS, check_golden
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 FEEDS = ("all", "gemeenten", "zorgaanbieders", "vecozo", "inlichtingenbureau")
 NAMES = [f"{seed}/{feed}.ics" for seed in SEEDS for feed in FEEDS]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_golden(seed_outputs: dict[str, bytes], name: str, update_golden: bool) -> None:
-    golden = GOLDEN / name
-    if update_golden:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_bytes(seed_outputs[name])
-    assert golden.exists(), f"no golden file {name}: run pytest --update-golden and review it"
-    assert seed_outputs[name] == golden.read_bytes(), f"{name} differs from its golden file"
+    check_golden(name, seed_outputs[name], update_golden)
 
 
 def test_golden_set_is_complete() -> None:
