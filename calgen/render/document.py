@@ -140,7 +140,7 @@ def document(
     """The context for the whole runbook, or for the view of one role.
 
     `rows` and `timeline` of the whole runbook may be passed in: a role's view then only
-    selects from them (render_documents builds them once for all views)."""
+    selects from them (iter_documents builds them once for all views)."""
     all_rows = rows if rows is not None else [_row(runbook, m) for m in runbook.milestones]
     whole = timeline if timeline is not None else build_timeline(runbook)
     rows_by_section: dict[str, list[Row]] = {}
@@ -184,16 +184,6 @@ def document(
         rows_html=dict(rows_html or {}),
         lanes_html=dict(lanes_html or {}),
     )
-
-
-def render_documents(
-    env: jinja2.Environment,
-    runbook: Runbook,
-    base_url: str,
-    changes: tuple[str, tuple[str, ...]] | None = None,
-) -> dict[str, str]:
-    """`{"index.html": ..., "runbook.md": ..., "gemeenten.html": ...}` for one runbook."""
-    return dict(iter_documents(env, runbook, base_url, changes))
 
 
 def iter_documents(

@@ -234,13 +234,6 @@ def _seconds(duration: str) -> int:
     return number * {"H": 3600, "M": 60, "D": 86400}[unit]
 
 
-def render_feeds(
-    env: jinja2.Environment, runbook: Runbook, prodid: str = PRODID, base_url: str = ""
-) -> dict[str, bytes]:
-    """`{"all.ics": ..., "gemeenten.ics": ..., ...}` for one runbook."""
-    return dict(iter_feeds(env, runbook, prodid, base_url))
-
-
 def iter_feeds(
     env: jinja2.Environment, runbook: Runbook, prodid: str = PRODID, base_url: str = ""
 ) -> Iterator[tuple[str, bytes]]:
@@ -301,6 +294,3 @@ def iter_feeds(
                 ]
             ),
         )
-
-
-__all__ = ["PRODID", "FeedItem", "render_feeds", "summary", "uid"]
