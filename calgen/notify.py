@@ -386,9 +386,10 @@ class SmtpSender:
 
     def __init__(self, target: SmtpTarget, timeout: float = 30) -> None:
         context = ssl.create_default_context()
+        self.smtp: smtplib.SMTP | None = None
         try:
             if target.tls:
-                self.smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.smtp = smtplib.SMTP_SSL(
                     target.host, target.port, timeout=timeout, context=context
                 )
             else:
@@ -399,9 +400,11 @@ class SmtpSender:
             if user:
                 self.smtp.login(user, os.environ.get("CALGEN_SMTP_PASSWORD", ""))
         except (OSError, smtplib.SMTPException) as exc:
+            self.close()  # a refused login must not leave the connection open
             raise NotifyError(f"cannot use {target.host}:{target.port}: {exc}") from None
 
     def send(self, message: EmailMessage) -> None:
+        assert self.smtp is not None
         try:
             refused = self.smtp.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
@@ -412,10 +415,13 @@ class SmtpSender:
             raise NotifyError(f"refused recipients: {', '.join(refused)}")
 
     def close(self) -> None:
+        if self.smtp is None:
+            return
         try:
             self.smtp.quit()
         except (OSError, smtplib.SMTPException):
             self.smtp.close()
+        self.smtp = None
 
 
 class OutboxSender:

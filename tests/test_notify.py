@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -219,3 +222,115 @@ def test_subscribers_file_errors(
 def test_smtp_url_refused(workspace: Path, capsys: pytest.CaptureFixture[str], url: str) -> None:
     assert _notify("--smtp", url) == 2
     assert "calgen notify:" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- TLS and login
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the machine's openssl."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("openssl is missing in CI (apt-get install openssl)")
+        pytest.skip("TLS TESTS NOT RUN: openssl is needed to make a test certificate")
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+class _Logins:
+    """aiosmtpd authenticator: accepts one user and password, remembers who logged in."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = isinstance(auth, LoginPassword) and (auth.login, auth.password) == (
+            b"planner",
+            b"geheim",
+        )
+        if ok:
+            self.seen.append(auth.login.decode())
+        # handled=False: aiosmtpd answers the failure (535) itself
+        return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.parametrize("mode", ["starttls", "smtps"])
+# aiosmtpd warns about AUTH without STARTTLS; with smtps the whole connection is TLS
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_tls_and_login_from_environment(
+    workspace: Path,
+    certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mode: str,
+) -> None:
+    key, cert = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler, logins, port = Inbox(), _Logins(), _free_port()
+    if mode == "starttls":  # plain connection, upgraded; login only after TLS
+        controller = Controller(
+            handler,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=context,
+            require_starttls=True,
+            authenticator=logins,
+            auth_required=True,
+        )
+        url, flags = f"smtp://127.0.0.1:{port}", ["--starttls"]
+    else:  # TLS from the first byte
+        controller = Controller(
+            handler,
+            hostname="127.0.0.1",
+            port=port,
+            ssl_context=context,
+            authenticator=logins,
+            auth_required=True,
+            auth_require_tls=False,
+        )
+        url, flags = f"smtps://127.0.0.1:{port}", []
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test certificate
+    monkeypatch.setenv("CALGEN_SMTP_USER", "planner")
+    monkeypatch.setenv("CALGEN_SMTP_PASSWORD", "geheim")
+    controller.start()
+    try:
+        assert _notify("--smtp", url, *flags) == 0, capsys.readouterr().err
+        assert len(handler.messages) == 3
+        assert logins.seen == ["planner"]  # one connection, one login
+        # a wrong password: a clear message, nothing sent, nothing recorded
+        Path("notify-state.json").unlink()
+        monkeypatch.setenv("CALGEN_SMTP_PASSWORD", "fout")
+        assert _notify("--smtp", url, *flags) == 1
+        err = capsys.readouterr().err
+        assert "nothing was sent" in err
+        assert "Traceback" not in err
+        assert len(handler.messages) == 3
+    finally:
+        controller.stop()
