@@ -90,12 +90,15 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
     start = dt.datetime.combine(first.date(), dt.time(0), tzinfo=schedule.AMSTERDAM)
     last_day = (runbook.go_live + dt.timedelta(days=2)).date()
     end = dt.datetime.combine(last_day, dt.time(0), tzinfo=schedule.AMSTERDAM)
-    total = (end - start).total_seconds()
-    scale = (WIDTH - LEFT - RIGHT) / total
+
+    first_ts, last_ts = start.timestamp(), end.timestamp()
+    scale = (WIDTH - LEFT - RIGHT) / (last_ts - first_ts)  # real time: a DST day is 23 h
 
     def x(moment: dt.datetime) -> float:
-        clamped = min(max(moment, start), end)
-        return round(LEFT + (clamped - start).total_seconds() * scale, 1)
+        # in POSIX seconds: comparing and subtracting aware datetimes is slow, and a
+        # large runbook places tens of thousands of markers
+        seconds = min(max(moment.timestamp(), first_ts), last_ts)
+        return round(LEFT + (seconds - first_ts) * scale, 1)
 
     def midnight(day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(0), tzinfo=schedule.AMSTERDAM)
