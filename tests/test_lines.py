@@ -34,7 +34,8 @@ def test_events_equal_icalendar_serialization(path: Path) -> None:
         assert events
         for raw in events:
             assert Event.from_ical(raw).to_ical() == raw, raw.decode()[:200]
-        Calendar.from_ical(data)  # and the whole feed parses
+        # the whole feed, head and VTIMEZONE included, is what icalendar writes of it
+        assert Calendar.from_ical(data).to_ical() == data
 
 
 @pytest.mark.parametrize(

@@ -52,3 +52,9 @@ def test_transitions_match_zoneinfo(year: int) -> None:
         before = (instant - dt.timedelta(minutes=1)).astimezone(AMS).utcoffset()
         after = instant.astimezone(AMS).utcoffset()
         assert (before, after) == (offset_from, offset_to), f"{kind} {year}"
+
+
+def test_written_zone_equals_icalendar_component() -> None:
+    from calgen.render.vtimezone import VTIMEZONE
+
+    assert amsterdam().to_ical() == VTIMEZONE

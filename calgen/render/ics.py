@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from functools import cache
 
 import jinja2
-from icalendar import Calendar, vDuration
 
 from calgen.model import Event as Fact
 from calgen.model import Milestone, Phase, Runbook, Section
 from calgen.reminders import Lead
 from calgen.render import dutch, lines
-from calgen.render.vtimezone import TZID, amsterdam
+from calgen.render.vtimezone import TZID, VTIMEZONE
 
 PRODID = "-//calgen//Landelijk draaiboek migratie//NL"
 ALL = "all"
@@ -210,21 +209,23 @@ def items(env: jinja2.Environment, runbook: Runbook, base_url: str = "") -> list
 
 
 def _calendar_head(runbook: Runbook, name: str, description: str, prodid: str) -> bytes:
-    cal = Calendar()
-    cal.add("prodid", prodid)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
-    cal.add("name", name)
-    cal.add("x-wr-calname", name)
-    cal.add("description", description)
-    cal.add("x-wr-caldesc", description)
-    cal.add("x-wr-timezone", "Europe/Amsterdam")
-    refresh = dt.timedelta(seconds=_seconds(runbook.refresh))
-    cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
-    cal.add("x-published-ttl", vDuration(refresh))
-    head: bytes = cal.to_ical()
-    return head[: -len(b"END:VCALENDAR\r\n")]
+    """BEGIN:VCALENDAR and its properties, in icalendar's canonical order for a calendar,
+    exactly as icalendar writes them (tests/test_lines.py)."""
+    refresh = lines.duration(dt.timedelta(seconds=_seconds(runbook.refresh)))
+    properties = [
+        ("VERSION", "2.0"),
+        ("PRODID", lines.escape(prodid)),
+        ("CALSCALE", "GREGORIAN"),
+        ("METHOD", "PUBLISH"),
+        ("DESCRIPTION", lines.escape(description)),
+        ("X-WR-CALDESC", lines.escape(description)),
+        ("NAME", lines.escape(name)),
+        ("X-WR-CALNAME", lines.escape(name)),
+        ("REFRESH-INTERVAL;VALUE=DURATION", refresh),
+        ("X-PUBLISHED-TTL", refresh),
+        ("X-WR-TIMEZONE", TZID),
+    ]
+    return b"BEGIN:VCALENDAR\r\n" + b"".join(lines.fold(f"{k}:{v}") for k, v in properties)
 
 
 def _seconds(duration: str) -> int:
@@ -268,7 +269,7 @@ def iter_feeds(
         end = item.data.rindex(b"END:VEVENT\r\n")
         return item.data[:end] + b"".join(alarms) + item.data[end:]
 
-    zone: bytes = amsterdam().to_ical()
+    zone = VTIMEZONE
     targets = [(ALL, "alle rollen")] + [(r.id, r.name) for r in runbook.roles]
     for feed_id, role_name in targets:
         name = f"{runbook.title} ({role_name})"

@@ -4,8 +4,9 @@ A feed of thousands of milestones in a dozen role feeds spends most of its time 
 icalendar's generic component machinery. calgen's events have a fixed set of properties,
 so they are written here directly — with exactly icalendar's TEXT escaping, property
 order and 75-octet folding, which `tests/test_lines.py` proves byte for byte against
-icalendar on every seed, fixture and hostile runbook. The calendar head, the VTIMEZONE
-and re-serializing a changed event (calgen.render.revise) still go through icalendar.
+icalendar on every seed, fixture and hostile runbook (events, alarms, calendar head and
+VTIMEZONE). Re-serializing a changed event (calgen.render.revise) still goes through
+icalendar, imported only then.
 """
 
 from __future__ import annotations

@@ -19,8 +19,6 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from icalendar import Event
-
 _BOOKKEEPING = ("DTSTAMP", "SEQUENCE", "LAST-MODIFIED")
 _EVENT = re.compile(rb"BEGIN:VEVENT\r\n.*?END:VEVENT\r\n", re.S)
 
@@ -60,6 +58,8 @@ def _events(feed: bytes) -> dict[str, _Published]:
 
 
 def _bump(raw: bytes, sequence: int, now: dt.datetime, cancel: bool = False) -> bytes:
+    from icalendar import Event  # only a build that changed an event needs it
+
     event = Event.from_ical(raw)
     event.pop("SEQUENCE", None)
     event.pop("LAST-MODIFIED", None)

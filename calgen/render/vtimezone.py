@@ -11,13 +11,45 @@ zoneinfo for every year calgen accepts, and the conformance suite against real c
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
+from calgen.render import lines
+
+if TYPE_CHECKING:
+    from icalendar import Timezone
 
 TZID = "Europe/Amsterdam"
 
 
+def _part(name: str, start: str, month: int, offsets: tuple[str, str], tzname: str) -> bytes:
+    return lines.component(
+        name,
+        [
+            ("DTSTART", start),
+            ("RRULE", f"FREQ=YEARLY;BYDAY=-1SU;BYMONTH={month}"),
+            ("TZNAME", tzname),
+            ("TZOFFSETFROM", offsets[0]),
+            ("TZOFFSETTO", offsets[1]),
+        ],
+    )
+
+
+# What every feed carries; `amsterdam()` below builds the same with icalendar, and
+# tests/test_vtimezone.py checks that the two are the same bytes.
+VTIMEZONE = lines.component(
+    "VTIMEZONE",
+    [("TZID", TZID)],
+    [
+        _part("DAYLIGHT", "19700329T020000", 3, ("+0100", "+0200"), "CEST"),
+        _part("STANDARD", "19701025T030000", 10, ("+0200", "+0100"), "CET"),
+    ],
+)
+
+
 def amsterdam() -> Timezone:
+    """The same zone as an icalendar component (for tests and for reading)."""
+    from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
+
     tz = Timezone()
     tz.add("tzid", TZID)
     daylight = TimezoneDaylight()
