@@ -224,3 +224,15 @@ def test_own_templates_replace_built_in(
     assert "template error" in err
     assert "nonsense" in err
     assert not (tmp_path / "out2").exists()
+
+
+def test_own_feed_template_without_its_macro(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mine" / "ics").mkdir(parents=True)
+    (tmp_path / "mine" / "ics" / "alarm.txt.j2").write_text("Herinnering\n")  # no macro
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "out"
+    assert main(["build", "--out", str(out), "--templates", str(tmp_path / "mine")]) == 1
+    assert "ics/alarm.txt.j2 must define the macro `alarm`" in capsys.readouterr().err
+    assert not out.exists()
