@@ -204,8 +204,19 @@ def iter_documents(
     rows_html = {r.id: markupsafe.Markup(row_macro(r)) for r in rows}
     timeline = build_timeline(runbook)
     lane_macro = getattr(macros, "lane")  # noqa: B009 - as above
+    marker_macro = getattr(macros, "marker")  # noqa: B009 - as above
+    marks: dict[str, str] = {}  # a milestone's mark is the same on every lane
+    for lane in timeline.lanes:
+        for m in lane.markers:
+            if m.id not in marks:
+                marks[m.id] = marker_macro(m)
     lanes_html = {
-        lane.name: markupsafe.Markup(lane_macro(lane, timeline)) for lane in timeline.lanes
+        lane.name: markupsafe.Markup(
+            lane_macro(
+                lane, timeline, markupsafe.Markup("".join(marks[m.id] for m in lane.markers))
+            )
+        )
+        for lane in timeline.lanes
     }
     shared = {
         "rows": rows,

@@ -44,9 +44,10 @@ class Band:
 
 @dataclass(frozen=True)
 class Marker:
+    """A milestone's mark, at height 0 of its lane (a lane is drawn translated)."""
+
     x: float
     width: float  # 0 for a deadline
-    y: float
     id: str
     title: str  # what a tooltip or screen reader says
     early: bool = False  # before the window: drawn at its left edge
@@ -131,7 +132,6 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
             Marker(
                 x=x(m.start),
                 width=round(x(m.end) - x(m.start), 1) if m.end else 0,
-                y=y,
                 id=m.id,
                 title=f"{m.id} {m.title}: {dutch.when(m.start, m.end)}"
                 + (" (eerder dan de tijdlijn)" if m.start < start else ""),
