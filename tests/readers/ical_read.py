@@ -2,7 +2,7 @@
 
 Runs in the project venv:
 
-    /tmp/venv/bin/python tests/readers/ical_read.py FILE.ics
+    .venv/bin/python tests/readers/ical_read.py FILE.ics
 
 Prints a JSON array on stdout, one object per VEVENT, sorted by uid:
 {"uid", "summary", "start", "end"}; start/end are "YYYY-MM-DDTHH:MM:SSZ"
