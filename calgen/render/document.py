@@ -48,6 +48,7 @@ class SectionView:
     text: str
     rows: tuple[Row, ...]
     contacts: tuple[Contact, ...]
+    rows_html: str = ""  # the rows' <tr>s, made once per runbook and joined for this view
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,11 @@ def document(
                 text=s.text,
                 rows=tuple(rows_by_section.get(s.number, [])),
                 contacts=tuple(runbook.contact(c) for c in s.contacts),
+                rows_html=markupsafe.Markup(
+                    "".join(
+                        (rows_html or {}).get(r.id, "") for r in rows_by_section.get(s.number, [])
+                    )
+                ),
             )
             for s in runbook.sections
             if s.phase == phase.id

@@ -125,21 +125,22 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
 
     bands = tuple(band(p) for p in runbook.phases)
     roles = [r for r in runbook.roles if role is None or r.id == role]
+    # one mark per milestone, shared by every lane that carries it
+    marks = {
+        m.id: Marker(
+            x=x(m.start),
+            width=round(x(m.end) - x(m.start), 1) if m.end else 0,
+            id=m.id,
+            title=f"{m.id} {m.title}: {dutch.when(m.start, m.end)}"
+            + (" (eerder dan de tijdlijn)" if m.start < start else ""),
+            early=m.start < start,
+        )
+        for m in milestones
+    }
     lanes = []
     for i, r in enumerate(roles):
         y = TOP + BAND + 12 + i * LANE
-        markers = tuple(
-            Marker(
-                x=x(m.start),
-                width=round(x(m.end) - x(m.start), 1) if m.end else 0,
-                id=m.id,
-                title=f"{m.id} {m.title}: {dutch.when(m.start, m.end)}"
-                + (" (eerder dan de tijdlijn)" if m.start < start else ""),
-                early=m.start < start,
-            )
-            for m in milestones
-            if r.id in m.audience
-        )
+        markers = tuple(marks[m.id] for m in milestones if r.id in m.audience)
         lanes.append(Lane(y, r.name, markers))
     dst = []
     for day in dates:
