@@ -88,7 +88,6 @@ class DocumentContext:
     phase_labels: dict[str, str] = field(default_factory=dict)
     changes_since: str = ""  # the previous version, when its snapshot is known
     changes: tuple[str, ...] = ()  # Dutch sentences (calgen.diff)
-    rows_html: dict[str, str] = field(default_factory=dict)  # each row's <tr>, made once
     lanes_html: dict[str, str] = field(default_factory=dict)  # each timeline lane, once
 
 
@@ -187,7 +186,6 @@ def document(
         phase_labels={p.id: phase_label(p) for p in runbook.phases},
         changes_since=changes[0] if changes else "",
         changes=changes[1] if changes else (),
-        rows_html=dict(rows_html or {}),
         lanes_html=dict(lanes_html or {}),
     )
 
