@@ -1,0 +1,39 @@
+"""The one way calgen replaces a single file: write beside it, flush, rename over it.
+
+A reader (a web server, a cron run, an editor) sees the old bytes or the new ones, never
+a half-written file; a crash leaves at most a hidden temporary file next to the target.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: Path, data: bytes | str, *, durable: bool = False, mode: int = 0o644) -> None:
+    """Replace `path` with `data` atomically.
+
+    `durable` also fsyncs the file and its folder, for state that must survive a power cut
+    (it costs milliseconds, so outputs that can be rebuilt do without).
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    folder = path.parent
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if durable:
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
