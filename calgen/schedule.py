@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from calgen import cache
+from calgen.errors import CalgenError
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # The feeds' VTIMEZONE states the EU summer-time rule, which holds from 1996 on.
@@ -28,7 +29,7 @@ WEEKDAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterd
 _LOCAL = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
-class TimeProblem(ValueError):
+class TimeProblem(CalgenError, ValueError):
     """A wall-clock time that cannot be written into a feed reliably."""
 
 
