@@ -510,6 +510,9 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from calgen import cache, schedule  # the holidays kept between runs (calgen.cache)
+
+    schedule.known_holidays(cache.load_holidays())
     try:
         return COMMANDS[args.command](args)
     except CalgenError as exc:
@@ -521,3 +524,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
+    finally:
+        cache.save_holidays(schedule.take_fresh_holidays())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite golden files from the current output instead of comparing",
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """calgen's cache (templates, holidays) in a temporary folder, never the developer's;
+    subprocesses inherit it through the environment."""
+    folder = tmp_path_factory.mktemp("calgen-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CALGEN_CACHE_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")
