@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     finally:
-        if not args.keep:
+        if args.keep:
+            print(f"bench: the generated runbooks are kept in {work}", file=sys.stderr)
+        else:
             shutil.rmtree(work, ignore_errors=True)
     figures = {
         name: {key: statistics.median(s[key] for s in runs) for key in ("wall", "cpu", "rss")}
