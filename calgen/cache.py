@@ -16,13 +16,14 @@ ignored, never trusted: the answer is then made again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import importlib.metadata
 import importlib.util
 import json
 import os
-import shutil
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,6 +32,17 @@ from calgen.fsutil import atomic_write
 ENV = "CALGEN_CACHE_DIR"
 MAX_TEMPLATES = 200  # compiled templates kept; calgen ships about 30
 HolidayTable = dict[int, dict[dt.date, str]]
+# Each folder calgen makes carries a CACHEDIR.TAG (backup tools skip it); calgen removes
+# only files and folders named as it names them, in folders with that tag, so a
+# CALGEN_CACHE_DIR pointed at a folder of other things never loses any of them.
+TAG = "CACHEDIR.TAG"
+TAG_TEXT = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by calgen.\n"
+)
+_JINJA = re.compile(r"jinja-[0-9][0-9A-Za-z.+-]*")
+_COMPILED = re.compile(r"__jinja2_[0-9a-f]+\.cache")
+_HOLIDAYS = re.compile(r"NL-[0-9a-f]{20}\.json")
 
 
 def root() -> Path:
@@ -42,14 +54,16 @@ def root() -> Path:
 
 
 def folder(name: str) -> Path | None:
-    """`root()/name`, created; None when it cannot be written."""
+    """`root()/name`, created and tagged as calgen's; None when it cannot be written."""
     path = root() / name
     try:
         path.mkdir(parents=True, exist_ok=True)
-        (path / ".writable").touch()
+        tag = path / TAG
+        if not tag.exists():
+            atomic_write(tag, TAG_TEXT)
     except OSError:
         return None
-    return path
+    return path if os.access(path, os.W_OK) else None
 
 
 # --------------------------------------------------------------------------- templates
@@ -63,13 +77,18 @@ def jinja_folder(version: str) -> Path | None:
     if path is None:
         return None
     try:
-        for other in path.parent.glob("jinja-*"):
-            if other.name != name and other.is_dir():
-                shutil.rmtree(other, ignore_errors=True)
+        for other in path.parent.iterdir():
+            ours = _JINJA.fullmatch(other.name) and (other / TAG).is_file()
+            if ours and other.name != name and not other.is_symlink():
+                for entry in other.iterdir():
+                    if _COMPILED.fullmatch(entry.name) or entry.name == TAG:
+                        entry.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # something else in it: it stays
+                    other.rmdir()
         compiled = sorted(
             (entry.stat().st_mtime_ns, entry.path)
             for entry in os.scandir(path)
-            if entry.name.endswith(".cache")
+            if _COMPILED.fullmatch(entry.name)
         )
         for _, old in compiled[:-MAX_TEMPLATES]:
             Path(old).unlink(missing_ok=True)
@@ -148,8 +167,8 @@ def save_holidays(table: Mapping[int, Mapping[dt.date, str]]) -> None:
     }
     try:
         atomic_write(path, json.dumps(data, ensure_ascii=False, sort_keys=True))
-        for other in path.parent.glob("*.json"):
-            if other != path:
+        for other in path.parent.iterdir():
+            if other != path and _HOLIDAYS.fullmatch(other.name):
                 other.unlink(missing_ok=True)
     except OSError:
         pass

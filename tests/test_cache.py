@@ -99,9 +99,9 @@ def test_unwritable_place_means_no_cache(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_template_cache_is_bounded(own_dir: Path) -> None:
-    old = own_dir / "jinja-3.0.0"
-    old.mkdir(parents=True)
-    (old / "__jinja2_x.cache").write_bytes(b"")
+    old = cache.folder("jinja-3.0.0")
+    assert old is not None
+    (old / "__jinja2_ab12.cache").write_bytes(b"")
     current = cache.jinja_folder("3.1.6")
     assert current is not None
     for n in range(cache.MAX_TEMPLATES + 25):
@@ -144,3 +144,32 @@ def test_cli_keeps_and_uses_holidays(
     capsys.readouterr()
     main(["validate", runbook])
     assert "Migratiedag" in capsys.readouterr().err
+
+
+def test_nothing_calgen_did_not_write_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_holidays: Path
+) -> None:
+    """CALGEN_CACHE_DIR pointed at a folder of other things: they all stay."""
+    home = tmp_path / "home"
+    theirs = {
+        "jinja-notes/a.txt": "x",  # named like an old Jinja folder, not tagged as calgen's
+        "jinja-2.0/__jinja2_ab.cache": "x",
+        "holidays/plan.json": "{}",
+        "holidays/NL-2024.json": "{}",
+        "notes.json": "{}",
+    }
+    for name, text in theirs.items():
+        (home / name).parent.mkdir(parents=True, exist_ok=True)
+        (home / name).write_text(text, encoding="utf-8")
+    old = home / "jinja-3.0.0"
+    old.mkdir()
+    (old / cache.TAG).write_text(cache.TAG_TEXT, encoding="utf-8")
+    (old / "their-file.txt").write_text("x", encoding="utf-8")  # in a calgen folder
+    monkeypatch.setenv(cache.ENV, str(home))
+    cache.save_holidays(NEW_YEAR)
+    cache.save_holidays({2032: {dt.date(2032, 1, 1): "Nieuwjaarsdag"}})
+    assert cache.jinja_folder("3.1.6") is not None
+    for name, text in theirs.items():
+        assert (home / name).read_text(encoding="utf-8") == text, name
+    assert (old / "their-file.txt").exists()
+    assert (home / "holidays" / cache.TAG).is_file()
