@@ -35,6 +35,7 @@ MILESTONE_ID = r"^\d+(\.\d+)+$"
 MESSAGE_CODE = r"^(WMO|JW)?\d{3}$"
 ROLE_ID = r"^[a-z][a-z0-9-]*$"
 VERSION = r"^\d+(\.\d+)*$"
+NONBLANK = r"^\s*\S[\s\S]*$"  # free text: something besides spaces and line breaks
 
 
 _leads = {
@@ -46,10 +47,10 @@ _leads = {
 
 
 def _text(description: str) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "description": description}
+    return {"type": "string", "pattern": NONBLANK, "description": description}
 
 
-_TEXT = {"type": "string", "minLength": 1}
+_TEXT = {"type": "string", "pattern": NONBLANK}
 
 
 def _obj(props: dict[str, Any], required: list[str], description: str = "") -> dict[str, Any]:
@@ -447,7 +448,10 @@ def _check(
             need = schema["minLength"]
             error("text is empty" if not text else f"text is shorter than {need} characters")
         elif "pattern" in schema and not re.fullmatch(schema["pattern"], text):
-            error(f"{_describe(value)} is not {_pattern_words(schema)}")
+            if schema["pattern"] == NONBLANK:
+                error("text is empty")
+            else:
+                error(f"{_describe(value)} is not {_pattern_words(schema)}")
         return
     if expected == "array":
         if len(value) < schema.get("minItems", 0):

@@ -159,13 +159,14 @@ def test_check_implements_every_keyword_the_schema_uses(schema: dict[str, Any]) 
     assert _keywords(schema) <= KEYWORDS, sorted(_keywords(schema) - KEYWORDS)
 
 
-def test_empty_text_refused_with_its_place() -> None:
-    text = SEED.read_text(encoding="utf-8").replace("title: Landelijk", 'title: ""\nx: Landelijk')
+@pytest.mark.parametrize("blank", ['""', '" "', '"\\n\\t "'])
+def test_blank_text_refused_with_its_place(blank: str) -> None:
+    text = SEED.read_text(encoding="utf-8").replace("title: Landelijk", f"title: {blank}\nx: L")
     diags = Diagnostics()
     check(load_text(text, "seed.yaml", diags), RUNBOOK_SCHEMA, diags)
-    assert any(
-        d.message == "text is empty" and d.path == "title" and d.pos.line > 1 for d in diags.errors
-    )
+    assert [(d.message, d.path, d.pos.line) for d in diags.errors if d.path == "title"] == [
+        ("text is empty", "title", 3)
+    ]
 
 
 def test_pattern_means_the_whole_text() -> None:

@@ -55,7 +55,8 @@ def _events(feed: bytes) -> dict[str, _Published]:
     for match in _EVENT.finditer(feed):
         raw = match.group(0)
         lines = _unfold(raw)
-        sequence = next((int(x[9:]) for x in lines if x.startswith("SEQUENCE:")), 0)
+        found = next((x[9:] for x in lines if x.startswith("SEQUENCE:")), "0")
+        sequence = int(found) if found.isdigit() else 0  # a hand-edited feed: start again
         out[_uid(lines)] = _Published(raw, sequence, _content(lines), "STATUS:CANCELLED" in lines)
     return out
 
