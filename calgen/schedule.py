@@ -205,7 +205,9 @@ _RELATIVE = re.compile(
     r"^(?:(?P<count>\d+) (?P<unit>working days?|days?) (?P<direction>before|after) )?"
     r"(?P<anchor>go_live|\d+(?:\.\d+)+)(?: at (?P<time>\d{2}:\d{2}))?$"
 )
-RELATIVE_PATTERN = _RELATIVE.pattern
+# The same rule for the JSON Schema (calgen.schema), whose regex dialect editors share:
+# the named groups become plain non-capturing ones.
+RELATIVE_PATTERN = re.sub(r"\(\?P<\w+>", "(?:", _RELATIVE.pattern)
 MAX_OFFSET_DAYS = 3660  # ten years: further than any migration plans
 
 

@@ -22,12 +22,11 @@ from typing import Any
 from calgen.errors import Diagnostics
 from calgen.load import Document, PathKey, format_path
 from calgen.reminders import LEAD_PATTERN
+from calgen.schedule import RELATIVE_PATTERN
 
 LOCAL_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"
 # `3 working days before go_live at 17:00`, `2 days after 3.1.2`, `go_live at 12:00`
-RELATIVE_TIME = (
-    r"^(\d+ (working days?|days?) (before|after) )?(go_live|\d+(\.\d+)+)( at \d{2}:\d{2})?$"
-)
+RELATIVE_TIME = RELATIVE_PATTERN  # the rule calgen.schedule parses with
 TIME = f"{LOCAL_TIME}|{RELATIVE_TIME}"
 DATE = r"^\d{4}-\d{2}-\d{2}$"
 ID = r"^[a-z0-9][a-z0-9.-]*$"

@@ -20,7 +20,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from calgen.render import lines
+from calgen.render.lines import component, fold, utc
 
 _BOOKKEEPING = ("DTSTAMP", "SEQUENCE", "LAST-MODIFIED")
 _EVENT = re.compile(rb"BEGIN:VEVENT\r\n.*?END:VEVENT\r\n", re.S)
@@ -108,14 +108,14 @@ def _bump(raw: bytes, sequence: int, now: dt.datetime, cancel: bool = False) -> 
             depth -= 1
     replaced = {"SEQUENCE", "LAST-MODIFIED"} | ({"STATUS"} if cancel else set())
     kept = [line for line in own if _name(line) not in replaced]
-    added = [f"SEQUENCE:{sequence}", f"LAST-MODIFIED:{lines.utc(now)}"]
+    added = [f"SEQUENCE:{sequence}", f"LAST-MODIFIED:{utc(now)}"]
     if cancel:
         added.append("STATUS:CANCELLED")
     properties = sorted(kept + added, key=_order)  # stable: repeated names keep their order
-    return lines.component(
+    return component(
         "VEVENT",
         [(key, value) for key, _, value in (line.partition(":") for line in properties)],
-        [lines.fold(line) for line in inner],
+        [fold(line) for line in inner],
     )
 
 
