@@ -1,43 +1,174 @@
 """A per-user cache folder for things that are slow to make and safe to keep.
 
-Used for compiled Jinja templates and for the Dutch holidays of a year as the `holidays`
-package gives them (keyed by that package's files, so an upgrade is never masked).
-$XDG_CACHE_HOME/calgen or ~/.cache/calgen; without a writable place, nothing is cached.
+Two things are kept, both only by the command line (calgen.cli), never by the pure modules:
+- compiled Jinja templates (Jinja's own bytecode cache, in `jinja-<Jinja version>/`);
+- the Dutch public holidays the `holidays` package gives, one JSON file for every year
+  calgen asked for, named by a key over everything that changes the answer: the package's
+  version and the size and mtime of its Dutch module, its Dutch translation, its base
+  class and its holiday groups. Another key (an upgrade, a patched file) is another file.
+
+The folder is $CALGEN_CACHE_DIR, else $XDG_CACHE_HOME/calgen, else ~/.cache/calgen;
+without a writable place nothing is cached. It stays small: writing keeps only the
+current holidays file and the current Jinja version's folder, and at most
+:data:`MAX_TEMPLATES` compiled templates (the newest). A damaged or foreign file is
+ignored, never trusted: the answer is then made again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import os
-import tempfile
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+
+from calgen.fsutil import atomic_write
+
+ENV = "CALGEN_CACHE_DIR"
+MAX_TEMPLATES = 200  # compiled templates kept; calgen ships about 30
+HolidayTable = dict[int, dict[dt.date, str]]
+# Each folder calgen makes carries a CACHEDIR.TAG (backup tools skip it); calgen removes
+# only files and folders named as it names them, in folders with that tag, so a
+# CALGEN_CACHE_DIR pointed at a folder of other things never loses any of them.
+TAG = "CACHEDIR.TAG"
+TAG_TEXT = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by calgen.\n"
+)
+_JINJA = re.compile(r"jinja-[0-9][0-9A-Za-z.+-]*")
+_COMPILED = re.compile(r"__jinja2_[0-9a-f]+\.cache")
+_HOLIDAYS = re.compile(r"NL-[0-9a-f]{20}\.json")
+
+
+def root() -> Path:
+    own = os.environ.get(ENV)
+    if own:
+        return Path(own)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "calgen"
 
 
 def folder(name: str) -> Path | None:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base) / "calgen" / name
+    """`root()/name`, created and tagged as calgen's; None when it cannot be written."""
+    path = root() / name
     try:
         path.mkdir(parents=True, exist_ok=True)
-        (path / ".writable").touch()
+        tag = path / TAG
+        if not tag.exists():
+            atomic_write(tag, TAG_TEXT)
     except OSError:
         return None
+    return path if os.access(path, os.W_OK) else None
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def jinja_folder(version: str) -> Path | None:
+    """The bytecode folder for this Jinja version; other versions' folders are removed
+    and only the newest :data:`MAX_TEMPLATES` compiled templates kept."""
+    name = f"jinja-{version}"
+    path = folder(name)
+    if path is None:
+        return None
+    try:
+        for other in path.parent.iterdir():
+            ours = _JINJA.fullmatch(other.name) and (other / TAG).is_file()
+            if ours and other.name != name and not other.is_symlink():
+                for entry in other.iterdir():
+                    if _COMPILED.fullmatch(entry.name) or entry.name == TAG:
+                        entry.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # something else in it: it stays
+                    other.rmdir()
+        compiled = sorted(
+            (entry.stat().st_mtime_ns, entry.path)
+            for entry in os.scandir(path)
+            if _COMPILED.fullmatch(entry.name)
+        )
+        for _, old in compiled[:-MAX_TEMPLATES]:
+            Path(old).unlink(missing_ok=True)
+    except OSError:
+        pass  # pruning is housekeeping: the cache still works
     return path
 
 
-def read_json(path: Path) -> Any:
+# --------------------------------------------------------------------------- holidays
+
+
+def holidays_key() -> str:
+    """Names the installed `holidays` package's Dutch answer without importing it
+    (importing it loads every country, some 50 ms); "" when it cannot be told."""
+    spec = importlib.util.find_spec("holidays")
+    if spec is None or spec.origin is None:
+        return ""
+    base = Path(spec.origin).parent
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        version = importlib.metadata.version("holidays")
+        files = [
+            base / "countries" / "netherlands.py",
+            base / "locale" / "nl" / "LC_MESSAGES" / "NL.mo",
+            base / "holiday_base.py",
+            *sorted((base / "groups").glob("*.py")),
+        ]
+    except (ValueError, importlib.metadata.PackageNotFoundError):
+        return ""
+    parts = [version] + [f"{f.relative_to(base)}:{_stamp(f)}" for f in files]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+
+
+def _stamp(path: Path) -> str:
+    try:
+        stat = path.stat()
+    except OSError:
+        return "-"
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _holidays_file(key: str, create: bool) -> Path | None:
+    if not key:
         return None
+    place = folder("holidays") if create else root() / "holidays"
+    return place / f"NL-{key}.json" if place else None
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Atomically; a failure only means no cache."""
+def load_holidays() -> HolidayTable:
+    """Every year kept for the installed package; {} when none (or unreadable)."""
+    path = _holidays_file(holidays_key(), create=False)
+    if path is None:
+        return {}
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False)
-        os.replace(tmp, path)
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            int(year): {dt.date.fromisoformat(day): str(name) for day, name in days.items()}
+            for year, days in raw.items()
+        }
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def save_holidays(table: Mapping[int, Mapping[dt.date, str]]) -> None:
+    """Keep `table` (merged with what is kept) and drop other keys' files; a failure
+    only means no cache."""
+    if not table:
+        return
+    key = holidays_key()
+    path = _holidays_file(key, create=True)
+    if path is None:
+        return
+    merged: dict[int, Mapping[dt.date, str]] = {**load_holidays(), **table}
+    data = {
+        str(year): {day.isoformat(): name for day, name in sorted(days.items())}
+        for year, days in sorted(merged.items())
+    }
+    try:
+        atomic_write(path, json.dumps(data, ensure_ascii=False, sort_keys=True))
+        for other in path.parent.iterdir():
+            if other != path and _HOLIDAYS.fullmatch(other.name):
+                other.unlink(missing_ok=True)
     except OSError:
         pass

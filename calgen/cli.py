@@ -173,6 +173,16 @@ def valid_base_url(url: str) -> bool:
     return re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d+)?(/[^\s\"'<>\\]*)?", url) is not None
 
 
+def base_url_setting(given: str | None, command: str) -> str | None:
+    """--base-url, else `[tool.calgen] base-url`; None (after saying why) when it is not
+    an http(s) URL."""
+    base_url = given if given is not None else project_setting("base-url")
+    if base_url and not valid_base_url(base_url):
+        print(f"calgen {command}: base URL {base_url!r} is not an http(s) URL", file=sys.stderr)
+        return None
+    return base_url
+
+
 def project_setting(key: str) -> str:
     """A default from `[tool.calgen]` in ./pyproject.toml, or ""."""
     import tomllib
@@ -235,9 +245,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.templates is not None and not args.templates.is_dir():
         print(f"{args.templates}: --templates must be a folder", file=sys.stderr)
         return EXIT_USAGE
-    base_url = args.base_url if args.base_url is not None else project_setting("base-url")
-    if base_url and not valid_base_url(base_url):
-        print(f"calgen build: base URL {base_url!r} is not an http(s) URL", file=sys.stderr)
+    base_url = base_url_setting(args.base_url, "build")
+    if base_url is None:
         return EXIT_USAGE
     import jinja2
 
@@ -336,9 +345,8 @@ def cmd_notify(args: argparse.Namespace) -> int:
     roles = {r.id for rb in runbooks for r in rb.roles}
     subscribers = notify.load_subscribers(args.subscribers, roles)
     state = notify.load_state(args.state)
-    base_url = args.base_url if args.base_url is not None else project_setting("base-url")
-    if base_url and not valid_base_url(base_url):
-        print(f"calgen notify: base URL {base_url!r} is not an http(s) URL", file=sys.stderr)
+    base_url = base_url_setting(args.base_url, "notify")
+    if base_url is None:
         return EXIT_USAGE
     plan = notify.plan(
         runbooks, subscribers, set(state), at, base_url, dt.timedelta(days=args.expire_days)
@@ -510,6 +518,9 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from calgen import cache, schedule  # the holidays kept between runs (calgen.cache)
+
+    schedule.known_holidays(cache.load_holidays())
     try:
         return COMMANDS[args.command](args)
     except CalgenError as exc:
@@ -521,3 +532,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
+    finally:
+        cache.save_holidays(schedule.take_fresh_holidays())

@@ -31,6 +31,7 @@ from ruamel.yaml.scalarstring import (
 )
 
 from calgen import schedule
+from calgen.errors import CalgenError
 from calgen.model import Runbook
 from calgen.render import dutch
 
@@ -39,7 +40,7 @@ TEXT_KEYS = ("title", "description", "text", "summary", "time_label", "note", "n
 MONTHS = [str(get_month_names("wide", locale=dutch.LOCALE)[n]) for n in range(1, 13)]
 
 
-class ReleaseError(ValueError):
+class ReleaseError(CalgenError, ValueError):
     """A re-plan that cannot be done (go-live on a non-working day, a DST conflict...)."""
 
 

@@ -7,14 +7,12 @@ module handles naive datetimes.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from calgen import cache
+from calgen.errors import CalgenError
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # The feeds' VTIMEZONE states the EU summer-time rule, which holds from 1996 on.
@@ -28,7 +26,7 @@ WEEKDAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterd
 _LOCAL = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
-class TimeProblem(ValueError):
+class TimeProblem(CalgenError, ValueError):
     """A wall-clock time that cannot be written into a feed reliably."""
 
 
@@ -88,36 +86,36 @@ def parse_date(value: str | dt.date) -> dt.date:
     return day
 
 
-def _holidays_key() -> str:
-    """Identifies the installed `holidays` package without importing it (importing it
-    loads every country, some 50 ms): its Dutch module's size and mtime."""
-    spec = importlib.util.find_spec("holidays")
-    if spec is None or spec.origin is None:
-        return ""
-    module = Path(spec.origin).parent / "countries" / "netherlands.py"
-    try:
-        stat = module.stat()
-    except OSError:
-        return ""
-    return f"{stat.st_size}-{stat.st_mtime_ns}"
+# The Dutch holidays per year, as the `holidays` package gives them. The command line
+# fills this from its cache before a run and keeps what was added after it
+# (calgen.cache); this module itself never reads or writes a file.
+_HOLIDAYS: dict[int, dict[dt.date, str]] = {}
+_FRESH: set[int] = set()  # years asked of the package in this process
 
 
-@lru_cache(maxsize=64)
+def known_holidays(table: Mapping[int, Mapping[dt.date, str]]) -> None:
+    """Take holidays made earlier (by the same `holidays` package: the caller checks)."""
+    for year, days in table.items():
+        if year not in _HOLIDAYS:
+            _HOLIDAYS[year] = dict(days)
+
+
+def take_fresh_holidays() -> dict[int, dict[dt.date, str]]:
+    """The years asked of the `holidays` package since the last call, worth keeping."""
+    fresh = {year: dict(_HOLIDAYS[year]) for year in sorted(_FRESH)}
+    _FRESH.clear()
+    return fresh
+
+
 def _dutch_holidays(year: int) -> dict[dt.date, str]:
-    """The Dutch public holidays of `year`, in Dutch, from the `holidays` package (its
-    answer is kept in the user's cache folder, keyed by the package's files)."""
-    key = _holidays_key()
-    place = cache.folder("holidays") if key else None
-    stored = place / f"NL-{year}-{key}.json" if place else None
-    if stored is not None:
-        found = cache.read_json(stored)
-        if isinstance(found, dict):
-            return {dt.date.fromisoformat(day): str(name) for day, name in found.items()}
-    import holidays  # only when not cached: `holidays` loads every country it knows
+    """The Dutch public holidays of `year`, in Dutch, from the `holidays` package."""
+    days = _HOLIDAYS.get(year)
+    if days is None:
+        import holidays  # only when needed: `holidays` loads every country it knows
 
-    days = dict(holidays.country_holidays("NL", years=year, language="nl").items())
-    if stored is not None:
-        cache.write_json(stored, {day.isoformat(): name for day, name in sorted(days.items())})
+        found = holidays.country_holidays("NL", years=year, language="nl")
+        days = _HOLIDAYS[year] = {day: str(name) for day, name in found.items()}
+        _FRESH.add(year)
     return days
 
 
@@ -207,7 +205,9 @@ _RELATIVE = re.compile(
     r"^(?:(?P<count>\d+) (?P<unit>working days?|days?) (?P<direction>before|after) )?"
     r"(?P<anchor>go_live|\d+(?:\.\d+)+)(?: at (?P<time>\d{2}:\d{2}))?$"
 )
-RELATIVE_PATTERN = _RELATIVE.pattern
+# The same rule for the JSON Schema (calgen.schema), whose regex dialect editors share:
+# the named groups become plain non-capturing ones.
+RELATIVE_PATTERN = re.sub(r"\(\?P<\w+>", "(?:", _RELATIVE.pattern)
 MAX_OFFSET_DAYS = 3660  # ten years: further than any migration plans
 
 

@@ -3,9 +3,12 @@
 The schema is the single description of which keys exist and what type each has: editors
 get it through `calgen schema` (and the copy in `runbooks/schema/`), and :func:`check`
 walks a loaded document against the same dictionary, so the two cannot drift apart.
-`check` understands the subset of JSON Schema used here (type, properties, required,
-additionalProperties, items, enum, pattern, minItems, minLength, anyOf, $ref) and
-words its messages for planners, with a did-you-mean for misspelt keys.
+`check` implements exactly the keywords in :data:`KEYWORDS` (the subset of JSON Schema
+used here; `tests/test_schema.py` fails on any other, and runs `check` and `jsonschema`
+over every test file and runbook expecting the same accept or refuse), and words its
+messages for planners, with a did-you-mean for misspelt keys. One deliberate difference:
+a `pattern` must match the whole text, as in editors (ECMA-262, where `$` is the end);
+Python's `jsonschema` lets `$` match before a final line break.
 Domain rules (existing roles, order of times, DST) live in `calgen.model`.
 """
 
@@ -19,12 +22,11 @@ from typing import Any
 from calgen.errors import Diagnostics
 from calgen.load import Document, PathKey, format_path
 from calgen.reminders import LEAD_PATTERN
+from calgen.schedule import RELATIVE_PATTERN
 
 LOCAL_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"
 # `3 working days before go_live at 17:00`, `2 days after 3.1.2`, `go_live at 12:00`
-RELATIVE_TIME = (
-    r"^(\d+ (working days?|days?) (before|after) )?(go_live|\d+(\.\d+)+)( at \d{2}:\d{2})?$"
-)
+RELATIVE_TIME = RELATIVE_PATTERN  # the rule calgen.schedule parses with
 TIME = f"{LOCAL_TIME}|{RELATIVE_TIME}"
 DATE = r"^\d{4}-\d{2}-\d{2}$"
 ID = r"^[a-z0-9][a-z0-9.-]*$"
@@ -32,6 +34,7 @@ MILESTONE_ID = r"^\d+(\.\d+)+$"
 MESSAGE_CODE = r"^(WMO|JW)?\d{3}$"
 ROLE_ID = r"^[a-z][a-z0-9-]*$"
 VERSION = r"^\d+(\.\d+)*$"
+NONBLANK = r"^\s*\S[\s\S]*$"  # free text: something besides spaces and line breaks
 
 
 _leads = {
@@ -43,7 +46,10 @@ _leads = {
 
 
 def _text(description: str) -> dict[str, Any]:
-    return {"type": "string", "description": description}
+    return {"type": "string", "pattern": NONBLANK, "description": description}
+
+
+_TEXT = {"type": "string", "pattern": NONBLANK}
 
 
 def _obj(props: dict[str, Any], required: list[str], description: str = "") -> dict[str, Any]:
@@ -107,8 +113,8 @@ _contact_fields: dict[str, Any] = {
     "phone": _text("telephone number as written"),
     "email": _text("e-mail address"),
     "web": _text("web address"),
-    "visit_address": {"type": "array", "items": {"type": "string"}},
-    "postal_address": {"type": "array", "items": {"type": "string"}},
+    "visit_address": {"type": "array", "items": _TEXT},
+    "postal_address": {"type": "array", "items": _TEXT},
     "channels": {
         "type": "array",
         "items": _obj(
@@ -126,15 +132,15 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
         {
             "id": {"type": "string", "pattern": ID, "description": "e.g. iwmo-ijw-3.0-3.1"},
             "title": _text("title of the runbook"),
-            "standards": {"type": "array", "items": {"type": "string"}},
-            "release": _obj({"from": {"type": "string"}, "to": {"type": "string"}}, ["from", "to"]),
+            "standards": {"type": "array", "items": _TEXT},
+            "release": _obj({"from": _TEXT, "to": _TEXT}, ["from", "to"]),
             "timezone": {"type": "string", "enum": ["Europe/Amsterdam"]},
             "go_live": _absolute_time,
             "working_days": _obj(
                 {
                     "count_as_working": {
                         "type": "array",
-                        "items": {"type": "string"},
+                        "items": _TEXT,
                         "description": "Dutch holiday names that are working days here, "
                         "as `calgen holidays` prints them (e.g. Bevrijdingsdag)",
                     },
@@ -168,7 +174,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
             ),
             "uses": {
                 "type": "array",
-                "items": {"type": "string"},
+                "items": _TEXT,
                 "description": "shared files (roles, messages, contacts), relative to this file",
             },
             "date": _date,
@@ -178,7 +184,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                     {
                         "version": {"type": "string", "pattern": VERSION},
                         "date": _date,
-                        "note": {"type": "string"},
+                        "note": _TEXT,
                     },
                     ["version", "date"],
                 ),
@@ -245,7 +251,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                         },
                         "title": _text("short title for calendars; codes are appended"),
                         "description": _text("the table's bullet, verbatim"),
-                        "notes": {"type": "array", "items": {"type": "string"}},
+                        "notes": {"type": "array", "items": _TEXT},
                         "at": _local_time,
                         "start": _local_time,
                         "end": _local_time,
@@ -337,6 +343,16 @@ SHARED_SCHEMA: dict[str, Any] = {
     ),
 }
 
+# Every keyword `check` implements (the annotations title, description and $schema are
+# read by editors only; `format: date` lets YAML's own dates stand for date strings).
+KEYWORDS = frozenset(
+    {
+        "type", "properties", "required", "additionalProperties", "items", "enum",
+        "pattern", "minItems", "minLength", "anyOf", "format",
+        "title", "description", "$schema", "$id",
+    }
+)  # fmt: skip
+
 _TYPE_WORDS = {
     "object": "a mapping of keys",
     "array": "a list",
@@ -427,10 +443,14 @@ def _check(
         return
     if expected == "string":
         text = value.isoformat() if isinstance(value, dt.date) else value
-        if "pattern" in schema and not re.fullmatch(schema["pattern"], text):
-            error(f"{_describe(value)} is not {_pattern_words(schema)}")
-        elif not text.strip() and schema.get("pattern") is None:
-            error("text is empty")
+        if len(text) < schema.get("minLength", 0):
+            need = schema["minLength"]
+            error("text is empty" if not text else f"text is shorter than {need} characters")
+        elif "pattern" in schema and not re.fullmatch(schema["pattern"], text):
+            if schema["pattern"] == NONBLANK:
+                error("text is empty")
+            else:
+                error(f"{_describe(value)} is not {_pattern_words(schema)}")
         return
     if expected == "array":
         if len(value) < schema.get("minItems", 0):

@@ -28,7 +28,7 @@ def builtin_templates() -> Path:
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Compiled templates are kept between runs (Jinja checks each against its source)."""
-    folder = cache.folder(f"jinja-{jinja2.__version__}")
+    folder = cache.jinja_folder(jinja2.__version__)
     return jinja2.FileSystemBytecodeCache(str(folder)) if folder else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite golden files from the current output instead of comparing",
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """calgen's cache (templates, holidays) in a temporary folder, never the developer's;
+    subprocesses inherit it through the environment."""
+    folder = tmp_path_factory.mktemp("calgen-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CALGEN_CACHE_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")
@@ -46,14 +57,16 @@ def seed_outputs(seed_runbooks: dict[str, Runbook]) -> dict[str, bytes]:
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-def check_golden(name: str, data: bytes, update: bool) -> None:
-    """`data` equals tests/golden/<name>; with --update-golden it becomes it (review the diff)."""
-    golden = GOLDEN / name
+def check_golden(name: str | Path, data: bytes | str, update: bool) -> None:
+    """`data` equals its golden file: tests/golden/<name>, or the path given (a validation
+    snapshot beside its runbook). With --update-golden it becomes it (review the diff)."""
+    golden = name if isinstance(name, Path) else GOLDEN / name
     if update:
         golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_bytes(data)
-    assert golden.exists(), f"no golden file {name}: run pytest --update-golden and review it"
-    if name.endswith((".html", ".md")):  # text: pytest shows a readable diff
-        assert data.decode("utf-8") == golden.read_text(encoding="utf-8")
+        golden.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    assert golden.exists(), f"no golden file {golden.name}: run pytest --update-golden, review it"
+    if isinstance(data, str) or golden.suffix in (".html", ".md"):  # pytest shows a text diff
+        text = data if isinstance(data, str) else data.decode("utf-8")
+        assert text == golden.read_bytes().decode("utf-8")
     else:
-        assert data == golden.read_bytes(), f"{name} differs from its golden file"
+        assert data == golden.read_bytes(), f"{golden.name} differs from its golden file"

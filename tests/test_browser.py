@@ -14,6 +14,7 @@ failure; locally the tests skip and say why.
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import re
@@ -29,6 +30,7 @@ import yaml
 
 from calgen.cli import main
 from tests.conftest import BASE_URL, ROOT, SEEDS
+from tests.png import read as read_png
 
 try:
     from playwright.sync_api import (
@@ -428,13 +430,66 @@ def test_axe_on_a_phone(tab: Tab, axe_script: Path, path: str) -> None:
     assert violations == [], _report(path, violations)
 
 
+# Chromium's own PNG decoder reads the screenshot back in the page: size, the background
+# (the most frequent colour), and how many pixels of the whole image and of given page
+# areas differ from it.
+_PIXELS = """async ([b64, boxes]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const bitmap = await createImageBitmap(new Blob([bytes], {type: "image/png"}));
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0);
+  const px = new Uint32Array(ctx.getImageData(0, 0, bitmap.width, bitmap.height).data.buffer);
+  const counts = new Map();
+  for (let i = 0; i < px.length; i += 7) counts.set(px[i], (counts.get(px[i]) || 0) + 1);
+  let bg = px[0], most = 0;
+  for (const [colour, n] of counts) if (n > most) { bg = colour; most = n; }
+  let ink = 0;
+  for (let i = 0; i < px.length; i++) if (px[i] !== bg) ink++;
+  const inBox = boxes.map(([x, y, w, h]) => {
+    let n = 0;
+    for (let r = Math.max(0, y); r < Math.min(bitmap.height, y + h); r++)
+      for (let c = Math.max(0, x); c < Math.min(bitmap.width, x + w); c++)
+        if (px[r * bitmap.width + c] !== bg) n++;
+    return n;
+  });
+  return {width: bitmap.width, height: bitmap.height, colours: counts.size,
+          ink: ink / px.length, inBox};
+}"""
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_screenshot(tab: Tab, screenshots: Path, path: str) -> None:
+    """The full-page screenshot is a whole PNG of the whole page, and not blank: the
+    heading, the tables and (on runbook pages) the timeline are drawn where they are."""
     tab.open(path)
     target = screenshots / (path.removesuffix(".html").replace("/", "__") + ".png")
     tab.page.screenshot(path=str(target), full_page=True)
-    assert target.stat().st_size > 0
     print(f"screenshot: {target}")
+    data = target.read_bytes()
+    png = read_png(data)
+    size = tab.page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.scrollHeight,"
+        " window.devicePixelRatio]"
+    )
+    assert (png.width, png.height) == (round(size[0] * size[2]), round(size[1] * size[2]))
+    assert png.height >= 900  # at least the viewport
+    areas = ["h1", "main ul"] if path == "index.html" else ["h1", "table", ".timeline svg"]
+    boxes = []
+    for selector in areas:
+        box = tab.page.locator(selector).first.bounding_box()
+        assert box is not None, selector
+        scroll = tab.page.evaluate("[window.scrollX, window.scrollY]")
+        boxes.append(
+            [round((box["x"] + scroll[0]) * size[2]), round((box["y"] + scroll[1]) * size[2]),
+             round(box["width"] * size[2]), round(box["height"] * size[2])]
+        )  # fmt: skip
+    seen = tab.page.evaluate(_PIXELS, [base64.b64encode(data).decode("ascii"), boxes])
+    assert (seen["width"], seen["height"]) == (png.width, png.height)
+    assert seen["colours"] >= 16, "hardly any colours: a blank or flat page"
+    assert 0.01 <= seen["ink"] <= 0.9, f"{seen['ink']:.3f} of the pixels are not background"
+    for selector, (box, ink) in zip(areas, zip(boxes, seen["inBox"], strict=True), strict=True):
+        assert ink >= 0.02 * box[2] * box[3], f"{selector} is not drawn ({ink} pixels)"
 
 
 @pytest.mark.parametrize("path", RUNBOOK_PAGES)

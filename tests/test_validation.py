@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from calgen.cli import main
-from tests.conftest import TESTDATA
+from tests.conftest import TESTDATA, check_golden
 
 INVALID = sorted((TESTDATA / "invalid").glob("*.yaml"))
 WARNINGS = sorted((TESTDATA / "warnings").glob("*.yaml"))
@@ -24,14 +24,6 @@ def _validate(
     monkeypatch.chdir(TESTDATA)
     code = main(["validate", *flags, str(path.relative_to(TESTDATA))])
     return code, capsys.readouterr().err
-
-
-def _snapshot(path: Path, actual: str, update: bool) -> None:
-    expected_file = path.with_suffix(".expected")
-    if update:
-        expected_file.write_text(actual, encoding="utf-8")
-    assert expected_file.exists(), f"no snapshot {expected_file.name}: run with --update-golden"
-    assert actual == expected_file.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
@@ -49,7 +41,7 @@ def test_invalid_runbook_messages(
         location = line.split(": ", 1)[0].split(":")
         assert int(location[1]) >= 1, f"no line in {line}"
         assert int(location[2]) >= 1, f"no column in {line}"
-    _snapshot(path, err, update_golden)
+    check_golden(path.with_suffix(".expected"), err, update_golden)
 
 
 @pytest.mark.parametrize("path", WARNINGS, ids=[p.stem for p in WARNINGS])
@@ -64,7 +56,7 @@ def test_warnings_do_not_fail(
     lines = err.splitlines()
     assert lines[-1] == "1 runbook(s) valid"
     assert all(": warning: " in line for line in lines[:-1])
-    _snapshot(path, err, update_golden)
+    check_golden(path.with_suffix(".expected"), err, update_golden)
 
 
 @pytest.mark.parametrize("path", WARNINGS, ids=[p.stem for p in WARNINGS])

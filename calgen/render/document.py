@@ -18,12 +18,8 @@ import markupsafe
 from calgen.model import Contact, Milestone, Phase, Runbook
 from calgen.render import dutch
 from calgen.render.ics import ALL, actionholder, phase_label, summary
+from calgen.render.ics import anchor as anchor  # built in ics; also imported from here
 from calgen.render.timeline import Timeline, build_timeline, select_lane
-
-
-def anchor(milestone_id: str) -> str:
-    """Stable anchor of a milestone row: `m-3.1.2`."""
-    return f"m-{milestone_id}"
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,12 @@ def uid(runbook: Runbook, kind: str, item_id: str) -> str:
     return f"{kind}-{item_id}.{runbook.id}@calgen"
 
 
+def anchor(milestone_id: str) -> str:
+    """Stable anchor of a milestone's row on its page, `m-3.1.2`: the page's row id and
+    the fragment of the feeds' and e-mails' links to it."""
+    return f"m-{milestone_id}"
+
+
 def phase_label(phase: Phase) -> str:
     return f"Fase {phase.number}: {phase.title}"
 
@@ -153,8 +159,8 @@ def _milestone_item(
         phase_label(phase),
         actionholder(runbook, milestone),
     )
-    # the milestone's row on the published page (calgen.render.document.anchor)
-    url = f"{base_url.rstrip('/')}/{runbook.id}/#m-{milestone.id}" if base_url else ""
+    # the milestone's row on the published page
+    url = f"{base_url.rstrip('/')}/{runbook.id}/#{anchor(milestone.id)}" if base_url else ""
     data = _event(
         runbook,
         "mijlpaal",

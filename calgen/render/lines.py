@@ -1,12 +1,13 @@
-"""RFC 5545 content lines for the events calgen writes, fast.
+"""RFC 5545 content lines: the one writer of every event calgen publishes.
 
 A feed of thousands of milestones in a dozen role feeds spends most of its time in
 icalendar's generic component machinery. calgen's events have a fixed set of properties,
-so they are written here directly — with exactly icalendar's TEXT escaping, property
-order and 75-octet folding, which `tests/test_lines.py` proves byte for byte against
-icalendar on every seed, fixture and hostile runbook (events, alarms, calendar head and
-VTIMEZONE). Re-serializing a changed event (calgen.render.revise) still goes through
-icalendar, imported only then.
+so they are written here directly, revised and cancelled events included
+(calgen.render.revise): TEXT escaping, icalendar's property order and 75-octet folding
+that never splits a UTF-8 character or a backslash escape. icalendar only *reads*: the
+previously published feeds, and in tests, where it and the conformance readers parse
+what is written here back to the same values (`tests/test_lines.py`). So a new
+icalendar release cannot change a published byte.
 """
 
 from __future__ import annotations

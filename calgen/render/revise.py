@@ -10,7 +10,8 @@ A new feed is compared, event by event (by UID), with the feed it replaces:
 
 "Changed" means any property other than DTSTAMP, SEQUENCE and LAST-MODIFIED differs. The
 build's moment is passed in (the CLI takes it from SOURCE_DATE_EPOCH or the clock); it
-is only ever written into events that really changed.
+is only ever written into events that really changed. Revised events are written by
+calgen.render.lines, like every other event: this module never serializes with icalendar.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+
+from calgen.render.lines import component, fold, utc
 
 _BOOKKEEPING = ("DTSTAMP", "SEQUENCE", "LAST-MODIFIED")
 _EVENT = re.compile(rb"BEGIN:VEVENT\r\n.*?END:VEVENT\r\n", re.S)
@@ -52,24 +55,68 @@ def _events(feed: bytes) -> dict[str, _Published]:
     for match in _EVENT.finditer(feed):
         raw = match.group(0)
         lines = _unfold(raw)
-        sequence = next((int(x[9:]) for x in lines if x.startswith("SEQUENCE:")), 0)
+        found = next((x[9:] for x in lines if x.startswith("SEQUENCE:")), "0")
+        sequence = int(found) if found.isdigit() else 0  # a hand-edited feed: start again
         out[_uid(lines)] = _Published(raw, sequence, _content(lines), "STATUS:CANCELLED" in lines)
     return out
 
 
-def _bump(raw: bytes, sequence: int, now: dt.datetime, cancel: bool = False) -> bytes:
-    from icalendar import Event  # only a build that changed an event needs it
+# icalendar's property order, which calgen.render.lines writes every event in: these
+# first, in this order, then the rest alphabetically (calgen.render.ics._event).
+_CANONICAL = (
+    "SUMMARY",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "DTSTAMP",
+    "UID",
+    "RECURRENCE-ID",
+    "SEQUENCE",
+    "RRULE",
+    "RDATE",
+    "EXDATE",
+)
 
-    event = Event.from_ical(raw)
-    event.pop("SEQUENCE", None)
-    event.pop("LAST-MODIFIED", None)
-    event.add("sequence", sequence)
-    event.add("last-modified", now)
+
+def _name(line: str) -> str:
+    return line.split(";", 1)[0].split(":", 1)[0].upper()
+
+
+def _order(line: str) -> tuple[int, str]:
+    name = _name(line)
+    if name in _CANONICAL:
+        return (_CANONICAL.index(name), "")
+    return (len(_CANONICAL), name)
+
+
+def _bump(raw: bytes, sequence: int, now: dt.datetime, cancel: bool = False) -> bytes:
+    """The published event `raw` with a new SEQUENCE and LAST-MODIFIED (and STATUS when
+    cancelled), written by calgen.render.lines like every other event. Nested components
+    (VALARM) are kept as they are; only the event's own properties are touched."""
+    logical = _unfold(raw)[1:-2]  # without BEGIN:VEVENT, END:VEVENT and the final ""
+    own: list[str] = []
+    inner: list[str] = []
+    depth = 0
+    for line in logical:
+        if line.startswith("BEGIN:"):
+            depth += 1
+        if depth:
+            inner.append(line)
+        else:
+            own.append(line)
+        if line.startswith("END:"):
+            depth -= 1
+    replaced = {"SEQUENCE", "LAST-MODIFIED"} | ({"STATUS"} if cancel else set())
+    kept = [line for line in own if _name(line) not in replaced]
+    added = [f"SEQUENCE:{sequence}", f"LAST-MODIFIED:{utc(now)}"]
     if cancel:
-        event.pop("STATUS", None)
-        event.add("status", "CANCELLED")
-    data: bytes = event.to_ical()
-    return data
+        added.append("STATUS:CANCELLED")
+    properties = sorted(kept + added, key=_order)  # stable: repeated names keep their order
+    return component(
+        "VEVENT",
+        [(key, value) for key, _, value in (line.partition(":") for line in properties)],
+        [fold(line) for line in inner],
+    )
 
 
 def revise(feed: bytes, previous: bytes | None, now: dt.datetime) -> bytes:

@@ -1,0 +1,175 @@
+"""calgen's cache: keyed on what changes the answer, bounded, and written by the CLI only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.machinery
+import importlib.metadata
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from calgen import cache, schedule
+from calgen.cli import main
+from calgen.model import load_runbook
+from tests.conftest import ROOT
+
+NEW_YEAR = {2031: {dt.date(2031, 1, 1): "Nieuwjaarsdag"}}
+
+
+@pytest.fixture
+def own_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def fake_holidays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `holidays` package on disk whose files and version the test changes."""
+    base = tmp_path / "site" / "holidays"
+    for name in (
+        "__init__.py",
+        "countries/netherlands.py",
+        "locale/nl/LC_MESSAGES/NL.mo",
+        "holiday_base.py",
+        "groups/christian.py",
+    ):
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text("x", encoding="utf-8")
+    spec = importlib.machinery.ModuleSpec("holidays", None, origin=str(base / "__init__.py"))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.109")
+    return base
+
+
+def test_key_follows_version_translation_and_module(
+    fake_holidays: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = cache.holidays_key()
+    assert first
+    assert cache.holidays_key() == first
+    keys = {first}
+    for name in ("locale/nl/LC_MESSAGES/NL.mo", "countries/netherlands.py", "groups/christian.py"):
+        path = fake_holidays / name
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        keys.add(cache.holidays_key())
+    (fake_holidays / "locale/nl/LC_MESSAGES/NL.mo").write_text("longer", encoding="utf-8")
+    keys.add(cache.holidays_key())
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.110")
+    keys.add(cache.holidays_key())
+    assert len(keys) == 6  # every change gave a new key
+
+
+def test_saved_holidays_load_back_and_other_keys_are_pruned(
+    own_dir: Path, fake_holidays: Path
+) -> None:
+    cache.save_holidays(NEW_YEAR)
+    assert cache.load_holidays() == NEW_YEAR
+    cache.save_holidays({2032: {dt.date(2032, 1, 1): "Nieuwjaarsdag"}})
+    assert set(cache.load_holidays()) == {2031, 2032}  # merged, not replaced
+    stat = (fake_holidays / "countries/netherlands.py").stat()
+    os.utime(fake_holidays / "countries/netherlands.py", ns=(0, stat.st_mtime_ns + 1))
+    assert cache.load_holidays() == {}  # another package: nothing of the old one is used
+    cache.save_holidays(NEW_YEAR)
+    assert len(list((own_dir / "holidays").glob("*.json"))) == 1  # the old file is gone
+
+
+@pytest.mark.parametrize(
+    "content", ["", "not json", "[1, 2]", '{"2031": [1]}', '{"x": {}}', '{"2031": {"1-1": ""}}']
+)
+def test_damaged_file_is_ignored(own_dir: Path, content: str) -> None:
+    cache.save_holidays(NEW_YEAR)
+    (stored,) = (own_dir / "holidays").glob("*.json")
+    stored.write_text(content, encoding="utf-8")
+    assert cache.load_holidays() == {}
+
+
+def test_unwritable_place_means_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    monkeypatch.setenv(cache.ENV, str(blocker))
+    cache.save_holidays(NEW_YEAR)  # no error
+    assert cache.load_holidays() == {}
+    assert cache.jinja_folder("3.1.6") is None
+    assert blocker.read_text(encoding="utf-8") == ""
+
+
+def test_template_cache_is_bounded(own_dir: Path) -> None:
+    old = cache.folder("jinja-3.0.0")
+    assert old is not None
+    (old / "__jinja2_ab12.cache").write_bytes(b"")
+    current = cache.jinja_folder("3.1.6")
+    assert current is not None
+    for n in range(cache.MAX_TEMPLATES + 25):
+        path = current / f"__jinja2_{n}.cache"
+        path.write_bytes(b"")
+        os.utime(path, ns=(n, n))
+    (current / "notes.txt").write_text("not calgen's", encoding="utf-8")
+    assert cache.jinja_folder("3.1.6") == current
+    kept = sorted(p.name for p in current.glob("*.cache"))
+    assert len(kept) == cache.MAX_TEMPLATES
+    assert "__jinja2_0.cache" not in kept  # the oldest went
+    assert f"__jinja2_{cache.MAX_TEMPLATES + 24}.cache" in kept
+    assert (current / "notes.txt").exists()
+    assert not old.exists()
+
+
+def test_schedule_never_writes(own_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
+    monkeypatch.setattr(schedule, "_FRESH", set())
+    load_runbook(ROOT / "runbooks" / "iwmo-ijw-3.0-3.1.yaml")
+    assert schedule.holiday_name(dt.date(2022, 4, 18)) == "Tweede paasdag"
+    assert not own_dir.exists()
+
+
+def test_cli_keeps_and_uses_holidays(
+    own_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
+    monkeypatch.setattr(schedule, "_FRESH", set())
+    runbook = str(ROOT / "runbooks" / "iwmo-ijw-3.0-3.1.yaml")
+    assert main(["validate", runbook]) == 0
+    kept = cache.load_holidays()
+    assert dt.date(2022, 4, 18) in kept[2022]
+    # what is kept is what a later run uses (not asked of the package again)
+    (stored,) = (own_dir / "holidays").glob("*.json")
+    data = json.loads(stored.read_text(encoding="utf-8"))
+    data["2022"]["2022-03-30"] = "Migratiedag"
+    stored.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
+    capsys.readouterr()
+    main(["validate", runbook])
+    assert "Migratiedag" in capsys.readouterr().err
+
+
+def test_nothing_calgen_did_not_write_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_holidays: Path
+) -> None:
+    """CALGEN_CACHE_DIR pointed at a folder of other things: they all stay."""
+    home = tmp_path / "home"
+    theirs = {
+        "jinja-notes/a.txt": "x",  # named like an old Jinja folder, not tagged as calgen's
+        "jinja-2.0/__jinja2_ab.cache": "x",
+        "holidays/plan.json": "{}",
+        "holidays/NL-2024.json": "{}",
+        "notes.json": "{}",
+    }
+    for name, text in theirs.items():
+        (home / name).parent.mkdir(parents=True, exist_ok=True)
+        (home / name).write_text(text, encoding="utf-8")
+    old = home / "jinja-3.0.0"
+    old.mkdir()
+    (old / cache.TAG).write_text(cache.TAG_TEXT, encoding="utf-8")
+    (old / "their-file.txt").write_text("x", encoding="utf-8")  # in a calgen folder
+    monkeypatch.setenv(cache.ENV, str(home))
+    cache.save_holidays(NEW_YEAR)
+    cache.save_holidays({2032: {dt.date(2032, 1, 1): "Nieuwjaarsdag"}})
+    assert cache.jinja_folder("3.1.6") is not None
+    for name, text in theirs.items():
+        assert (home / name).read_text(encoding="utf-8") == text, name
+    assert (old / "their-file.txt").exists()
+    assert (home / "holidays" / cache.TAG).is_file()
