@@ -228,7 +228,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from calgen import publish
 
-    runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], args.strict)
+    try:
+        moment = build_moment()
+    except ValueError as exc:
+        print(f"calgen build: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    paths = args.paths or [DEFAULT_RUNBOOKS]
+    runbooks, failed = _load(paths, args.strict)
     if failed:
         print("build stopped: nothing was written", file=sys.stderr)
         return EXIT_INVALID
@@ -239,29 +245,50 @@ def cmd_build(args: argparse.Namespace) -> int:
     if base_url and not valid_base_url(base_url):
         print(f"calgen build: base URL {base_url!r} is not an http(s) URL", file=sys.stderr)
         return EXIT_USAGE
+    # calgen's own input may never be inside the folder it publishes into
+    protected = [*paths, *(Path(rb.source) for rb in runbooks)]
+    protected += [Path(rb.source).parent / use for rb in runbooks for use in rb.uses]
+    if args.templates is not None:
+        protected.append(args.templates)
+    if not args.check:
+        publish.refuse_early(args.out, protected=protected)  # before anything is rendered
     import jinja2
 
+    notes: list[str] = []
+    templates = args.templates.resolve() if args.templates else None
     outputs = publish.with_history(
         publish.iter_outputs(
             runbooks,
             base_url=base_url,
-            templates=args.templates.resolve() if args.templates else None,
-            history=publish.read_history(args.out, runbooks),
+            templates=templates,
+            history=publish.read_history(args.out, runbooks, notes),
         ),
         args.out,
-        build_moment(),
+        moment,
+        notes,
     )
     try:  # outputs are rendered as they are compared or written
         if args.check:
             problems, total = publish.stale(outputs, args.out)
         else:
-            written, total = publish.write(outputs, args.out)
+            written, total = publish.write(outputs, args.out, protected=protected)
     except jinja2.TemplateError as exc:
         where = ""
         if isinstance(exc, jinja2.TemplateSyntaxError | jinja2.TemplateNotFound):
             where = f"{exc.filename or exc.name}:{getattr(exc, 'lineno', '')}: "
         print(f"calgen: template error: {where}{exc}; nothing was written", file=sys.stderr)
         return EXIT_INVALID
+    except Exception as exc:
+        frame = _user_template_frame(exc, templates)
+        if frame is None:
+            raise  # calgen's own bug: a traceback is what is needed
+        print(
+            f"{frame}: template error: {type(exc).__name__}: {exc}; nothing was written",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
     if args.check:
         for line in problems:
             print(line, file=sys.stderr)
@@ -278,13 +305,37 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _user_template_frame(exc: BaseException, templates: Path | None) -> str | None:
+    """`file:line` of the innermost frame of `exc` in a template from `templates` (Jinja
+    puts template lines into tracebacks), or None when no user template took part."""
+    import traceback
+
+    if templates is None:
+        return None
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).is_relative_to(templates):
+            found = f"{frame.filename}:{frame.lineno}"
+    return found
+
+
+# SOURCE_DATE_EPOCH: from 1970 up to the end of the year 9999, as datetime allows
+MAX_EPOCH = 253_402_300_799
+
+
 def build_moment() -> dt.datetime:
     """The moment written as LAST-MODIFIED into events that changed in this build:
-    SOURCE_DATE_EPOCH when set (reproducible builds), else the clock. Read only here."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    SOURCE_DATE_EPOCH when set (reproducible builds), else the clock. Read only here.
+    ValueError when SOURCE_DATE_EPOCH is set but not a usable moment."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not epoch:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if not (epoch.isascii() and epoch.isdigit() and int(epoch) <= MAX_EPOCH):
+        raise ValueError(
+            f"SOURCE_DATE_EPOCH={epoch[:40]!r} is not a number of seconds "
+            f"from 0 to {MAX_EPOCH} (the end of the year 9999)"
+        )
+    return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
