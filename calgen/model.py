@@ -18,7 +18,14 @@ from typing import Any
 
 from calgen import schedule
 from calgen.errors import Diagnostics, InvalidRunbook, Pos
-from calgen.load import Document, PathKey, format_path, load_file
+from calgen.load import (
+    Document,
+    PathKey,
+    SharedPathError,
+    format_path,
+    load_file,
+    shared_path_of,
+)
 from calgen.reminders import Lead, ReminderPolicy, parse_lead
 from calgen.schema import RUNBOOK_SCHEMA, SHARED_SCHEMA, check
 
@@ -338,23 +345,26 @@ def load_runbook(path: Path, display: str | None = None) -> tuple[Runbook, Diagn
 
 
 def _load_shared(ctx: _Ctx, path: Path, display: str | None) -> None:
+    """The shared files of `uses`: each read once, and only as `load.shared_path` allows.
+    A shared file's problems name its keys, never its values beyond the offending key."""
+    seen: set[Path] = set()
     for i, ref in ctx.items("uses"):
-        shared_path = path.parent / ref
-        shown = str(Path(display).parent / ref) if display else str(shared_path)
-        sub = Diagnostics()
+        shown = str(Path(display).parent / ref) if display else str(path.parent / ref)
         try:
-            found = shared_path.is_file()
-        except OSError as exc:  # a name too long for the file system, say
-            ctx.error(("uses", i), f"shared file '{ref}' cannot be read: {exc.strerror or exc}")
+            shared_path = shared_path_of(path, ref)
+        except SharedPathError as exc:
+            ctx.error(("uses", i), f"shared file '{ref}' {exc}")
             continue
-        if not found:
-            ctx.error(("uses", i), f"shared file '{ref}' not found (looked at {shown})")
+        if shared_path in seen:
+            ctx.error(("uses", i), f"shared file '{ref}' is listed more than once")
             continue
+        seen.add(shared_path)
+        sub = Diagnostics()
         shared = load_file(shared_path, sub, shown)
         if not sub.errors and not isinstance(shared.data, dict):
             sub.error(shared.pos(()), "a shared file is a mapping with roles, messages, contacts")
         if not sub.errors:
-            check(shared, SHARED_SCHEMA, sub)
+            check(shared, SHARED_SCHEMA, sub, echo=False)
         ctx.diags.extend(sub)
         if sub.errors:
             continue

@@ -380,25 +380,41 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-def check(doc: Document, schema: dict[str, Any], diags: Diagnostics) -> None:
-    """Report every structural problem of `doc` against `schema`."""
-    _check(doc, schema, doc.data, (), diags)
+def check(doc: Document, schema: dict[str, Any], diags: Diagnostics, *, echo: bool = True) -> None:
+    """Report every structural problem of `doc` against `schema`.
+
+    `echo=False` (shared files): messages name the offending key and the kind of value,
+    never the value itself, so a file that is not what it should be is not shown."""
+    _check(doc, schema, doc.data, (), diags, echo)
 
 
-def _problems(doc: Document, schema: dict[str, Any], value: Any, path: PathKey) -> Diagnostics:
+def _problems(
+    doc: Document, schema: dict[str, Any], value: Any, path: PathKey, echo: bool
+) -> Diagnostics:
     sub = Diagnostics()
-    _check(doc, schema, value, path, sub)
+    _check(doc, schema, value, path, sub, echo)
     return sub
 
 
 def _check(
-    doc: Document, schema: dict[str, Any], value: Any, path: PathKey, diags: Diagnostics
+    doc: Document,
+    schema: dict[str, Any],
+    value: Any,
+    path: PathKey,
+    diags: Diagnostics,
+    echo: bool = True,
 ) -> None:
     def error(message: str) -> None:  # where and what path: worked out only on an error
         diags.error(doc.pos(path), message, format_path(path))
 
+    def describe(value: Any) -> str:
+        if echo or isinstance(value, dict | list | bool) or value is None:
+            return _describe(value)
+        kind = _type_of(value)
+        return "the text" if kind == "string" else _TYPE_WORDS.get(kind, f"a {kind}")
+
     if "anyOf" in schema:
-        attempts = [_problems(doc, s, value, path) for s in schema["anyOf"]]
+        attempts = [_problems(doc, s, value, path, echo) for s in schema["anyOf"]]
         if all(a.errors for a in attempts):
             # report the branch of the value's own type, which says most
             same_type = [
@@ -415,20 +431,20 @@ def _check(
     if expected and found != expected:
         hint = ""
         quotable = isinstance(value, int | float | dt.date) and not isinstance(value, bool)
-        if expected == "string" and quotable:
+        if expected == "string" and quotable and echo:
             hint = f"; write it in quotes: '{value}'"
-        error(f"expected {_TYPE_WORDS[expected]}, found {_describe(value)}{hint}")
+        error(f"expected {_TYPE_WORDS[expected]}, found {describe(value)}{hint}")
         return
     if "enum" in schema and value not in schema["enum"]:
         options = ", ".join(str(v) for v in schema["enum"])
         guess = difflib.get_close_matches(str(value), [str(v) for v in schema["enum"]], n=1)
-        suggestion = f" (did you mean '{guess[0]}'?)" if guess else ""
-        error(f"{_describe(value)} is not one of: {options}{suggestion}")
+        suggestion = f" (did you mean '{guess[0]}'?)" if guess and echo else ""
+        error(f"{describe(value)} is not one of: {options}{suggestion}")
         return
     if expected == "string":
         text = value.isoformat() if isinstance(value, dt.date) else value
         if "pattern" in schema and not re.fullmatch(schema["pattern"], text):
-            error(f"{_describe(value)} is not {_pattern_words(schema)}")
+            error(f"{describe(value)} is not {_pattern_words(schema)}")
         elif not text.strip() and schema.get("pattern") is None:
             error("text is empty")
         return
@@ -436,7 +452,7 @@ def _check(
         if len(value) < schema.get("minItems", 0):
             error("needs at least one entry")
         for i, item in enumerate(value):
-            _check(doc, schema.get("items", {}), item, (*path, i), diags)
+            _check(doc, schema.get("items", {}), item, (*path, i), diags, echo)
         return
     if expected == "object":
         props: dict[str, Any] = schema.get("properties", {})
@@ -447,9 +463,9 @@ def _check(
         for key, item in value.items():
             extra = schema.get("additionalProperties")
             if key in props:
-                _check(doc, props[key], item, (*path, key), diags)
+                _check(doc, props[key], item, (*path, key), diags, echo)
             elif isinstance(extra, dict):
-                _check(doc, extra, item, (*path, key), diags)
+                _check(doc, extra, item, (*path, key), diags, echo)
             elif extra is False:
                 guess = difflib.get_close_matches(key, list(props), n=1, cutoff=0.6)
                 suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
