@@ -21,22 +21,37 @@ from calgen.load import Document, PathKey, format_path
 from calgen.reminders import LEAD_PATTERN
 
 LOCAL_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"
+# Every number in a runbook is bounded by its pattern: calgen plans the years 1996-2099,
+# so no count of days or lead time needs more than four digits, no milestone number more
+# than eight parts of four digits.
+MAX_COUNT_DIGITS = 4
+_PART = r"\d{1,4}"
+MILESTONE_ID = rf"^{_PART}(\.{_PART}){{1,7}}$"
 # `3 working days before go_live at 17:00`, `2 days after 3.1.2`, `go_live at 12:00`
 RELATIVE_TIME = (
-    r"^(\d+ (working days?|days?) (before|after) )?(go_live|\d+(\.\d+)+)( at \d{2}:\d{2})?$"
+    r"^(\d{1,4} (working days?|days?) (before|after) )?"
+    rf"(go_live|{_PART}(\.{_PART}){{1,7}})( at \d{{2}}:\d{{2}})?$"
 )
 TIME = f"{LOCAL_TIME}|{RELATIVE_TIME}"
 DATE = r"^\d{4}-\d{2}-\d{2}$"
-ID = r"^[a-z0-9][a-z0-9.-]*$"
-MILESTONE_ID = r"^\d+(\.\d+)+$"
+# Ids become folder and file names and URL parts: a safe set, bounded in length, and
+# never a name calgen itself writes (index.html beside the runbook folders; all.ics,
+# index.html, runbook.md and versies/ inside them).
+RESERVED_RUNBOOK_IDS = ("index.html",)
+RESERVED_ROLE_IDS = ("all", "index", "runbook", "versies")
+ID = r"^[a-z0-9][a-z0-9.-]{0,63}$"
+RUNBOOK_ID = r"^(?!(index\.html)$)[a-z0-9][a-z0-9.-]{0,63}$"
 MESSAGE_CODE = r"^(WMO|JW)?\d{3}$"
-ROLE_ID = r"^[a-z][a-z0-9-]*$"
-VERSION = r"^\d+(\.\d+)*$"
+ROLE_ID = r"^(?!(all|index|runbook|versies)$)[a-z][a-z0-9-]{0,39}$"
+VERSION = r"^\d{1,6}(\.\d{1,6}){0,5}$"
+REFRESH = r"^P(T\d{1,4}[HM]|\d{1,3}D)$"
+# reminders.LEAD_PATTERN with the count bounded like every other count
+BOUNDED_LEAD = LEAD_PATTERN.replace(r"^\d+ ", r"^\d{1,4} ")
 
 
 _leads = {
     "type": "array",
-    "items": {"type": "string", "pattern": LEAD_PATTERN},
+    "items": {"type": "string", "pattern": BOUNDED_LEAD},
     "description": "reminder lead times: '1 week', '2 days', '2 hours', '30 minutes', "
     "'1 working day'; an empty list: no reminders",
 }
@@ -124,7 +139,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
     "title": "calgen runbook (Landelijk draaiboek migratie)",
     **_obj(
         {
-            "id": {"type": "string", "pattern": ID, "description": "e.g. iwmo-ijw-3.0-3.1"},
+            "id": {"type": "string", "pattern": RUNBOOK_ID, "description": "e.g. iwmo-ijw-3.0-3.1"},
             "title": _text("title of the runbook"),
             "standards": {"type": "array", "items": {"type": "string"}},
             "release": _obj({"from": {"type": "string"}, "to": {"type": "string"}}, ["from", "to"]),
@@ -187,7 +202,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                 {
                     "refresh": {
                         "type": "string",
-                        "pattern": r"^P(T\d+[HM]|\d+D)$",
+                        "pattern": REFRESH,
                         "description": "how often clients should poll, e.g. PT12H (default)",
                     }
                 },
@@ -374,10 +389,12 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "a true/false value"
     if isinstance(value, int | float):
-        return f"the number {value!r}"
+        shown = repr(value)
+        return f"the number {shown}" if len(shown) <= 40 else f"a number of {len(shown)} digits"
     if isinstance(value, dt.date):
         return f"the date {value.isoformat()}"
-    return repr(value)
+    shown = repr(value)
+    return shown if len(shown) <= 80 else f"{shown[:60]}…' ({len(str(value))} characters)"
 
 
 def check(doc: Document, schema: dict[str, Any], diags: Diagnostics, *, echo: bool = True) -> None:
@@ -481,13 +498,19 @@ def _pattern_words(schema: dict[str, Any]) -> str:
     return {
         LOCAL_TIME: "a local time written YYYY-MM-DD HH:MM",
         TIME: "a local time written YYYY-MM-DD HH:MM, or a relative time such as "
-        "'3 working days before go_live at 17:00'",
+        "'3 working days before go_live at 17:00' (at most 9999 days, milestone numbers "
+        "of at most 8 parts of 4 digits)",
         DATE: "a date written YYYY-MM-DD",
-        ID: "an id of lowercase letters, digits, dots and dashes",
-        MILESTONE_ID: "a milestone number such as '3.1.2'",
+        ID: "an id of lowercase letters, digits, dots and dashes (at most 64)",
+        RUNBOOK_ID: "a runbook id of lowercase letters, digits, dots and dashes (at most 64), "
+        "and not " + ", ".join(RESERVED_RUNBOOK_IDS),
+        MILESTONE_ID: "a milestone number such as '3.1.2' (at most 8 parts of 4 digits)",
         MESSAGE_CODE: "a message code such as '305' or 'WMO305'",
-        ROLE_ID: "a role id of lowercase letters",
-        VERSION: "a version number such as '1.0'",
-        LEAD_PATTERN: "a lead time such as '1 week', '2 hours' or '1 working day'",
+        ROLE_ID: "a role id of lowercase letters, digits and dashes (at most 40), and not "
+        + ", ".join(RESERVED_ROLE_IDS)
+        + " (calgen's own file names)",
+        VERSION: "a version number such as '1.0' (at most 6 parts of 6 digits)",
+        REFRESH: "a refresh interval such as PT12H or P1D (at most PT9999H, PT9999M or P999D)",
+        BOUNDED_LEAD: "a lead time such as '1 week', '2 hours' or '1 working day' (at most 9999)",
         r"^\d{3}$": "a three-digit message code such as '305'",
     }.get(schema["pattern"], f"in the form {schema['pattern']}")
