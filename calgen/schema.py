@@ -389,8 +389,9 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "a true/false value"
     if isinstance(value, int | float):
-        shown = repr(value)
-        return f"the number {shown}" if len(shown) <= 40 else f"a number of {len(shown)} digits"
+        if isinstance(value, int) and abs(value) >= 10**40:
+            return "a number of more than 40 digits"  # (repr refuses beyond 4300 digits)
+        return f"the number {value!r}"
     if isinstance(value, dt.date):
         return f"the date {value.isoformat()}"
     shown = repr(value)
