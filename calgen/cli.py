@@ -542,9 +542,39 @@ def _relocate_schema_line(text: str, source_dir: Path, out_dir: Path) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C: 0 when stopped, 1 when it cannot start, 2 for a bad --port."""
+    import errno
+
     from calgen import serve
 
-    return serve.run(args.dir, args.port)
+    if not 0 <= args.port <= 65535:
+        print(f"calgen serve: --port {args.port}: must be 0-65535", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.dir.is_dir():
+        what = "is not a folder" if args.dir.exists() else "no such folder"
+        print(
+            f"calgen serve: {args.dir}: {what} (run `calgen build` first, or pass --dir)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    try:
+        server = serve.make_server(args.dir, args.port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = "port already in use; choose another with --port N (0: any free port)"
+        elif exc.errno == errno.EACCES:
+            reason = "permission denied; ports below 1024 need privileges, try --port 8000"
+        else:
+            reason = exc.strerror or str(exc)
+        print(f"calgen serve: cannot listen on {serve.HOST}:{args.port}: {reason}", file=sys.stderr)
+        return EXIT_INVALID
+    with server:
+        print(f"serving {args.dir} on {server.url} (Ctrl-C to stop)", file=sys.stderr)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("\nstopped", file=sys.stderr)
+    return EXIT_OK
 
 
 COMMANDS = {
