@@ -361,8 +361,14 @@ def load_runbook(path: Path, display: str | None = None) -> tuple[Runbook, Diagn
 def _load_shared(ctx: _Ctx, path: Path, display: str | None) -> None:
     """The shared files of `uses`: each read once, and only as `load.shared_path` allows.
     A shared file's problems name its keys, never its values beyond the offending key."""
-    seen: set[Path] = set()
+    seen: dict[Path, list[int]] = {}
+    listed: dict[str, list[int]] = {}
     for i, ref in ctx.items("uses"):
+        listed.setdefault(ref, []).append(i)
+    for ref, places in listed.items():  # each entry checked and reported once
+        i = places[0]
+        if len(places) > 1:
+            ctx.error(("uses", places[1]), f"shared file '{ref}' is listed {len(places)} times")
         shown = str(Path(display).parent / ref) if display else str(path.parent / ref)
         try:
             shared_path = shared_path_of(path, ref)
@@ -370,9 +376,9 @@ def _load_shared(ctx: _Ctx, path: Path, display: str | None) -> None:
             ctx.error(("uses", i), f"shared file '{ref}' {exc}")
             continue
         if shared_path in seen:
-            ctx.error(("uses", i), f"shared file '{ref}' is listed more than once")
+            ctx.error(("uses", i), f"shared file '{ref}' is the same file as an earlier entry")
             continue
-        seen.add(shared_path)
+        seen[shared_path] = places
         sub = Diagnostics()
         shared = load_file(shared_path, sub, shown)
         if not sub.errors and not isinstance(shared.data, dict):
