@@ -293,7 +293,12 @@ def owned_files(folder: Path, lock: Path | None = None, *, clean: bool = True) -
     if not folder.exists():
         return set()
     manifest = _load_manifest(folder)
+
+    def calgens(rel: str) -> bool:
+        return rel in manifest if manifest is not None else bool(_OUTPUT_NAME.fullmatch(rel))
+
     files: set[str] = set()
+    folders: set[str] = set()
     foreign: list[str] = []
     temps: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -303,26 +308,33 @@ def owned_files(folder: Path, lock: Path | None = None, *, clean: bool = True) -
             rel = path.relative_to(folder).as_posix()
             info = path.lstat()
             if stat.S_ISDIR(info.st_mode):
+                folders.add(rel)
                 continue
-            if rel in (MANIFEST,) or (lock is not None and path == lock):
+            if rel == MANIFEST or (lock is not None and path == lock):
                 continue
-            if stat.S_ISREG(info.st_mode) and name.startswith(".") and name.endswith(".calgen-tmp"):
+            if stat.S_ISREG(info.st_mode) and calgens(rel):
+                files.add(rel)
+                continue
+            # `.<name>.calgen-tmp`: the exact temporary name of a file calgen writes
+            base = name.removeprefix(".").removesuffix(".calgen-tmp")
+            sibling = (Path(rel).parent / base).as_posix().removeprefix("./")
+            is_temp = name == f".{base}.calgen-tmp"
+            if stat.S_ISREG(info.st_mode) and is_temp and (sibling == MANIFEST or calgens(sibling)):
                 temps.append(path)
                 continue
-            listed = rel in manifest if manifest is not None else _OUTPUT_NAME.fullmatch(rel)
-            if stat.S_ISREG(info.st_mode) and listed:
-                files.add(rel)
-            else:
-                foreign.append(rel)
+            foreign.append(rel)
         # never follow a symlinked folder: it is foreign, and reported above
         dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
+    kept = [*files, *(t.relative_to(folder).as_posix() for t in temps)]
+    needed = {p.as_posix() for f in kept for p in Path(f).parents} - {"."}
+    foreign += sorted(f"{d}/" for d in folders - needed)
     adoptable = "index.html" in files and any(f.endswith(".ics") for f in files)
     if manifest is None and files and not foreign and not adoptable:
         foreign.extend(sorted(files))
     if foreign:
         shown = ", ".join(sorted(foreign)[:5]) + (" …" if len(foreign) > 5 else "")
         raise PublishError(
-            f"--out {folder}: holds {len(foreign)} file(s) calgen did not write ({shown}); "
+            f"--out {folder}: holds {len(foreign)} item(s) calgen did not write ({shown}); "
             "calgen publishes only into an empty folder or one it built itself "
             f"(with {MANIFEST}): nothing was written"
         )

@@ -107,8 +107,11 @@ def test_markdown_table_and_html_stay_intact(hostile: dict[str, bytes]) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("id: hostile", "id: ../evil", "is not an id of lowercase letters"),
-        ("id: hostile", "id: a/b", "is not an id of lowercase letters"),
+        ("id: hostile", "id: ../evil", "is not a runbook id of lowercase letters"),
+        ("id: hostile", "id: a/b", "is not a runbook id of lowercase letters"),
+        ("id: hostile", "id: index.html", "and not index.html"),
+        ("roles: [gemeenten]\n    actionholder", "roles: [all]\n    actionholder", "not all,"),
+        ("roles: [gemeenten]\n    actionholder", "roles: [index]\n    actionholder", "index"),
         (
             "roles: [gemeenten]\n    actionholder",
             "roles: [../gemeenten]\n    actionholder",
@@ -120,14 +123,15 @@ def test_ids_cannot_make_paths(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: str, message: str
 ) -> None:
     path = tmp_path / "evil.yaml"
-    text = HOSTILE.read_text(encoding="utf-8").replace("../../../runbooks/", f"{ROOT}/runbooks/")
+    shutil.copytree(HOSTILE.parent / "shared", tmp_path / "shared")
+    text = HOSTILE.read_text(encoding="utf-8")
     assert field in text
     path.write_text(text.replace(field, value, 1), encoding="utf-8")
     out = tmp_path / "out"
     assert main(["build", str(path), "--out", str(out)]) == 1
     assert message in capsys.readouterr().err
     assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.yaml", "shared"]
 
 
 # --------------------------------------------------------------------------- publish
