@@ -274,3 +274,123 @@ def test_base_url_cannot_inject(
     assert main(["build", str(HOSTILE), "--out", str(tmp_path / "out"), "--base-url", url]) == 2
     assert "is not an http(s) URL" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- links
+
+LINKS = TESTDATA / "hostile" / "links.yaml"
+ALLOWED_LINKS = ("http:", "https:", "mailto:", "tel:", "webcal:")  # webcal: calgen's own
+
+
+class _Links(HTMLParser):
+    """Every href and src as a browser's HTML parser sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.loads: list[str] = []  # anything that would fetch: img, script, iframe, …
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name == "href" and tag == "a":
+                self.hrefs.append(value or "")
+            elif name in ("src", "srcset", "poster", "data") or tag in ("img", "iframe"):
+                self.loads.append(f"{tag} {name}={value}")
+
+
+@pytest.fixture(scope="module")
+def links_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("links") / "site"
+    assert main(["build", str(LINKS), "--out", str(out), "--base-url", "https://x.example"]) == 0
+    return out
+
+
+def _scheme(href: str) -> str:
+    return href.split(":", 1)[0] + ":" if ":" in href.split("/", 1)[0] else "relative"
+
+
+@pytest.mark.parametrize("page", ["links/index.html", "links/gemeenten.html"])
+def test_links_from_data_pass_the_allow_list_in_pages(links_site: Path, page: str) -> None:
+    parsed = _Links()
+    parsed.feed((links_site / page).read_text(encoding="utf-8"))
+    assert parsed.loads == []
+    schemes = {_scheme(h) for h in parsed.hrefs}
+    assert schemes <= {*ALLOWED_LINKS, "relative"}, parsed.hrefs
+    # the image is a plain link to it; the good link stays a link
+    assert "https://tracker.example/p.png" in parsed.hrefs
+    text = (links_site / page).read_text(encoding="utf-8")
+    assert "javascript" not in "".join(parsed.hrefs).lower()
+    if page.endswith("index.html"):
+        assert "https://ok.example/pagina" in parsed.hrefs
+        # the contact's `web` shows as text, never as a link
+        assert "javascript://%0Aalert(document.domain)" in text
+        assert "https://www.istandaarden.nl" not in parsed.hrefs
+
+
+def test_links_from_data_pass_the_allow_list_in_runbook_md(links_site: Path) -> None:
+    text = (links_site / "links" / "runbook.md").read_text(encoding="utf-8")
+    # a permissive reader: raw HTML on, GFM tables, any link scheme accepted
+    reader = MarkdownIt("commonmark", {"html": True}).enable("table")
+    reader.validateLink = lambda url: True  # type: ignore[method-assign]
+    tokens = reader.parse(text)
+    inline = [c for t in tokens for c in (t.children or [])]
+    assert [c for c in inline if c.type == "image"] == []
+    hrefs = [str(c.attrGet("href")) for c in inline if c.type == "link_open"]
+    assert {_scheme(h) for h in hrefs} <= {*ALLOWED_LINKS, "relative"}, hrefs
+    # time_label with `|` and a line break stays one cell of one row
+    rows = [t for t in tokens if t.type == "tr_open"]
+    cells = [t for t in tokens if t.type == "td_open"]
+    assert (len(rows), len(cells)) == (2, 5)
+    assert "12:00 \\| 13:00 of later" in text
+
+
+def test_links_from_data_pass_the_allow_list_in_mail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(LINKS.parent, tmp_path / "runbooks")
+    (tmp_path / "runbooks" / "hostile.yaml").unlink()
+    (tmp_path / "subscribers.yaml").write_text(
+        'from: "Draaiboek <draaiboek@example.org>"\nsubscribers:\n  gemeenten: [a@example.org]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    argv = ["notify", "--subscribers", "subscribers.yaml", "--outbox", "outbox"]
+    assert main([*argv, "--at", "2022-03-29 17:30", "--base-url", "https://x.example"]) == 0
+    import email
+    import email.policy
+
+    (eml,) = sorted((tmp_path / "outbox").glob("*.eml"))
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    html = message.get_body(("html",))
+    assert html is not None
+    parsed = _Links()
+    parsed.feed(html.get_content())
+    assert parsed.loads == []
+    assert {_scheme(h) for h in parsed.hrefs} <= {*ALLOWED_LINKS, "relative"}, parsed.hrefs
+    assert "https://tracker.example/p.png" in parsed.hrefs  # a link, not a load
+
+
+def test_chromium_loads_nothing_from_outside_and_runs_no_script(links_site: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("Debian chromium is not installed")
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(chromium), args=["--headless", "--no-sandbox"]
+        )
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.route("http*://**", lambda route: route.abort())  # no network, ever
+            page.goto((links_site / "links" / "index.html").as_uri())
+            protocols = page.eval_on_selector_all("a[href]", "as => as.map(a => a.protocol)")
+            images = page.eval_on_selector_all("img", "is => is.length")
+        finally:
+            browser.close()
+    assert "javascript:" not in protocols
+    assert set(protocols) <= {"http:", "https:", "mailto:", "tel:", "webcal:", "file:"}
+    assert "https:" in protocols  # the image, now a link, and the good link
+    assert images == 0
+    assert requests  # the page itself
+    assert [u for u in requests if not u.startswith("file:")] == []

@@ -62,6 +62,8 @@ def _build(*, checked: bool) -> MarkdownIt:
     if checked:
         parser.validateLink = lambda url: safe_url(url) is not None  # type: ignore[method-assign]
         parser.add_render_rule("image", _image_as_link)
+    else:  # every link as a reader without a check of its own would take it
+        parser.validateLink = lambda url: True  # type: ignore[method-assign]
     return parser
 
 
