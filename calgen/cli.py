@@ -272,20 +272,17 @@ def cmd_build(args: argparse.Namespace) -> int:
             problems, total = publish.stale(outputs, args.out)
         else:
             written, total = publish.write(outputs, args.out, protected=protected)
-    except jinja2.TemplateError as exc:
-        where = ""
-        if isinstance(exc, jinja2.TemplateSyntaxError | jinja2.TemplateNotFound):
-            where = f"{exc.filename or exc.name}:{getattr(exc, 'lineno', '')}: "
-        print(f"calgen: template error: {where}{exc}; nothing was written", file=sys.stderr)
-        return EXIT_INVALID
     except Exception as exc:
         frame = _user_template_frame(exc, templates)
-        if frame is None:
+        if isinstance(exc, jinja2.TemplateSyntaxError | jinja2.TemplateNotFound):
+            where = f"{exc.filename or exc.name}:{getattr(exc, 'lineno', '')}: "
+        elif frame is not None:
+            where = f"{frame}: {type(exc).__name__}: "
+        elif isinstance(exc, jinja2.TemplateError):
+            where = ""
+        else:
             raise  # calgen's own bug: a traceback is what is needed
-        print(
-            f"{frame}: template error: {type(exc).__name__}: {exc}; nothing was written",
-            file=sys.stderr,
-        )
+        print(f"calgen: template error: {where}{exc}; nothing was written", file=sys.stderr)
         return EXIT_INVALID
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)

@@ -274,3 +274,96 @@ def test_a_mount_point_is_published_file_by_file(
     # the lock lives inside the volume: its parent may not be writable
     assert not (project / ".volume.calgen-lock").exists()
     assert "Traceback" not in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- untrusted
+
+
+def _corrupt(dist: Path, case: str) -> Path:
+    if case == "truncated snapshot":
+        path = dist / "iwmo-ijw-3.0-3.1" / "versies" / "1.0.json"
+        path.write_bytes(path.read_bytes()[:40])
+    elif case == "snapshot of another shape":
+        path = dist / "iwmo-ijw-3.0-3.1" / "versies" / "1.0.json"
+        path.write_text('{"milestones": {"3.1.2": {"start": 5}}}')
+    elif case == "bytes that are not UTF-8 in an event":
+        path = dist / "iwmo-2.1-2.2" / "gemeenten.ics"
+        path.write_bytes(path.read_bytes().replace(b"SUMMARY:", b"SUMMARY:\xff\xfe", 1))
+    else:  # "SEQUENCE:x"
+        path = dist / "iwmo-2.1-2.2" / "all.ics"
+        raw = path.read_bytes()
+        assert b"\r\nSEQUENCE:0\r\n" in raw
+        path.write_bytes(raw.replace(b"\r\nSEQUENCE:0\r\n", b"\r\nSEQUENCE:x\r\n", 1))
+    return path
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "truncated snapshot",
+        "snapshot of another shape",
+        "bytes that are not UTF-8 in an event",
+        "SEQUENCE:x",
+    ],
+)
+def test_unreadable_earlier_output_is_named_and_built_as_if_absent(
+    project: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    assert main(["build"]) == 0
+    path = _corrupt(project / "dist", case)
+    capsys.readouterr()
+    assert main(["build", "--check"]) == 1  # stale, and said so without a traceback
+    assert main(["build"]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert (
+        f"warning: dist/{path.relative_to(project / 'dist')}: earlier output is unreadable" in err
+    )
+    assert main(["build", "--check"]) == 0
+
+
+def test_a_fifo_where_a_feed_was_is_refused_not_waited_on(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["build"]) == 0
+    feed = project / "dist" / "iwmo-2.1-2.2" / "all.ics"
+    feed.unlink()
+    os.mkfifo(feed)
+    assert main(["build", "--check"]) == 1
+    assert "all.ics: unreadable (not a regular file)" in capsys.readouterr().err
+    assert main(["build"]) == 1  # a FIFO is not calgen's: the folder is refused
+    assert stat.S_ISFIFO(feed.lstat().st_mode)
+
+
+@pytest.mark.parametrize("epoch", ["99999999999999", "-1", "1e9", "soon"])
+def test_source_date_epoch_out_of_range_is_a_clear_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, epoch: str
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+    assert main(["build"]) == 2
+    err = capsys.readouterr().err
+    assert f"SOURCE_DATE_EPOCH='{epoch}' is not a number of seconds from 0 to" in err
+    assert not (project / "dist").exists()
+
+
+@pytest.mark.parametrize(
+    ("template", "kind"),
+    [
+        ("{{ 1 // 0 }}", "ZeroDivisionError"),
+        ("{{ doc.runbook.title.nope() }}", "UndefinedError"),
+        ("{{ doc.runbook.milestones[999] }}", "UndefinedError"),
+    ],
+)
+def test_a_user_template_that_raises_is_a_clear_error(
+    project: Path, capsys: pytest.CaptureFixture[str], template: str, kind: str
+) -> None:
+    (project / "mine" / "md").mkdir(parents=True)
+    (project / "mine" / "md" / "runbook.md.j2").write_text(f"# x\n{template}\n")
+    code = main(["build", "--templates", "mine"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "template error" in err
+    assert kind in err
+    assert "md/runbook.md.j2:2: " in err  # the user's file and line
+    assert "Traceback" not in err
+    assert not (project / "dist").exists()
