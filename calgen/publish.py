@@ -408,6 +408,7 @@ def write(
     total = 0
     with _locked(where):
         owned = owned_files(real, where.lock)
+        listed = set(owned)
         staging = real.with_name(f".{real.name}.calgen-new")
         if where.swap:
             _remove_exact(staging)  # what a killed build left (we hold the lock)
@@ -427,6 +428,11 @@ def write(
                     path.write_bytes(data)
                     os.chmod(path, 0o644)
                 else:
+                    if rel not in listed:
+                        # listed before it exists: a build killed after this file
+                        # leaves a folder the next build still knows as its own
+                        listed.add(rel)
+                        _replace(real / MANIFEST, _manifest_bytes(listed))
                     _replace(final, data)
             manifest = _manifest_bytes(owned)
             if not changed or not where.swap:

@@ -367,3 +367,24 @@ def test_a_user_template_that_raises_is_a_clear_error(
     assert "md/runbook.md.j2:2: " in err  # the user's file and line
     assert "Traceback" not in err
     assert not (project / "dist").exists()
+
+
+def test_a_file_by_file_build_stopped_halfway_leaves_a_folder_calgen_still_owns(
+    project: Path,
+) -> None:
+    """Stopped after some files (as by kill -9), the next build carries on: every file
+    written was in the manifest before it was created."""
+    (project / "www").mkdir()
+    os.symlink("www", project / "dist")
+
+    def half() -> Iterator[tuple[str, bytes]]:
+        yield "index.html", b"<!doctype html>"
+        yield "a/all.ics", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+        raise KeyboardInterrupt  # the moment of the kill
+
+    with pytest.raises(KeyboardInterrupt):
+        publish.write(half(), project / "dist")
+    assert (project / "www" / "a" / "all.ics").is_file()
+    assert publish.owned_files(project / "www", clean=False) == {"index.html", "a/all.ics"}
+    assert main(["build"]) == 0
+    assert main(["build", "--check"]) == 0
