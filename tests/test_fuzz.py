@@ -12,7 +12,7 @@ Three parts, after collective/icalendar's `tests/fuzzed/`:
   for odd ones, keys dropped or renamed, text cut or spliced) and checks the same
   promises. CI runs a few derandomized cases; `CALGEN_FUZZ_EXAMPLES=2000` runs more.
 - **Limits**: inputs too large to keep as files (a 50 MB runbook, 2,000 nested
-  mappings) are generated and run in a child process whose peak memory
+  mappings, a 5 MB flat list) are generated and run in a child process whose peak memory
   is read back: refused with exit 1, a message naming the file, in bounded memory.
 """
 
@@ -320,6 +320,8 @@ def _fifty_megabytes(path: Path) -> None:
 LIMIT_CASES: dict[str, Callable[[Path], None]] = {
     "block-mappings-2000-deep": lambda p: p.write_text(_deep_block_mappings(2_000)),
     "50-megabytes": _fifty_megabytes,
+    # 2.5 million nodes in 5 MB: refused at 200,000, in bounded memory
+    "flat-list-just-under-5-mb": lambda p: p.write_text("[" + "0," * 2_500_000 + "0]\n"),
 }
 
 
