@@ -238,7 +238,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from calgen import publish
 
-    runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], args.strict)
+    try:
+        moment = build_moment()
+    except ValueError as exc:
+        print(f"calgen build: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    paths = args.paths or [DEFAULT_RUNBOOKS]
+    runbooks, failed = _load(paths, args.strict)
     if failed:
         print("build stopped: nothing was written", file=sys.stderr)
         return EXIT_INVALID
@@ -248,29 +254,47 @@ def cmd_build(args: argparse.Namespace) -> int:
     base_url = base_url_setting(args.base_url, "build")
     if base_url is None:
         return EXIT_USAGE
+    # calgen's own input may never be inside the folder it publishes into
+    protected = [*paths, *(Path(rb.source) for rb in runbooks)]
+    protected += [Path(rb.source).parent / use for rb in runbooks for use in rb.uses]
+    if args.templates is not None:
+        protected.append(args.templates)
+    if not args.check:
+        publish.refuse_early(args.out, protected=protected)  # before anything is rendered
     import jinja2
 
+    notes: list[str] = []
+    templates = args.templates.resolve() if args.templates else None
     outputs = publish.with_history(
         publish.iter_outputs(
             runbooks,
             base_url=base_url,
-            templates=args.templates.resolve() if args.templates else None,
-            history=publish.read_history(args.out, runbooks),
+            templates=templates,
+            history=publish.read_history(args.out, runbooks, notes),
         ),
         args.out,
-        build_moment(),
+        moment,
+        notes,
     )
     try:  # outputs are rendered as they are compared or written
         if args.check:
             problems, total = publish.stale(outputs, args.out)
         else:
-            written, total = publish.write(outputs, args.out)
-    except jinja2.TemplateError as exc:
-        where = ""
+            written, total = publish.write(outputs, args.out, protected=protected)
+    except Exception as exc:
+        frame = _user_template_frame(exc, templates)
         if isinstance(exc, jinja2.TemplateSyntaxError | jinja2.TemplateNotFound):
             where = f"{exc.filename or exc.name}:{getattr(exc, 'lineno', '')}: "
+        elif frame is not None:
+            where = f"{frame}: {type(exc).__name__}: "
+        elif isinstance(exc, jinja2.TemplateError):
+            where = ""
+        else:
+            raise  # calgen's own bug: a traceback is what is needed
         print(f"calgen: template error: {where}{exc}; nothing was written", file=sys.stderr)
         return EXIT_INVALID
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
     if args.check:
         for line in problems:
             print(line, file=sys.stderr)
@@ -287,13 +311,37 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _user_template_frame(exc: BaseException, templates: Path | None) -> str | None:
+    """`file:line` of the innermost frame of `exc` in a template from `templates` (Jinja
+    puts template lines into tracebacks), or None when no user template took part."""
+    import traceback
+
+    if templates is None:
+        return None
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).is_relative_to(templates):
+            found = f"{frame.filename}:{frame.lineno}"
+    return found
+
+
+# SOURCE_DATE_EPOCH: from 1970 up to the end of the year 9999, as datetime allows
+MAX_EPOCH = 253_402_300_799
+
+
 def build_moment() -> dt.datetime:
     """The moment written as LAST-MODIFIED into events that changed in this build:
-    SOURCE_DATE_EPOCH when set (reproducible builds), else the clock. Read only here."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    SOURCE_DATE_EPOCH when set (reproducible builds), else the clock. Read only here.
+    ValueError when SOURCE_DATE_EPOCH is set but not a usable moment."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not epoch:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if not (epoch.isascii() and epoch.isdigit() and int(epoch) <= MAX_EPOCH):
+        raise ValueError(
+            f"SOURCE_DATE_EPOCH={epoch[:40]!r} is not a number of seconds "
+            f"from 0 to {MAX_EPOCH} (the end of the year 9999)"
+        )
+    return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -499,9 +547,39 @@ def _relocate_schema_line(text: str, source_dir: Path, out_dir: Path) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C: 0 when stopped, 1 when it cannot start, 2 for a bad --port."""
+    import errno
+
     from calgen import serve
 
-    return serve.run(args.dir, args.port)
+    if not 0 <= args.port <= 65535:
+        print(f"calgen serve: --port {args.port}: must be 0-65535", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.dir.is_dir():
+        what = "is not a folder" if args.dir.exists() else "no such folder"
+        print(
+            f"calgen serve: {args.dir}: {what} (run `calgen build` first, or pass --dir)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    try:
+        server = serve.make_server(args.dir, args.port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = "port already in use; choose another with --port N (0: any free port)"
+        elif exc.errno == errno.EACCES:
+            reason = "permission denied; ports below 1024 need privileges, try --port 8000"
+        else:
+            reason = exc.strerror or str(exc)
+        print(f"calgen serve: cannot listen on {serve.HOST}:{args.port}: {reason}", file=sys.stderr)
+        return EXIT_INVALID
+    with server:
+        print(f"serving {args.dir} on {server.url} (Ctrl-C to stop)", file=sys.stderr)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("\nstopped", file=sys.stderr)
+    return EXIT_OK
 
 
 COMMANDS = {

@@ -8,13 +8,15 @@ nodes and depth, so that an alias bomb or `[[[[…` is refused instead of expand
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from calgen.errors import Diagnostics, Pos
+from calgen.errors import CalgenError, Diagnostics, Pos
 
 PathKey = tuple[str | int, ...]
 
@@ -323,17 +325,69 @@ def load_text(text: str, file: str, diags: Diagnostics) -> Document:
     return doc
 
 
+class SharedPathError(CalgenError, ValueError):
+    """A `uses:` entry that calgen will not read; the message completes "shared file 'x' …"."""
+
+
+def shared_path_of(runbook: Path, ref: str) -> Path:
+    """The file a runbook's `uses:` entry `ref` names, checked.
+
+    Only a relative path to a regular file inside the runbook's own folder, or inside
+    the working directory (the project: a draft that `calgen new-release` wrote to
+    drafts/ uses ../runbooks/shared/; never when that is / or the home folder), both as
+    written and with every symlink followed:
+    a runbook can never make calgen read /etc, a device, a FIFO or another user's files.
+    """
+    pure = Path(ref)
+    if not ref or "\0" in ref or pure.is_absolute() or ref.startswith("~"):
+        raise SharedPathError("must be a path relative to the runbook's folder")
+    folder = Path(os.path.abspath(runbook.parent))
+    roots = [folder, Path(os.path.realpath(folder))]
+    cwd = Path(os.getcwd())
+    # The working directory counts as the project, unless it is / or the home folder:
+    # run from there, "inside the working directory" would mean anything at all.
+    if cwd.parent != cwd and cwd != Path.home():
+        roots += [cwd, Path(os.path.realpath(cwd))]
+    written = Path(os.path.normpath(folder / pure))
+    try:
+        real = Path(os.path.realpath(written))
+        if not any(written.is_relative_to(r) for r in roots[::2]) or not any(
+            real.is_relative_to(r) for r in roots[1::2]
+        ):
+            raise SharedPathError(
+                "must stay inside the runbook's folder or the working directory"
+                + (" (it is a symlink leading out)" if written != real else "")
+            )
+        info = os.stat(real)
+    except FileNotFoundError:
+        raise SharedPathError(f"not found (looked at {runbook.parent / pure})") from None
+    except OSError as exc:  # a name too long for the file system, say
+        raise SharedPathError(f"cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SharedPathError("is not a regular file")
+    return real
+
+
 def load_file(path: Path, diags: Diagnostics, display: str | None = None) -> Document:
-    """Read and parse a YAML file; unreadable or oversized files become diagnostics."""
+    """Read and parse a YAML file; unreadable or oversized files become diagnostics.
+
+    Only a regular file is read (a FIFO or a device is refused, never waited on), and
+    never more than MAX_BYTES of it."""
     name = display or str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            diags.error(Pos(name, 1, 1), f"refused: file is {size} bytes, more than {MAX_BYTES}")
-            return Document(name, None)
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                diags.error(Pos(name, 1, 1), "refused: not a regular file")
+                return Document(name, None)
+            raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         diags.error(Pos(name, 1, 1), f"cannot read file: {exc.strerror or exc}")
+        return Document(name, None)
+    if len(raw) > MAX_BYTES:
+        size = max(info.st_size, len(raw))
+        diags.error(Pos(name, 1, 1), f"refused: file is {size} bytes, more than {MAX_BYTES}")
         return Document(name, None)
     try:
         text = raw.decode("utf-8")

@@ -18,7 +18,14 @@ from typing import Any
 
 from calgen import schedule
 from calgen.errors import Diagnostics, InvalidRunbook, Pos
-from calgen.load import Document, PathKey, format_path, load_file
+from calgen.load import (
+    Document,
+    PathKey,
+    SharedPathError,
+    format_path,
+    load_file,
+    shared_path_of,
+)
 from calgen.reminders import Lead, ReminderPolicy, parse_lead
 from calgen.schema import RUNBOOK_SCHEMA, SHARED_SCHEMA, check
 
@@ -232,7 +239,6 @@ class _Ctx:
         self.go_live: dt.datetime | None = None
         self.milestone_starts: dict[str, tuple[PathKey, str]] = {}
         self.resolved: dict[PathKey, dt.datetime | None] = {}
-        self.resolving: set[PathKey] = set()
         self.rules: dict[PathKey, schedule.Relative] = {}
 
     def is_broken(self, path: PathKey) -> bool:
@@ -267,14 +273,31 @@ class _Ctx:
         self.diags.warning(self.doc.pos(path), message, format_path(path))
 
     def time(self, path: PathKey, value: Any) -> dt.datetime | None:
-        """An absolute or relative time, resolved; None (with an error) when it cannot be."""
+        """An absolute or relative time, resolved; None (with an error) when it cannot be.
+
+        A chain of relative times (`1 day after 3.1.2`, whose 3.1.2 is relative too, …)
+        is followed with a loop, never recursion: any length of chain is fine."""
         if path in self.resolved:
             return self.resolved[path]
-        result = self._resolve(path, value)
-        self.resolved[path] = result
-        return result
+        chain = [(path, value)]
+        in_chain = {path}
+        while True:  # collect the unresolved anchors, nearest first
+            rule = schedule.parse_relative(chain[-1][1]) if isinstance(chain[-1][1], str) else None
+            if rule is None or rule.anchor not in self.milestone_starts:
+                break
+            anchor_path, anchor_text = self.milestone_starts[rule.anchor]
+            if anchor_path in self.resolved or anchor_path in in_chain:
+                break
+            chain.append((anchor_path, anchor_text))
+            in_chain.add(anchor_path)
+        for here, text in reversed(chain):  # then resolve from the far end back
+            in_chain.discard(here)
+            self.resolved[here] = self._resolve(here, text, in_chain)
+        return self.resolved[path]
 
-    def _resolve(self, path: PathKey, value: Any) -> dt.datetime | None:
+    def _resolve(self, path: PathKey, value: Any, waiting: set[PathKey]) -> dt.datetime | None:
+        """`value` at `path`, its anchor already resolved unless it is one of `waiting`
+        (the times that wait for this one: a cycle)."""
         rule = schedule.parse_relative(value)
         if rule is None:
             try:
@@ -291,13 +314,11 @@ class _Ctx:
             if rule.anchor not in self.milestone_starts:
                 _unknown(self, path, "milestone", rule.anchor, self.milestone_starts)
                 return None
-            anchor_path, anchor_text = self.milestone_starts[rule.anchor]
-            if anchor_path in self.resolving:
+            anchor_path, _anchor_text = self.milestone_starts[rule.anchor]
+            if anchor_path in waiting or anchor_path == path:
                 self.error(path, f"'{value}' depends on itself through milestone {rule.anchor}")
                 return None
-            self.resolving.add(path)
-            anchor = self.time(anchor_path, anchor_text)
-            self.resolving.discard(path)
+            anchor = self.resolved.get(anchor_path)
             if anchor is None:
                 return None
         try:
@@ -338,23 +359,32 @@ def load_runbook(path: Path, display: str | None = None) -> tuple[Runbook, Diagn
 
 
 def _load_shared(ctx: _Ctx, path: Path, display: str | None) -> None:
+    """The shared files of `uses`: each read once, and only as `load.shared_path` allows.
+    A shared file's problems name its keys, never its values beyond the offending key."""
+    seen: dict[Path, list[int]] = {}
+    listed: dict[str, list[int]] = {}
     for i, ref in ctx.items("uses"):
-        shared_path = path.parent / ref
-        shown = str(Path(display).parent / ref) if display else str(shared_path)
-        sub = Diagnostics()
+        listed.setdefault(ref, []).append(i)
+    for ref, places in listed.items():  # each entry checked and reported once
+        i = places[0]
+        if len(places) > 1:
+            ctx.error(("uses", places[1]), f"shared file '{ref}' is listed {len(places)} times")
+        shown = str(Path(display).parent / ref) if display else str(path.parent / ref)
         try:
-            found = shared_path.is_file()
-        except OSError as exc:  # a name too long for the file system, say
-            ctx.error(("uses", i), f"shared file '{ref}' cannot be read: {exc.strerror or exc}")
+            shared_path = shared_path_of(path, ref)
+        except SharedPathError as exc:
+            ctx.error(("uses", i), f"shared file '{ref}' {exc}")
             continue
-        if not found:
-            ctx.error(("uses", i), f"shared file '{ref}' not found (looked at {shown})")
+        if shared_path in seen:
+            ctx.error(("uses", i), f"shared file '{ref}' is the same file as an earlier entry")
             continue
+        seen[shared_path] = places
+        sub = Diagnostics()
         shared = load_file(shared_path, sub, shown)
         if not sub.errors and not isinstance(shared.data, dict):
             sub.error(shared.pos(()), "a shared file is a mapping with roles, messages, contacts")
         if not sub.errors:
-            check(shared, SHARED_SCHEMA, sub)
+            check(shared, SHARED_SCHEMA, sub, echo=False)
         ctx.diags.extend(sub)
         if sub.errors:
             continue

@@ -202,8 +202,8 @@ DEFAULT_CALENDAR = WorkCalendar()
 # --------------------------------------------------------------------------- relative times
 
 _RELATIVE = re.compile(
-    r"^(?:(?P<count>\d+) (?P<unit>working days?|days?) (?P<direction>before|after) )?"
-    r"(?P<anchor>go_live|\d+(?:\.\d+)+)(?: at (?P<time>\d{2}:\d{2}))?$"
+    r"^(?:(?P<count>\d{1,4}) (?P<unit>working days?|days?) (?P<direction>before|after) )?"
+    r"(?P<anchor>go_live|\d{1,4}(?:\.\d{1,4}){1,7})(?: at (?P<time>\d{2}:\d{2}))?$"
 )
 # The same rule for the JSON Schema (calgen.schema), whose regex dialect editors share:
 # the named groups become plain non-capturing ones.

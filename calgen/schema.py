@@ -25,21 +25,35 @@ from calgen.reminders import LEAD_PATTERN
 from calgen.schedule import RELATIVE_PATTERN
 
 LOCAL_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"
+# Every number in a runbook is bounded by its pattern: calgen plans the years 1996-2099,
+# so no count of days or lead time needs more than four digits, no milestone number more
+# than eight parts of four digits.
+MAX_COUNT_DIGITS = 4
+_PART = r"\d{1,4}"
+MILESTONE_ID = rf"^{_PART}(\.{_PART}){{1,7}}$"
 # `3 working days before go_live at 17:00`, `2 days after 3.1.2`, `go_live at 12:00`
-RELATIVE_TIME = RELATIVE_PATTERN  # the rule calgen.schedule parses with
+RELATIVE_TIME = RELATIVE_PATTERN  # the rule calgen.schedule parses with (bounded there)
 TIME = f"{LOCAL_TIME}|{RELATIVE_TIME}"
 DATE = r"^\d{4}-\d{2}-\d{2}$"
-ID = r"^[a-z0-9][a-z0-9.-]*$"
-MILESTONE_ID = r"^\d+(\.\d+)+$"
+# Ids become folder and file names and URL parts: a safe set, bounded in length, and
+# never a name calgen itself writes (index.html beside the runbook folders; all.ics,
+# index.html, runbook.md and versies/ inside them).
+RESERVED_RUNBOOK_IDS = ("index.html",)
+RESERVED_ROLE_IDS = ("all", "index", "runbook", "versies")
+ID = r"^[a-z0-9][a-z0-9.-]{0,63}$"
+RUNBOOK_ID = r"^(?!(index\.html)$)[a-z0-9][a-z0-9.-]{0,63}$"
 MESSAGE_CODE = r"^(WMO|JW)?\d{3}$"
-ROLE_ID = r"^[a-z][a-z0-9-]*$"
-VERSION = r"^\d+(\.\d+)*$"
 NONBLANK = r"^\s*\S[\s\S]*$"  # free text: something besides spaces and line breaks
+ROLE_ID = r"^(?!(all|index|runbook|versies)$)[a-z][a-z0-9-]{0,39}$"
+VERSION = r"^\d{1,6}(\.\d{1,6}){0,5}$"
+REFRESH = r"^P(T\d{1,4}[HM]|\d{1,3}D)$"
+# reminders.LEAD_PATTERN with the count bounded like every other count
+BOUNDED_LEAD = LEAD_PATTERN.replace(r"^\d+ ", r"^\d{1,4} ")
 
 
 _leads = {
     "type": "array",
-    "items": {"type": "string", "pattern": LEAD_PATTERN},
+    "items": {"type": "string", "pattern": BOUNDED_LEAD},
     "description": "reminder lead times: '1 week', '2 days', '2 hours', '30 minutes', "
     "'1 working day'; an empty list: no reminders",
 }
@@ -130,7 +144,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
     "title": "calgen runbook (Landelijk draaiboek migratie)",
     **_obj(
         {
-            "id": {"type": "string", "pattern": ID, "description": "e.g. iwmo-ijw-3.0-3.1"},
+            "id": {"type": "string", "pattern": RUNBOOK_ID, "description": "e.g. iwmo-ijw-3.0-3.1"},
             "title": _text("title of the runbook"),
             "standards": {"type": "array", "items": _TEXT},
             "release": _obj({"from": _TEXT, "to": _TEXT}, ["from", "to"]),
@@ -193,7 +207,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                 {
                     "refresh": {
                         "type": "string",
-                        "pattern": r"^P(T\d+[HM]|\d+D)$",
+                        "pattern": REFRESH,
                         "description": "how often clients should poll, e.g. PT12H (default)",
                     }
                 },
@@ -390,31 +404,50 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "a true/false value"
     if isinstance(value, int | float):
+        if isinstance(value, int) and abs(value) >= 10**40:
+            return "a number of more than 40 digits"  # (repr refuses beyond 4300 digits)
         return f"the number {value!r}"
     if isinstance(value, dt.date):
         return f"the date {value.isoformat()}"
-    return repr(value)
+    shown = repr(value)
+    return shown if len(shown) <= 80 else f"{shown[:60]}…' ({len(str(value))} characters)"
 
 
-def check(doc: Document, schema: dict[str, Any], diags: Diagnostics) -> None:
-    """Report every structural problem of `doc` against `schema`."""
-    _check(doc, schema, doc.data, (), diags)
+def check(doc: Document, schema: dict[str, Any], diags: Diagnostics, *, echo: bool = True) -> None:
+    """Report every structural problem of `doc` against `schema`.
+
+    `echo=False` (shared files): messages name the offending key and the kind of value,
+    never the value itself, so a file that is not what it should be is not shown."""
+    _check(doc, schema, doc.data, (), diags, echo)
 
 
-def _problems(doc: Document, schema: dict[str, Any], value: Any, path: PathKey) -> Diagnostics:
+def _problems(
+    doc: Document, schema: dict[str, Any], value: Any, path: PathKey, echo: bool
+) -> Diagnostics:
     sub = Diagnostics()
-    _check(doc, schema, value, path, sub)
+    _check(doc, schema, value, path, sub, echo)
     return sub
 
 
 def _check(
-    doc: Document, schema: dict[str, Any], value: Any, path: PathKey, diags: Diagnostics
+    doc: Document,
+    schema: dict[str, Any],
+    value: Any,
+    path: PathKey,
+    diags: Diagnostics,
+    echo: bool = True,
 ) -> None:
     def error(message: str) -> None:  # where and what path: worked out only on an error
         diags.error(doc.pos(path), message, format_path(path))
 
+    def describe(value: Any) -> str:
+        if echo or isinstance(value, dict | list | bool) or value is None:
+            return _describe(value)
+        kind = _type_of(value)
+        return "the text" if kind == "string" else _TYPE_WORDS.get(kind, f"a {kind}")
+
     if "anyOf" in schema:
-        attempts = [_problems(doc, s, value, path) for s in schema["anyOf"]]
+        attempts = [_problems(doc, s, value, path, echo) for s in schema["anyOf"]]
         if all(a.errors for a in attempts):
             # report the branch of the value's own type, which says most
             same_type = [
@@ -431,15 +464,15 @@ def _check(
     if expected and found != expected:
         hint = ""
         quotable = isinstance(value, int | float | dt.date) and not isinstance(value, bool)
-        if expected == "string" and quotable:
+        if expected == "string" and quotable and echo:
             hint = f"; write it in quotes: '{value}'"
-        error(f"expected {_TYPE_WORDS[expected]}, found {_describe(value)}{hint}")
+        error(f"expected {_TYPE_WORDS[expected]}, found {describe(value)}{hint}")
         return
     if "enum" in schema and value not in schema["enum"]:
         options = ", ".join(str(v) for v in schema["enum"])
         guess = difflib.get_close_matches(str(value), [str(v) for v in schema["enum"]], n=1)
-        suggestion = f" (did you mean '{guess[0]}'?)" if guess else ""
-        error(f"{_describe(value)} is not one of: {options}{suggestion}")
+        suggestion = f" (did you mean '{guess[0]}'?)" if guess and echo else ""
+        error(f"{describe(value)} is not one of: {options}{suggestion}")
         return
     if expected == "string":
         text = value.isoformat() if isinstance(value, dt.date) else value
@@ -450,13 +483,13 @@ def _check(
             if schema["pattern"] == NONBLANK:
                 error("text is empty")
             else:
-                error(f"{_describe(value)} is not {_pattern_words(schema)}")
+                error(f"{describe(value)} is not {_pattern_words(schema)}")
         return
     if expected == "array":
         if len(value) < schema.get("minItems", 0):
             error("needs at least one entry")
         for i, item in enumerate(value):
-            _check(doc, schema.get("items", {}), item, (*path, i), diags)
+            _check(doc, schema.get("items", {}), item, (*path, i), diags, echo)
         return
     if expected == "object":
         props: dict[str, Any] = schema.get("properties", {})
@@ -467,9 +500,9 @@ def _check(
         for key, item in value.items():
             extra = schema.get("additionalProperties")
             if key in props:
-                _check(doc, props[key], item, (*path, key), diags)
+                _check(doc, props[key], item, (*path, key), diags, echo)
             elif isinstance(extra, dict):
-                _check(doc, extra, item, (*path, key), diags)
+                _check(doc, extra, item, (*path, key), diags, echo)
             elif extra is False:
                 guess = difflib.get_close_matches(key, list(props), n=1, cutoff=0.6)
                 suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
@@ -485,13 +518,19 @@ def _pattern_words(schema: dict[str, Any]) -> str:
     return {
         LOCAL_TIME: "a local time written YYYY-MM-DD HH:MM",
         TIME: "a local time written YYYY-MM-DD HH:MM, or a relative time such as "
-        "'3 working days before go_live at 17:00'",
+        "'3 working days before go_live at 17:00' (at most 9999 days, milestone numbers "
+        "of at most 8 parts of 4 digits)",
         DATE: "a date written YYYY-MM-DD",
-        ID: "an id of lowercase letters, digits, dots and dashes",
-        MILESTONE_ID: "a milestone number such as '3.1.2'",
+        ID: "an id of lowercase letters, digits, dots and dashes (at most 64)",
+        RUNBOOK_ID: "a runbook id of lowercase letters, digits, dots and dashes (at most 64), "
+        "and not " + ", ".join(RESERVED_RUNBOOK_IDS),
+        MILESTONE_ID: "a milestone number such as '3.1.2' (at most 8 parts of 4 digits)",
         MESSAGE_CODE: "a message code such as '305' or 'WMO305'",
-        ROLE_ID: "a role id of lowercase letters",
-        VERSION: "a version number such as '1.0'",
-        LEAD_PATTERN: "a lead time such as '1 week', '2 hours' or '1 working day'",
+        ROLE_ID: "a role id of lowercase letters, digits and dashes (at most 40), and not "
+        + ", ".join(RESERVED_ROLE_IDS)
+        + " (calgen's own file names)",
+        VERSION: "a version number such as '1.0' (at most 6 parts of 6 digits)",
+        REFRESH: "a refresh interval such as PT12H or P1D (at most PT9999H, PT9999M or P999D)",
+        BOUNDED_LEAD: "a lead time such as '1 week', '2 hours' or '1 working day' (at most 9999)",
         r"^\d{3}$": "a three-digit message code such as '305'",
     }.get(schema["pattern"], f"in the form {schema['pattern']}")

@@ -14,8 +14,12 @@ folder, else 404. Requests whose target is not a path (`GET http://…`, `GET *`
 A `Host` header naming another machine gets 421, so a web page cannot reach the preview
 through DNS rebinding.
 
-Tests use `make_server(folder, 0)` and `serve_forever()` in a thread; the command line
-uses `run()`, which prints the URL and turns bind errors and Ctrl-C into exit codes.
+The server takes many connections at once: a thread per connection and a listen backlog
+of BACKLOG, so a burst of requests (a page and its feeds, many subscribers' clients) is
+queued by the kernel instead of refused or retried. A request target longer than
+MAX_TARGET characters is answered 414; a path the file system cannot hold (a segment too
+long) is 404. The module never prints and never chooses an exit code: `make_server`
+raises, and `calgen.cli` reports.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ import hashlib
 import mimetypes
 import os
 import stat
-import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 HOST = "127.0.0.1"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+BACKLOG = 128  # socketserver's default of 5 made a burst of 200 requests wait seconds
+MAX_TARGET = 2048  # characters; browsers and servers commonly allow about this much
 
 CONTENT_TYPES = {
     ".ics": "text/calendar; charset=utf-8",
@@ -106,6 +110,7 @@ class PreviewServer(ThreadingHTTPServer):
     """A threading HTTP server that knows the (resolved) folder it serves."""
 
     daemon_threads = True
+    request_queue_size = BACKLOG
 
     def __init__(self, directory: Path, port: int) -> None:
         self.root = Path(os.path.realpath(directory))
@@ -141,14 +146,20 @@ class PreviewHandler(BaseHTTPRequestHandler):
     def _inside(self, path: Path) -> Path | None:
         """The real path of `path` when it exists and lies inside the root, else None."""
         root = self._root()
-        real = Path(os.path.realpath(path))
-        if real != root and not real.is_relative_to(root):
+        try:
+            real = Path(os.path.realpath(path))
+            if real != root and not real.is_relative_to(root):
+                return None
+            return real if real.exists() else None
+        except (OSError, ValueError):  # a name too long for the file system, say
             return None
-        return real if real.exists() else None
 
     def _respond(self, *, body: bool) -> None:
         if not _host_allowed(self.headers.get("Host")):
             self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "Use http://127.0.0.1:<port>/")
+            return
+        if len(self.path) > MAX_TARGET:
+            self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
             return
         segments = url_segments(self.path)
         if segments is None:
@@ -161,7 +172,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if target is None:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
-        if target.is_dir():
+        if target.is_dir():  # (resolved by _inside: no error can come from here)
             if not self.path.split("?", 1)[0].endswith("/"):
                 # Built from the clean segments, never from the raw target: no `//host`.
                 location = "/" + "".join(quote(s, safe="") + "/" for s in segments)
@@ -215,35 +226,3 @@ def make_server(directory: Path, port: int) -> PreviewServer:
     if not directory.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "no such folder", str(directory))
     return PreviewServer(directory, port)
-
-
-def run(directory: Path, port: int) -> int:
-    """The `calgen serve` command: serve until Ctrl-C. 0 when stopped, 1 when it cannot start."""
-    if not 0 <= port <= 65535:
-        print(f"calgen serve: --port {port}: must be 0-65535", file=sys.stderr)
-        return EXIT_USAGE
-    if not directory.is_dir():
-        what = "is not a folder" if directory.exists() else "no such folder"
-        print(
-            f"calgen serve: {directory}: {what} (run `calgen build` first, or pass --dir)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    try:
-        server = make_server(directory, port)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            reason = "port already in use; choose another with --port N (0: any free port)"
-        elif exc.errno == errno.EACCES:
-            reason = "permission denied; ports below 1024 need privileges, try --port 8000"
-        else:
-            reason = exc.strerror or str(exc)
-        print(f"calgen serve: cannot listen on {HOST}:{port}: {reason}", file=sys.stderr)
-        return EXIT_FAILED
-    with server:
-        print(f"serving {directory} on {server.url} (Ctrl-C to stop)", file=sys.stderr)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            print("\nstopped", file=sys.stderr)
-    return EXIT_OK

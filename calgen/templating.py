@@ -56,5 +56,6 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
     env.filters["md_inline"] = lambda value: markupsafe.Markup(text.html_inline(value))
     env.filters["md_cell"] = text.md_cell
     env.filters["md_safe"] = text.md_safe
+    env.filters["web_href"] = text.web_href  # a contact's `web` as a link, or None
     env.globals["when"] = dutch.when
     return env

@@ -47,12 +47,16 @@ def test_two_builds_are_byte_identical(workspace: Path) -> None:
         if p.is_file()
     }
     assert one == two
-    assert len(one) == 24
+    assert len(one) == 24 + 1  # the outputs and calgen's manifest
 
 
 def test_build_single_file_and_out(workspace: Path) -> None:
     assert main(["build", "runbooks/iwmo-2.1-2.2.yaml", "--out", "site"]) == 0
-    assert sorted(p.name for p in (workspace / "site").iterdir()) == ["index.html", "iwmo-2.1-2.2"]
+    assert sorted(p.name for p in (workspace / "site").iterdir()) == [
+        ".calgen-manifest.json",
+        "index.html",
+        "iwmo-2.1-2.2",
+    ]
 
 
 def test_check_reports_missing_and_stale(

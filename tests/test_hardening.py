@@ -8,9 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from icalendar import Calendar
@@ -107,8 +110,11 @@ def test_markdown_table_and_html_stay_intact(hostile: dict[str, bytes]) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("id: hostile", "id: ../evil", "is not an id of lowercase letters"),
-        ("id: hostile", "id: a/b", "is not an id of lowercase letters"),
+        ("id: hostile", "id: ../evil", "is not a runbook id of lowercase letters"),
+        ("id: hostile", "id: a/b", "is not a runbook id of lowercase letters"),
+        ("id: hostile", "id: index.html", "and not index.html"),
+        ("roles: [gemeenten]\n    actionholder", "roles: [all]\n    actionholder", "not all,"),
+        ("roles: [gemeenten]\n    actionholder", "roles: [index]\n    actionholder", "index"),
         (
             "roles: [gemeenten]\n    actionholder",
             "roles: [../gemeenten]\n    actionholder",
@@ -120,14 +126,15 @@ def test_ids_cannot_make_paths(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: str, message: str
 ) -> None:
     path = tmp_path / "evil.yaml"
-    text = HOSTILE.read_text(encoding="utf-8").replace("../../../runbooks/", f"{ROOT}/runbooks/")
+    shutil.copytree(HOSTILE.parent / "shared", tmp_path / "shared")
+    text = HOSTILE.read_text(encoding="utf-8")
     assert field in text
     path.write_text(text.replace(field, value, 1), encoding="utf-8")
     out = tmp_path / "out"
     assert main(["build", str(path), "--out", str(out)]) == 1
     assert message in capsys.readouterr().err
     assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.yaml", "shared"]
 
 
 # --------------------------------------------------------------------------- publish
@@ -270,3 +277,145 @@ def test_base_url_cannot_inject(
     assert main(["build", str(HOSTILE), "--out", str(tmp_path / "out"), "--base-url", url]) == 2
     assert "is not an http(s) URL" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- links
+
+LINKS = TESTDATA / "hostile" / "links.yaml"
+ALLOWED_LINKS = ("http:", "https:", "mailto:", "tel:", "webcal:")  # webcal: calgen's own
+
+
+class _Links(HTMLParser):
+    """Every href and src as a browser's HTML parser sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.loads: list[str] = []  # anything that would fetch: img, script, iframe, …
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name == "href" and tag == "a":
+                self.hrefs.append(value or "")
+            elif name in ("src", "srcset", "poster", "data") or tag in ("img", "iframe"):
+                self.loads.append(f"{tag} {name}={value}")
+
+
+@pytest.fixture(scope="module")
+def links_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("links") / "site"
+    assert main(["build", str(LINKS), "--out", str(out), "--base-url", "https://x.example"]) == 0
+    return out
+
+
+def _scheme(href: str) -> str:
+    return href.split(":", 1)[0] + ":" if ":" in href.split("/", 1)[0] else "relative"
+
+
+@pytest.mark.parametrize("page", ["links/index.html", "links/gemeenten.html"])
+def test_links_from_data_pass_the_allow_list_in_pages(links_site: Path, page: str) -> None:
+    parsed = _Links()
+    parsed.feed((links_site / page).read_text(encoding="utf-8"))
+    assert parsed.loads == []
+    schemes = {_scheme(h) for h in parsed.hrefs}
+    assert schemes <= {*ALLOWED_LINKS, "relative"}, parsed.hrefs
+    # the image is a plain link to it; the good link stays a link
+    assert "https://tracker.example/p.png" in parsed.hrefs
+    text = (links_site / page).read_text(encoding="utf-8")
+    assert "javascript" not in "".join(parsed.hrefs).lower()
+    if page.endswith("index.html"):
+        assert "https://ok.example/pagina" in parsed.hrefs
+        # the contact's `web` shows as text, never as a link
+        assert "javascript://%0Aalert(document.domain)" in text
+        assert "https://www.istandaarden.nl" not in parsed.hrefs
+
+
+def test_links_from_data_pass_the_allow_list_in_runbook_md(links_site: Path) -> None:
+    text = (links_site / "links" / "runbook.md").read_text(encoding="utf-8")
+    # a permissive reader: raw HTML on, GFM tables, any link scheme accepted
+    reader = MarkdownIt("commonmark", {"html": True}).enable("table")
+    reader.validateLink = lambda url: True  # type: ignore[method-assign]
+    tokens = reader.parse(text)
+    inline = [c for t in tokens for c in (t.children or [])]
+    assert [c for c in inline if c.type == "image"] == []
+    hrefs = [str(c.attrGet("href")) for c in inline if c.type == "link_open"]
+    assert {_scheme(h) for h in hrefs} <= {*ALLOWED_LINKS, "relative"}, hrefs
+    # time_label with `|` and a line break stays one cell of one row
+    rows = [t for t in tokens if t.type == "tr_open"]
+    cells = [t for t in tokens if t.type == "td_open"]
+    assert (len(rows), len(cells)) == (2, 5)
+    assert "12:00 \\| 13:00 of later" in text
+
+
+def test_links_from_data_pass_the_allow_list_in_mail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(LINKS.parent, tmp_path / "runbooks")
+    (tmp_path / "runbooks" / "hostile.yaml").unlink()
+    (tmp_path / "subscribers.yaml").write_text(
+        'from: "Draaiboek <draaiboek@example.org>"\nsubscribers:\n  gemeenten: [a@example.org]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    argv = ["notify", "--subscribers", "subscribers.yaml", "--outbox", "outbox"]
+    assert main([*argv, "--at", "2022-03-29 17:30", "--base-url", "https://x.example"]) == 0
+    import email
+    import email.policy
+
+    (eml,) = sorted((tmp_path / "outbox").glob("*.eml"))
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    html = message.get_body(("html",))
+    assert html is not None
+    parsed = _Links()
+    parsed.feed(html.get_content())
+    assert parsed.loads == []
+    assert {_scheme(h) for h in parsed.hrefs} <= {*ALLOWED_LINKS, "relative"}, parsed.hrefs
+    assert "https://tracker.example/p.png" in parsed.hrefs  # a link, not a load
+
+
+def test_chromium_loads_nothing_from_outside_and_runs_no_script(links_site: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("Debian chromium is not installed")
+    seen: dict[str, Any] = {"requests": []}
+
+    def visit() -> None:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=str(chromium), args=["--headless", "--no-sandbox"]
+            )
+            try:
+                page = browser.new_page()
+                page.on("request", lambda r: seen["requests"].append(r.url))
+                page.route("http*://**", lambda route: route.abort())  # no network, ever
+                page.goto((links_site / "links" / "index.html").as_uri())
+                seen["protocols"] = page.eval_on_selector_all(
+                    "a[href]", "as => as.map(a => a.protocol)"
+                )
+                seen["images"] = page.eval_on_selector_all("img", "is => is.length")
+            finally:
+                browser.close()
+
+    # in a thread of its own: the sync API refuses to run where an event loop is left
+    # over from another test (aiosmtpd, Playwright's own session in test_browser)
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=lambda: _capture(visit, errors))
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "Chromium did not finish"
+    if errors:
+        raise errors[0]
+    protocols = seen["protocols"]
+    assert "javascript:" not in protocols
+    assert set(protocols) <= {"http:", "https:", "mailto:", "tel:", "webcal:", "file:"}
+    assert "https:" in protocols  # the image, now a link, and the good link
+    assert seen["images"] == 0
+    assert seen["requests"]  # the page itself
+    assert [u for u in seen["requests"] if not u.startswith("file:")] == []
+
+
+def _capture(function: Callable[[], None], errors: list[BaseException]) -> None:
+    try:
+        function()
+    except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+        errors.append(exc)

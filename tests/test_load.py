@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 
+from calgen.cli import main
 from calgen.errors import Diagnostics
 from calgen.load import load_text
+from tests.conftest import ROOT
 
 
 def _load(text: str) -> tuple[object, list[str], dict[tuple[str | int, ...], tuple[int, int]]]:
@@ -62,3 +68,95 @@ def test_impossible_date_stays_text() -> None:
     data, errors, _ = _load("d: 2022-02-30\n")
     assert data == {"d": "2022-02-30"}
     assert errors == []
+
+
+# --------------------------------------------------------------------------- uses:
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(ROOT / "runbooks", tmp_path / "runbooks")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _with_uses(project: Path, uses: str) -> Path:
+    source = project / "runbooks" / "iwmo-2.1-2.2.yaml"
+    text = re.sub(r"(?m)^uses: .*$", f"uses: {uses}", source.read_text(encoding="utf-8"))
+    path = project / "runbooks" / "evil.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("uses", "message"),
+    [
+        ("[/etc/passwd]", "'/etc/passwd' must be a path relative to the runbook's folder"),
+        ("[/proc/kmsg]", "'/proc/kmsg' must be a path relative to the runbook's folder"),
+        ("['~/x.yaml']", "must be a path relative"),
+        ("[../../../../../../etc/passwd]", "must stay inside the runbook's folder"),
+        ("[shared/link.yaml]", "(it is a symlink leading out)"),
+        ("[shared/pipe.yaml]", "'shared/pipe.yaml' is not a regular file"),
+        ("[shared/roles.yaml, ./shared/roles.yaml]", "is the same file as an earlier entry"),
+    ],
+)
+def test_uses_reads_only_regular_files_inside_the_project(
+    project: Path, capsys: pytest.CaptureFixture[str], uses: str, message: str
+) -> None:
+    outside = project.parent / f"{project.name}-secret.yaml"
+    outside.write_text("roles: [{id: secret, name: 'TOP SECRET'}]\n")
+    os.symlink(outside, project / "runbooks" / "shared" / "link.yaml")
+    os.mkfifo(project / "runbooks" / "shared" / "pipe.yaml")
+    try:
+        path = _with_uses(project, uses)
+        assert main(["validate", str(path)]) == 1  # a FIFO would block here if it were read
+        err = capsys.readouterr().err
+        assert message in err
+        assert "TOP SECRET" not in err
+        assert "Traceback" not in err
+    finally:
+        outside.unlink()
+
+
+def test_a_shared_file_listed_many_times_is_read_once_and_reported_once(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _with_uses(project, "[" + ", ".join(["shared/roles.yaml"] * 20_000) + "]")
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("is listed 20000 times") == 1
+    assert err.count("shared file 'shared/roles.yaml'") == 1
+
+
+def test_a_broken_shared_file_never_echoes_its_values(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "runbooks" / "shared" / "other.yaml").write_text(
+        "roles:\n  - {id: Secret-Token-123, name: 42}\n"
+        "messages:\n  - {code: '12', name: x, kind: pssst}\n"
+        "password: hunter2\n"
+    )
+    path = _with_uses(project, "[shared/other.yaml]")
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    for secret in ("Secret-Token-123", "42", "'12'", "pssst", "hunter2"):
+        assert secret not in err
+    assert "other.yaml:2:10: the text is not a role id" in err
+    assert "unknown key 'password'" in err  # the offending key is named
+
+
+def test_uses_from_root_as_working_directory_stays_in_the_runbook_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from / (cron does), "inside the working directory" must not mean anywhere."""
+    from calgen.load import SharedPathError, shared_path_of
+
+    runbook = tmp_path / "rb" / "x.yaml"
+    runbook.parent.mkdir()
+    runbook.write_text("id: x\n", encoding="utf-8")
+    (tmp_path / "secret.yaml").write_text("a: 1\n", encoding="utf-8")
+    monkeypatch.chdir("/")
+    with pytest.raises(SharedPathError, match="must stay inside"):
+        shared_path_of(runbook, "../secret.yaml")
+    monkeypatch.chdir(tmp_path)  # a project folder: its files may be shared
+    assert shared_path_of(runbook, "../secret.yaml") == (tmp_path / "secret.yaml").resolve()

@@ -142,9 +142,9 @@ def test_relative_times_resolve_against_the_new_go_live(
     shutil.copy(ROOT / "tests" / "testdata" / "valid" / "relative-2018.yaml", "rel.yaml")
     text = Path("rel.yaml").read_text(encoding="utf-8")
     Path("rel.yaml").write_text(
-        text.replace("../../../runbooks/", "runbooks/").replace(
-            "go_live: ", 'release: {from: "2.1", to: "2.2"}\ngo_live: '
-        ),
+        text.replace("[shared/", "[runbooks/shared/")
+        .replace(", shared/", ", runbooks/shared/")
+        .replace("go_live: ", 'release: {from: "2.1", to: "2.2"}\ngo_live: '),
         encoding="utf-8",
     )
     code = main(

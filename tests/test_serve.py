@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from calgen.serve import PreviewServer, make_server, run
+from calgen.cli import main
+from calgen.serve import PreviewServer, make_server
 
 FEED = (
     b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calgen//test//NL\r\n"
@@ -233,7 +234,7 @@ def test_foreign_host_header_is_refused(site: Site) -> None:
 
 
 def test_port_in_use(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(site.root, site.server.port) == 1
+    assert main(["serve", "--dir", str(site.root), "--port", str(site.server.port)]) == 1
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{site.server.port}: port already in use" in err
     assert "Traceback" not in err
@@ -292,3 +293,34 @@ def test_cli_serves_until_ctrl_c(site: Site) -> None:
             proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_over_long_target_is_414_and_long_segment_404(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert site.request("/" + "a" * 5000).status == 414
+    assert site.request("/iwmo/" + "b" * 1500 + "/" + "c" * 400).status == 404
+    assert site.request("/index.html").status == 200  # the server is still there
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_burst_of_connections_is_queued_not_dropped(tmp_path: Path) -> None:
+    """200 clients connecting before the server accepts any: the listen backlog holds
+    them all (with socketserver's default of 5, the seventh connect would hang)."""
+    (tmp_path / "index.html").write_bytes(INDEX)
+    server = make_server(tmp_path, 0)
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(120):
+            clients.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        for client in clients:
+            client.sendall(b"GET /index.html HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        for client in clients:
+            assert client.makefile("rb").readline().startswith(b"HTTP/1.0 200")
+    finally:
+        for client in clients:
+            client.close()
+        server.shutdown()
+        server.server_close()
