@@ -18,7 +18,7 @@ from typing import Any
 
 from calgen.errors import Diagnostics
 from calgen.load import Document, PathKey, format_path
-from calgen.reminders import LEAD_PATTERN
+from calgen.reminders import LEAD_PATTERN, OFFICE_HOURS_PATTERN
 
 LOCAL_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"
 # `3 working days before go_live at 17:00`, `2 days after 3.1.2`, `go_live at 12:00`
@@ -39,6 +39,27 @@ _leads = {
     "items": {"type": "string", "pattern": LEAD_PATTERN},
     "description": "reminder lead times: '1 week', '2 days', '2 hours', '30 minutes', "
     "'1 working day'; an empty list: no reminders",
+}
+
+
+_clock = {
+    "type": "string",
+    "pattern": OFFICE_HOURS_PATTERN,
+    "description": "Europe/Amsterdam wall-clock time HH:MM (quoted)",
+}
+_office_hours = {
+    "description": "when reminders may go off: on working days from `start` to `end` "
+    "(default 08:00-18:00); a moment outside moves earlier into them; 'off': never moved",
+    "anyOf": [
+        {"type": "string", "enum": ["off"]},
+        {"type": "boolean", "enum": [False]},
+        {
+            "type": "object",
+            "properties": {"start": _clock, "end": _clock},
+            "required": ["start", "end"],
+            "additionalProperties": False,
+        },
+    ],
 }
 
 
@@ -162,6 +183,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                         [],
                         "lead times per kind of event",
                     ),
+                    "office_hours": _office_hours,
                 },
                 [],
                 "reminders in the feeds (VALARM) and by e-mail (calgen notify)",
@@ -473,5 +495,6 @@ def _pattern_words(schema: dict[str, Any]) -> str:
         ROLE_ID: "a role id of lowercase letters",
         VERSION: "a version number such as '1.0'",
         LEAD_PATTERN: "a lead time such as '1 week', '2 hours' or '1 working day'",
+        OFFICE_HOURS_PATTERN: "a time of day written HH:MM, such as '08:00'",
         r"^\d{3}$": "a three-digit message code such as '305'",
     }.get(schema["pattern"], f"in the form {schema['pattern']}")
