@@ -63,6 +63,16 @@ _office_hours = {
 }
 
 
+# how `calgen new-release` (calgen.release) counts an item's distance to go-live
+DISTANCES = ("working days", "calendar days")  # the first is the default
+_distance = {
+    "type": "string",
+    "enum": list(DISTANCES),
+    "description": "how `calgen new-release` keeps this item's distance to go-live: "
+    "'working days' (the default) or 'calendar days' (say, four weeks of aftercare)",
+}
+
+
 def _text(description: str) -> dict[str, Any]:
     return {"type": "string", "description": description}
 
@@ -235,6 +245,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                         "end": _local_time,
                         "summary": _text("the paragraph in 1.1"),
                         "text": _text("the phase chapter's introduction"),
+                        "distance": _distance,
                     },
                     ["id", "title", "start", "end"],
                 ),
@@ -281,6 +292,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                             "description": "message codes as strings, e.g. '305' or 'WMO305'",
                         },
                         "reminders": _leads,
+                        "distance": _distance,
                     },
                     ["id", "title", "roles"],
                 ),
@@ -298,6 +310,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                         "end": _local_time,
                         "roles": {**_role_list, "minItems": 1},
                         "reminders": _leads,
+                        "distance": _distance,
                     },
                     ["id", "title", "roles"],
                 ),

@@ -102,7 +102,8 @@ def test_office_hours_from_runbook() -> None:
     short = OfficeHours(start=dt.time(9, 0), end=dt.time(12, 0))
     policy = ReminderPolicy(default=(WORKDAY,), office_hours=short)
     (lead,) = policy.leads("deadline", None)
-    assert lead == WORKDAY and lead.hours == short
+    assert lead == WORKDAY
+    assert lead.hours == short
     assert lead.trigger(local("2022-03-30 17:00"), DEFAULT_CALENDAR) == local("2022-03-29 12:00")
     (off,) = ReminderPolicy(default=(WORKDAY,), office_hours=None).leads("deadline", None)
     assert off.trigger(local("2022-03-30 23:00"), DEFAULT_CALENDAR) == local("2022-03-29 23:00")
@@ -132,7 +133,8 @@ def test_office_hours_refused(tmp_path: Path, value: str, message: str) -> None:
     with pytest.raises(CalgenError) as failure:
         load_runbook(path)
     text = str(failure.value)
-    assert "bad.yaml:15" in text and "reminders.office_hours" in text, text
+    assert "bad.yaml:15" in text, text
+    assert "reminders.office_hours" in text, text
     assert message in text
 
 
