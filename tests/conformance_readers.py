@@ -207,6 +207,7 @@ def read_many_calcurse(paths: list[Path], work: Path) -> Feeds:
             env=env,
         )
         assert done.returncode == 0, f"calcurse import failed: {done.stderr}{done.stdout}"
+        first, last = _span(path)
         query = subprocess.run(
             [
                 str(calcurse),
@@ -214,9 +215,9 @@ def read_many_calcurse(paths: list[Path], work: Path) -> Feeds:
                 str(folder),
                 "-Q",
                 "--from",
-                "01/01/2000",
+                f"{first:%m/%d/%Y}",
                 "--to",
-                "12/31/2099",
+                f"{last:%m/%d/%Y}",
                 "--format-apt",
                 "A\t%(start:epoch)\t%(end:epoch)\t%m\n",
                 "--format-event",
@@ -271,6 +272,18 @@ def read_many_calcurse(paths: list[Path], work: Path) -> Feeds:
         by_summary = _uid_by_summary(path)
         out[str(path)] = [{"uid": by_summary[e["summary"]], **e} for e in unique.values()]
     return out
+
+
+def _span(path: Path) -> tuple[dt.date, dt.date]:
+    """The first and last day a feed's events touch, a day either side (a query over a
+    century takes calcurse and khal seconds)."""
+    days = []
+    for event in Calendar.from_ical(path.read_bytes()).walk("VEVENT"):
+        for key in ("DTSTART", "DTEND"):
+            if key in event:
+                value = event.decoded(key)
+                days.append(value.date() if isinstance(value, dt.datetime) else value)
+    return min(days) - dt.timedelta(days=1), max(days) + dt.timedelta(days=1)
 
 
 def _epoch(text: str) -> str:
@@ -357,6 +370,8 @@ def read_many_khal(feeds: dict[str, Path], work: Path) -> Feeds:
         + "\n",
         encoding="utf-8",
     )
+    spans = [_span(p) for p in feeds.values()]
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
     listed = subprocess.run(
         [
             str(khal),
@@ -367,8 +382,8 @@ def read_many_khal(feeds: dict[str, Path], work: Path) -> Feeds:
             "",
             "--format",
             "{calendar}\t{uid}\t{start}\t{end}\t{alarm-symbol}",
-            "2000-01-01",
-            "2099-12-31",
+            f"{first:%Y-%m-%d}",
+            f"{last:%Y-%m-%d}",
         ],  # fmt: skip
         capture_output=True,
         text=True,
@@ -406,14 +421,11 @@ def read_many_khal(feeds: dict[str, Path], work: Path) -> Feeds:
     return out
 
 
+@functools.cache
 def _uid_by_summary(path: Path) -> dict[str, str]:
-    found = {
-        str(e["SUMMARY"]): str(e["UID"])
-        for e in Calendar.from_ical(path.read_bytes()).walk("VEVENT")
-    }
-    assert len(found) == len(Calendar.from_ical(path.read_bytes()).walk("VEVENT")), (
-        "summaries repeat"
-    )
+    events = Calendar.from_ical(path.read_bytes()).walk("VEVENT")
+    found = {str(e["SUMMARY"]): str(e["UID"]) for e in events}
+    assert len(found) == len(events), f"{path.name}: summaries repeat"
     return found
 
 
@@ -447,13 +459,15 @@ def read_many_radicale(feeds: dict[str, Path], work: Path) -> Feeds:
         "[logging]\nlevel = warning\n",
         encoding="utf-8",
     )
-    server = subprocess.Popen(
-        [str(SYSTEM_PYTHON), "-m", "radicale", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log = work / "radicale.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [str(SYSTEM_PYTHON), "-m", "radicale", "--config", str(config)],
+            stdout=sink,
+            stderr=sink,
+        )
     try:
-        _wait_for_port(port, server)
+        _wait_for_port(port, server, log)
         client = caldav.DAVClient(url=f"http://127.0.0.1:{port}/", username="calgen", password="-")
         principal = client.principal()
         out: Feeds = {}
@@ -491,12 +505,10 @@ def read_many_radicale(feeds: dict[str, Path], work: Path) -> Feeds:
         server.wait(timeout=10)
 
 
-def _wait_for_port(port: int, server: subprocess.Popen[bytes]) -> None:
+def _wait_for_port(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
     for _ in range(100):
         if server.poll() is not None:
-            raise AssertionError(
-                f"Radicale exited: {server.stderr.read() if server.stderr else ''}"
-            )
+            raise AssertionError(f"Radicale exited: {log.read_text(errors='replace')}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
