@@ -87,7 +87,7 @@ def test_trigger(lead: Lead, moment: str, expected: str) -> None:
         (WORKDAY, "2027-03-30 17:00", "2027-03-25 17:00"),
         (DAY, "2027-03-30 17:00", "2027-03-25 18:00"),
         # 2018's Sunday deadline 3.1.1: a week before is a Sunday -> Friday 18:00
-        (WEEK, "2018-04-01 23:59", "2018-03-23 18:00"),
+        (WEEK, "2018-03-18 23:00", "2018-03-09 18:00"),
         # an all-day fact (00:00): 1 working day before is 00:00 -> 18:00 the day before
         (WORKDAY, "2022-04-01 00:00", "2022-03-30 18:00"),
     ],
