@@ -261,7 +261,10 @@ def _trigger(item: FeedItem, moment: dt.datetime) -> tuple[str, str]:
     """
     start = item.start.astimezone(moment.tzinfo)
     wall = start.replace(tzinfo=None) - moment.replace(tzinfo=None)
-    same_clock = wall.seconds == 0 or moment.utcoffset() == start.utcoffset()
+    # equal offsets at both ends and under 90 days apart: no DST change in between (the
+    # Dutch changes are five and seven months apart)
+    no_change = moment.utcoffset() == start.utcoffset() and wall < dt.timedelta(days=90)
+    same_clock = wall.seconds == 0 or no_change
     if not item.all_day and wall > dt.timedelta(0) and same_clock:
         return ("TRIGGER", lines.duration(-wall))
     return ("TRIGGER;VALUE=DATE-TIME", lines.utc(moment))
