@@ -452,6 +452,9 @@ def _check(
         quotable = isinstance(value, int | float | dt.date) and not isinstance(value, bool)
         if expected == "string" and quotable:
             hint = f"; write it in quotes: '{value}'"
+        if schema.get("pattern") == OFFICE_HOURS_PATTERN and type(value) is int:
+            # YAML 1.1 reads an unquoted 18:00 as sexagesimal 1080
+            hint = f"; write it in quotes: '{value // 60:02d}:{value % 60:02d}'"
         error(f"expected {_TYPE_WORDS[expected]}, found {_describe(value)}{hint}")
         return
     if "enum" in schema and value not in schema["enum"]:

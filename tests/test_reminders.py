@@ -121,6 +121,8 @@ def test_office_hours_from_runbook() -> None:
         ('{start: "8 uur", end: "18:00"}', "is not a time of day written HH:MM"),
         ('{start: "08:00"}', "missing required key 'end'"),
         ("on", ""),
+        # YAML 1.1 reads an unquoted 18:00 as the number 1080: say how to write it
+        ('{start: "08:00", end: 18:00}', "found the number 1080; write it in quotes: '18:00'"),
     ],
 )
 def test_office_hours_refused(tmp_path: Path, value: str, message: str) -> None:
