@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
@@ -72,3 +73,19 @@ def assert_in_feed(feed: Feed, number: str) -> None:
 
 def assert_not_in_feed(feed: Feed, number: str) -> None:
     assert number not in feed.numbers(), f"{number} should not be in {feed.name}"
+
+
+def alarm_instants(event: Any) -> list[dt.datetime]:
+    """Each VALARM's moment, read from the feed: an absolute trigger as is; a relative one
+    added to DTSTART on the wall clock (days are nominal; calgen writes a time part only
+    where no DST change lies between, so wall clock and real time agree)."""
+    start = event.decoded("DTSTART")
+    out = []
+    for alarm in event.walk("VALARM"):
+        trigger = alarm.decoded("TRIGGER")
+        if isinstance(trigger, dt.datetime):
+            out.append(trigger.astimezone(AMS))
+        else:
+            wall = start.replace(tzinfo=None) + trigger
+            out.append(wall.replace(tzinfo=AMS))
+    return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from icalendar import Calendar
@@ -13,7 +12,7 @@ from icalendar import Calendar
 from calgen.model import Runbook, load_runbook
 from calgen.publish import render_all
 from calgen.render.ics import uid
-from tests.calendars import AMS
+from tests.calendars import alarm_instants
 from tests.conftest import GOLDEN, ROOT, SEEDS, check_golden
 
 FEEDS = ("all", "gemeenten", "zorgaanbieders", "vecozo", "inlichtingenbureau")
@@ -133,22 +132,6 @@ def test_uid_survives_edits_of_text_and_time() -> None:
     assert changed == {"mijlpaal-3.1.2.iwmo-ijw-3.0-3.1@calgen"}
 
 
-def _alarm_instants(event: Any) -> list[dt.datetime]:
-    """Each VALARM's moment, read from the feed: an absolute trigger as is; a relative one
-    added to DTSTART on the wall clock (days are nominal; calgen writes a time part only
-    where no DST change lies between, so wall clock and real time agree)."""
-    start = event.decoded("DTSTART")
-    out = []
-    for alarm in event.walk("VALARM"):
-        trigger = alarm.decoded("TRIGGER")
-        if isinstance(trigger, dt.datetime):
-            out.append(trigger.astimezone(AMS))
-        else:
-            wall = start.replace(tzinfo=None) + trigger
-            out.append(wall.replace(tzinfo=AMS))
-    return out
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_every_reminder_in_office_hours(
     seed_runbooks: dict[str, Runbook], seed_outputs: dict[str, bytes], name: str
@@ -169,7 +152,7 @@ def test_every_reminder_in_office_hours(
         kind, start, own = by_uid[str(event["UID"])]
         leads = runbook.reminders.leads(kind, None if role == "all" else role, own)
         model = [lead.trigger(start, runbook.calendar) for lead in leads]
-        read = _alarm_instants(event)
+        read = alarm_instants(event)
         assert read == model, f"{name} {event['SUMMARY']}"
         for moment in read:
             seen += 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
+from calgen import notify
 from calgen.errors import CalgenError
 from calgen.model import load_runbook
 from calgen.publish import render_all
@@ -21,7 +22,8 @@ from calgen.reminders import (
     parse_office_hours,
 )
 from calgen.schedule import DEFAULT_CALENDAR
-from tests.calendars import local
+from tests.calendars import AMS as DEFAULT_CALENDAR_ZONE
+from tests.calendars import alarm_instants, local
 from tests.conftest import ROOT, TESTDATA
 
 WEEK, DAY, TWO_HOURS, WORKDAY = (
@@ -170,3 +172,34 @@ def test_feeds_carry_each_roles_reminders() -> None:
     ]
     all_phases = Calendar.from_ical(outputs["dst-2022/all.ics"]).walk("VEVENT")[:3]
     assert all(not p.walk("VALARM") for p in all_phases)  # kinds: {phase: []}
+
+
+@pytest.mark.parametrize("seed", ["iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1"])
+def test_email_fires_when_the_feed_does(seed: str) -> None:
+    """`calgen notify` and the feeds go off at the same moments: per role, the instants
+    of every reminder e-mail equal the VALARM instants of that role's feed."""
+    runbook, _ = load_runbook(ROOT / "runbooks" / f"{seed}.yaml")
+    outputs = render_all([runbook])
+    roles = [r.id for r in runbook.roles]
+    subscribers = notify.Subscribers(
+        sender="draaiboek@example.org",
+        by_role={r: (notify.Recipient(f"{r}@example.org"),) for r in roles},
+    )
+    far = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+    planned = notify.plan([runbook], subscribers, set(), far, expire=dt.timedelta(days=99999))
+    assert not planned.expired
+    for role in roles:
+        mailed = sorted(
+            d.trigger.astimezone(dt.UTC) for o in planned.outgoing if o.role == role for d in o.due
+        )
+        in_feed = sorted(
+            moment.astimezone(dt.UTC)
+            for event in Calendar.from_ical(outputs[f"{seed}/{role}.ics"]).walk("VEVENT")
+            for moment in alarm_instants(event)
+        )
+        assert mailed, role
+        assert mailed == in_feed, role
+        for moment in mailed:
+            local = moment.astimezone(DEFAULT_CALENDAR_ZONE)
+            assert runbook.calendar.is_working(local.date()), local
+            assert dt.time(8) <= local.time() <= dt.time(18), local
