@@ -142,8 +142,10 @@ def _parser() -> argparse.ArgumentParser:
         "new-release",
         help="re-plan a runbook for a new release from a new go-live",
         description="Write a new runbook: every absolute time of SOURCE moved to keep its "
-        "distance to go-live in working days and its time of day; relative times resolve "
-        "against the new go-live; release numbers in id and text replaced. Prints the plan.",
+        "distance to go-live (in working days, or calendar days where an item says "
+        "`distance: calendar days`) and its time of day; relative times resolve against the "
+        "new go-live; the migrated release pair and the schedule's dates rewritten in the "
+        "text, other sentences kept and reported. Prints the plan.",
     )
     release.add_argument("source", type=Path, metavar="SOURCE.yaml")
     release.add_argument("--go-live", required=True, metavar='"YYYY-MM-DD HH:MM"')
@@ -155,6 +157,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     release.add_argument("--out", required=True, type=Path, metavar="FILE")
     release.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    release.add_argument(
+        "--accept-warnings",
+        action="store_true",
+        help="write FILE even when sentences naming other releases or dates outside the "
+        "schedule were kept as written (exit 1 and nothing written otherwise)",
+    )
 
     serve = sub.add_parser(
         "serve",
@@ -465,7 +473,6 @@ def cmd_new_release(args: argparse.Namespace) -> int:
     import datetime as dt
     import os
     import re
-    import tempfile
 
     from calgen import release, schedule
     from calgen.model import load_runbook
@@ -509,27 +516,38 @@ def cmd_new_release(args: argparse.Namespace) -> int:
     except release.ReleaseError as exc:
         print(f"calgen new-release: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    new_text = _relocate_schema_line(plan.text, source_dir, out_dir)
+    plan.text = _relocate_schema_line(plan.text, source_dir, out_dir)
     print(release.plan_table(plan))
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    # The new runbook must validate as it is; write it only then, atomically.
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".new-release-", suffix=".yaml")
+    for kept in plan.kept:
+        print(f"warning: {kept.message(str(args.source))}", file=sys.stderr)
+    if plan.kept and not args.accept_warnings:
+        print(
+            f"calgen new-release: {len(plan.kept)} sentence(s) kept as written above: fix "
+            "them in the source, or pass --accept-warnings and fix them in the new file; "
+            f"nothing written",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+
+    def check(path: Path) -> None:
+        load_runbook(path, str(args.out))
+
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(new_text)
-        try:
-            load_runbook(Path(tmp), str(args.out))
-        except CalgenError as exc:
-            print(
-                f"calgen new-release: the re-planned runbook does not validate:\n{exc}",
-                file=sys.stderr,
-            )
-            return EXIT_INVALID
-        os.replace(tmp, args.out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        release.write(plan, args.out, check)
+    except CalgenError as exc:
+        print(
+            f"calgen new-release: the re-planned runbook does not validate:\n{exc}",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    if plan.flagged:
+        print(
+            f"warning: {args.out}: {plan.flagged} comment(s) next to moved dates flagged "
+            f"'{release.CHECK}': check them",
+            file=sys.stderr,
+        )
     print(f"wrote {args.out}: review the warnings above, then `calgen build`", file=sys.stderr)
     return EXIT_OK
 

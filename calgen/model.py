@@ -26,7 +26,14 @@ from calgen.load import (
     load_file,
     shared_path_of,
 )
-from calgen.reminders import Lead, ReminderPolicy, parse_lead
+from calgen.reminders import (
+    OFFICE_HOURS,
+    Lead,
+    OfficeHours,
+    ReminderPolicy,
+    parse_lead,
+    parse_office_hours,
+)
 from calgen.schema import RUNBOOK_SCHEMA, SHARED_SCHEMA, check
 
 PHASE_ORDER = ("afsluiting", "transitie", "ingebruikname")
@@ -503,7 +510,19 @@ def _build_reminders(ctx: _Ctx) -> ReminderPolicy:
         default=_leads(ctx, (*where, "default"), spec["default"]) if "default" in spec else None,
         roles={r: _leads(ctx, (*where, "roles", r), v) for r, v in spec.get("roles", {}).items()},
         kinds={k: _leads(ctx, (*where, "kinds", k), v) for k, v in spec.get("kinds", {}).items()},
+        office_hours=_office_hours(ctx, (*where, "office_hours"), spec),
     )
+
+
+def _office_hours(ctx: _Ctx, path: PathKey, spec: dict[str, Any]) -> OfficeHours | None:
+    """`reminders.office_hours` (calgen.reminders): default 08:00-18:00."""
+    if "office_hours" not in spec:
+        return OFFICE_HOURS
+    try:
+        return parse_office_hours(spec["office_hours"])
+    except ValueError as exc:
+        ctx.error(path, str(exc))
+        return OFFICE_HOURS
 
 
 def _build_calendar(ctx: _Ctx) -> schedule.WorkCalendar:

@@ -21,7 +21,7 @@ from typing import Any
 
 from calgen.errors import Diagnostics
 from calgen.load import Document, PathKey, format_path
-from calgen.reminders import LEAD_PATTERN
+from calgen.reminders import LEAD_PATTERN, OFFICE_HOURS_PATTERN
 from calgen.schedule import RELATIVE_PATTERN
 
 LOCAL_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"
@@ -56,6 +56,37 @@ _leads = {
     "items": {"type": "string", "pattern": BOUNDED_LEAD},
     "description": "reminder lead times: '1 week', '2 days', '2 hours', '30 minutes', "
     "'1 working day'; an empty list: no reminders",
+}
+
+
+_clock = {
+    "type": "string",
+    "pattern": OFFICE_HOURS_PATTERN,
+    "description": "Europe/Amsterdam wall-clock time HH:MM (quoted)",
+}
+_office_hours = {
+    "description": "when reminders may go off: on working days from `start` to `end` "
+    "(default 08:00-18:00); a moment outside moves earlier into them; 'off': never moved",
+    "anyOf": [
+        {"type": "string", "enum": ["off"]},
+        {"type": "boolean", "enum": [False]},
+        {
+            "type": "object",
+            "properties": {"start": _clock, "end": _clock},
+            "required": ["start", "end"],
+            "additionalProperties": False,
+        },
+    ],
+}
+
+
+# how `calgen new-release` (calgen.release) counts an item's distance to go-live
+DISTANCES = ("working days", "calendar days")  # the first is the default
+_distance = {
+    "type": "string",
+    "enum": list(DISTANCES),
+    "description": "how `calgen new-release` keeps this item's distance to go-live: "
+    "'working days' (the default) or 'calendar days' (say, four weeks of aftercare)",
 }
 
 
@@ -182,6 +213,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                         [],
                         "lead times per kind of event",
                     ),
+                    "office_hours": _office_hours,
                 },
                 [],
                 "reminders in the feeds (VALARM) and by e-mail (calgen notify)",
@@ -233,6 +265,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                         "end": _local_time,
                         "summary": _text("the paragraph in 1.1"),
                         "text": _text("the phase chapter's introduction"),
+                        "distance": _distance,
                     },
                     ["id", "title", "start", "end"],
                 ),
@@ -279,6 +312,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                             "description": "message codes as strings, e.g. '305' or 'WMO305'",
                         },
                         "reminders": _leads,
+                        "distance": _distance,
                     },
                     ["id", "title", "roles"],
                 ),
@@ -296,6 +330,7 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                         "end": _local_time,
                         "roles": {**_role_list, "minItems": 1},
                         "reminders": _leads,
+                        "distance": _distance,
                     },
                     ["id", "title", "roles"],
                 ),
@@ -466,6 +501,9 @@ def _check(
         quotable = isinstance(value, int | float | dt.date) and not isinstance(value, bool)
         if expected == "string" and quotable and echo:
             hint = f"; write it in quotes: '{value}'"
+        if schema.get("pattern") == OFFICE_HOURS_PATTERN and type(value) is int:
+            # YAML 1.1 reads an unquoted 18:00 as sexagesimal 1080
+            hint = f"; write it in quotes: '{value // 60:02d}:{value % 60:02d}'"
         error(f"expected {_TYPE_WORDS[expected]}, found {describe(value)}{hint}")
         return
     if "enum" in schema and value not in schema["enum"]:
@@ -532,5 +570,6 @@ def _pattern_words(schema: dict[str, Any]) -> str:
         VERSION: "a version number such as '1.0' (at most 6 parts of 6 digits)",
         REFRESH: "a refresh interval such as PT12H or P1D (at most PT9999H, PT9999M or P999D)",
         BOUNDED_LEAD: "a lead time such as '1 week', '2 hours' or '1 working day' (at most 9999)",
+        OFFICE_HOURS_PATTERN: "a time of day written HH:MM, such as '08:00'",
         r"^\d{3}$": "a three-digit message code such as '305'",
     }.get(schema["pattern"], f"in the form {schema['pattern']}")

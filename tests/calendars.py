@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
@@ -51,11 +52,13 @@ class Feed:
 
 
 def assert_event_at(feed: Feed, number: str, moment: str) -> None:
-    """A deadline: starts (and ends) at the local `moment`."""
+    """A deadline: starts at the local `moment`, and that is all it says."""
     event = feed.event(number)
     start = event.decoded("DTSTART")
     assert start == local(moment), f"{feed.name} {number}: starts {start}, not {moment}"
-    assert event.decoded("DTEND") == start, f"{feed.name} {number}: a deadline has no length"
+    # a moment: no DTEND and no DURATION, which RFC 5545 3.6.1 reads as ending at DTSTART
+    assert "DTEND" not in event, f"{feed.name} {number}: a deadline has no end"
+    assert "DURATION" not in event, f"{feed.name} {number}: a deadline has no length"
 
 
 def assert_period(feed: Feed, number: str, start: str, end: str) -> None:
@@ -70,3 +73,19 @@ def assert_in_feed(feed: Feed, number: str) -> None:
 
 def assert_not_in_feed(feed: Feed, number: str) -> None:
     assert number not in feed.numbers(), f"{number} should not be in {feed.name}"
+
+
+def alarm_instants(event: Any) -> list[dt.datetime]:
+    """Each VALARM's moment, read from the feed: an absolute trigger as is; a relative one
+    added to DTSTART on the wall clock (days are nominal; calgen writes a time part only
+    where no DST change lies between, so wall clock and real time agree)."""
+    start = event.decoded("DTSTART")
+    out = []
+    for alarm in event.walk("VALARM"):
+        trigger = alarm.decoded("TRIGGER")
+        if isinstance(trigger, dt.datetime):
+            out.append(trigger.astimezone(AMS))
+        else:
+            wall = start.replace(tzinfo=None) + trigger
+            out.append(wall.replace(tzinfo=AMS))
+    return out

@@ -1,29 +1,50 @@
-"""Conformance: four independent iCalendar readers read the same instants as the model.
+"""Conformance: independent iCalendar readers read the same instants as the model.
 
-Readers: ical.js (Thunderbird's parser, npm), libical (Evolution's, through Debian's
+Parsers: ical.js (Thunderbird's parser, npm), libical (Evolution's, through Debian's
 gir1.2-ical-3.0 under Debian's own python3), the `ical` package (Home Assistant's,
 strict) and icalendar. Each prints `[{uid, summary, start, end}]` with UTC instants (see
-tests/readers/). Every generated feed is read, including a fixture with times around both
-DST changes. In CI (CI=true) a missing reader is a failure; locally the suite skips and
-says why.
+tests/readers/).
+
+Readers people use day to day (tests/conformance_readers.py, `read_many_*`), each run
+once per test session over every feed: khal reading webcal subscriptions through
+vdirsyncer's `http` storage from a loopback server, calcurse, node-ical, vobject,
+recurring-ical-events, and Radicale as a CalDAV server read back with the `caldav`
+client. What each shows as a deadline's end is asserted here and tabled in the README
+("Calendar clients").
+
+Every generated feed is read: both seeds, a fixture with times around both DST changes
+and the 3.0-3.1 runbook re-planned onto Monday 5 April 2027. In CI (CI=true) a missing
+reader is a failure; locally the test skips and says why, loudly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from icalendar import Calendar
 
+from calgen.cli import main
 from calgen.model import Runbook, load_runbook
 from calgen.publish import render_all
 from calgen.render.ics import uid
+from tests.calendars import AMS
 from tests.conformance_readers import (
+    Feeds,
     read_ical,
     read_icalendar,
     read_icaljs,
     read_libical,
+    read_many_calcurse,
+    read_many_khal,
+    read_many_nodeical,
+    read_many_radicale,
+    read_many_recurring,
+    read_many_vobject,
     utc_text,
 )
 from tests.conftest import ROOT, TESTDATA
@@ -37,6 +58,7 @@ def expected(runbook: Runbook) -> dict[str, tuple[str, str]]:
     for p in runbook.phases:
         out[uid(runbook, "fase", p.id)] = (utc_text(p.start), utc_text(p.end))
     for m in runbook.milestones:
+        # a deadline has no DTEND: RFC 5545 readers give its start as its end
         out[uid(runbook, "mijlpaal", m.id)] = (utc_text(m.start), utc_text(m.end or m.start))
     for e in runbook.events:
         if e.day is not None:
@@ -58,19 +80,39 @@ READ = {
 }
 
 
-def _runbooks() -> list[tuple[str, Path]]:
+def _runbooks() -> list[tuple[str, Path | None]]:
     return [
         ("iwmo-2.1-2.2", ROOT / "runbooks" / "iwmo-2.1-2.2.yaml"),
         ("iwmo-ijw-3.0-3.1", ROOT / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"),
         ("dst-2022", TESTDATA / "valid" / "dst-2022.yaml"),
+        (REPLANNED, None),  # made by `calgen new-release` in the fixture
     ]
+
+
+REPLANNED = "iwmo-ijw-3.1-3.2"
+
+
+def _replanned(folder: Path) -> Path:
+    """The 3.0-3.1 runbook re-planned onto Monday 5 April 2027 (Easter a week before)."""
+    shutil.copytree(ROOT / "runbooks", folder / "runbooks")
+    out = folder / "runbooks" / "replanned.yaml"
+    code = main(
+        [
+            "new-release", str(folder / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"),
+            "--go-live", "2027-04-05 13:00", "--from", "3.1", "--to", "3.2",
+            "--date", "2026-11-01", "--out", str(out), "--accept-warnings",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return out
 
 
 @pytest.fixture(scope="module")
 def feeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Runbook]]:
     folder = tmp_path_factory.mktemp("feeds")
     out = {}
-    for _name, path in _runbooks():
+    for _name, source in _runbooks():
+        path = source or _replanned(tmp_path_factory.mktemp("replan"))
         runbook, _ = load_runbook(path)
         for rel, data in render_all([runbook]).items():
             target = folder / rel
@@ -161,3 +203,149 @@ def test_reminders_agree_with_model(
     assert any(e["alarms"] for e in read), f"{feed_name} has no reminders at all"
     for event in read:
         assert event["alarms"] == model[event["uid"]], f"{reader}: {event['uid']} in {feed_name}"
+
+
+# --- readers people use day to day -------------------------------------------------
+
+# What each reader shows as the end of a deadline (DTSTART, no DTEND) and of an all-day
+# fact (DTSTART;VALUE=DATE D, DTEND D+1); the README's reader table says the same.
+DEADLINE_END = {
+    "khal": "start + 1 hour",  # khal's default length for an event without an end
+    "calcurse": "start",
+    "node-ical": "start",
+    "vobject": "none",  # keeps what is written: no DTEND
+    "recurring-ical-events": "start",
+    "radicale": "none",  # the stored object as written: no DTEND
+}
+ALL_DAY_END = {
+    "khal": "same day",  # khal prints the last day an all-day event covers
+    "calcurse": "none",  # an all-day "event" in calcurse has a day, no end
+    "node-ical": "next day",
+    "vobject": "next day",
+    "recurring-ical-events": "next day",
+    "radicale": "next day",
+}
+EVERYDAY = list(DEADLINE_END)
+# a subscription and a CalDAV collection per feed: these two read each runbook's all.ics,
+# which carries every event (the role feeds are made of the same serialized bytes)
+WHOLE_ONLY = ("khal", "radicale")
+EVERYDAY_CASES = [
+    (feed, reader)
+    for feed in FEED_NAMES
+    for reader in EVERYDAY
+    if reader not in WHOLE_ONLY or feed.endswith("/all.ics")
+]
+
+
+@pytest.fixture(scope="module")
+def everyday(
+    feeds: dict[str, tuple[Path, Runbook]], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Feeds]:
+    """Each reader run once over every feed, on first use; a missing reader skips (or
+    fails in CI) every test that asks for it."""
+    done: dict[str, Feeds] = {}
+    names = {name: feeds[name][0] for name in FEED_NAMES}
+    whole = {name: path for name, path in names.items() if name.endswith("/all.ics")}
+    keyed_by_path: dict[str, Callable[[], dict[str, Any]]] = {
+        "node-ical": lambda: read_many_nodeical(list(names.values())),
+        "vobject": lambda: read_many_vobject(list(names.values())),
+        "recurring-ical-events": lambda: read_many_recurring(list(names.values())),
+        "calcurse": lambda: read_many_calcurse(
+            list(names.values()), tmp_path_factory.mktemp("calcurse")
+        ),
+    }
+    keyed_by_name: dict[str, Callable[[], dict[str, Any]]] = {
+        "khal": lambda: read_many_khal(whole, tmp_path_factory.mktemp("khal")),
+        "radicale": lambda: read_many_radicale(whole, tmp_path_factory.mktemp("radicale")),
+    }
+
+    def read(reader: str) -> Feeds:
+        if reader not in done:
+            if reader in keyed_by_path:
+                by_path = keyed_by_path[reader]()
+                done[reader] = {n: by_path[str(p)] for n, p in names.items()}
+            else:
+                done[reader] = keyed_by_name[reader]()
+        return done[reader]
+
+    return read
+
+
+def _shown_end(kind: str, start: str, reader: str) -> str | None:
+    if kind == "deadline":
+        rule = DEADLINE_END[reader]
+        if rule == "none":
+            return None
+        moment = dt.datetime.fromisoformat(start)
+        return utc_text(moment + dt.timedelta(hours=1)) if rule.endswith("hour") else start
+    rule = ALL_DAY_END[reader]
+    day = dt.date.fromisoformat(start)
+    return {"none": None, "same day": start, "next day": (day + dt.timedelta(days=1)).isoformat()}[
+        rule
+    ]
+
+
+@pytest.mark.parametrize(("feed_name", "reader"), EVERYDAY_CASES)
+def test_everyday_reader_agrees_with_model(
+    feeds: dict[str, tuple[Path, Runbook]],
+    everyday: Callable[[str], Feeds],
+    reader: str,
+    feed_name: str,
+) -> None:
+    """Every event present, every start as in the runbook, every end as the table says."""
+    path, runbook = feeds[feed_name]
+    model = expected(runbook)
+    in_feed = {str(e["UID"]): e for e in Calendar.from_ical(path.read_bytes()).walk("VEVENT")}
+    read = everyday(reader)[feed_name]
+    assert sorted(e["uid"] for e in read) == sorted(in_feed), f"{reader}: events missing"
+    for event in read:
+        start, end = model[event["uid"]]
+        assert event["start"] == start, f"{reader} starts {event['uid']} at {event['start']}"
+        source = in_feed[event["uid"]]
+        if "DTEND" not in source:
+            want = _shown_end("deadline", start, reader)
+        elif len(start) == 10:
+            want = _shown_end("all-day", start, reader)
+        else:
+            want = end
+        assert event["end"] == want, f"{reader} ends {event['uid']} at {event['end']}"
+
+
+@pytest.mark.parametrize(("feed_name", "reader"), EVERYDAY_CASES)
+def test_everyday_reader_keeps_reminders(
+    feeds: dict[str, tuple[Path, Runbook]],
+    everyday: Callable[[str], Feeds],
+    reader: str,
+    feed_name: str,
+) -> None:
+    """Every reminder is there. khal ignores absolute triggers, so calgen writes them only
+    where no relative form is read alike (hours across a DST change; all-day facts, whose
+    relative trigger ical.js and libical cut to a date): khal shows an alarm exactly
+    for the events with a relative one. calcurse flags an alarm on timed events only."""
+    path, _ = feeds[feed_name]
+    in_feed = {str(e["UID"]): e for e in Calendar.from_ical(path.read_bytes()).walk("VEVENT")}
+    for event in everyday(reader)[feed_name]:
+        alarms = in_feed[event["uid"]].walk("VALARM")
+        relative = [a for a in alarms if "VALUE" not in a["TRIGGER"].params]
+        want: int | None = len(alarms)
+        if reader == "khal":
+            want = int(bool(relative))
+        elif reader == "calcurse":
+            want = None if len(event["start"]) == 10 else int(bool(alarms))
+        assert event["alarm_count"] == want, f"{reader}: reminders of {event['uid']}"
+
+
+@pytest.mark.parametrize("reader", ["ical.js", "libical"])
+@pytest.mark.parametrize("runbook_id", ["iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1", REPLANNED])
+def test_reminders_fire_in_office_hours(
+    feeds: dict[str, tuple[Path, Runbook]], reader: str, runbook_id: str
+) -> None:
+    """Every reminder instant a reader computes from the seeds' (and the re-planned)
+    feeds is on a working day between 08:00 and 18:00 Amsterdam time."""
+    path, runbook = feeds[f"{runbook_id}/all.ics"]
+    instants = [a for event in READ[reader](path) for a in event["alarms"]]
+    assert instants
+    for instant in instants:
+        local = dt.datetime.fromisoformat(instant).astimezone(AMS)
+        assert runbook.calendar.is_working(local.date()), f"{reader}: {local} is no working day"
+        assert dt.time(8) <= local.time() <= dt.time(18), f"{reader}: {local} outside 08-18"

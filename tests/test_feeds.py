@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from icalendar import Calendar
 
 from calgen.model import Runbook, load_runbook
 from calgen.publish import render_all
+from calgen.render.ics import uid
+from tests.calendars import alarm_instants
 from tests.conftest import GOLDEN, ROOT, SEEDS, check_golden
 
 FEEDS = ("all", "gemeenten", "zorgaanbieders", "vecozo", "inlichtingenbureau")
@@ -127,3 +130,32 @@ def test_uid_survives_edits_of_text_and_time() -> None:
     assert old.keys() == new.keys()
     changed = {uid for uid in old if old[uid] != new[uid]}
     assert changed == {"mijlpaal-3.1.2.iwmo-ijw-3.0-3.1@calgen"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_reminder_in_office_hours(
+    seed_runbooks: dict[str, Runbook], seed_outputs: dict[str, bytes], name: str
+) -> None:
+    """Every reminder in the seeds' feeds goes off on a working day, 08:00-18:00
+    Amsterdam, at the moment the model (and so `calgen notify`) computes."""
+    runbook = seed_runbooks[name.split("/")[0]]
+    role = name.split("/")[1].removesuffix(".ics")
+    by_uid = {uid(runbook, "fase", p.id): ("phase", p.start, None) for p in runbook.phases}
+    by_uid |= {
+        uid(runbook, "mijlpaal", m.id): (m.kind, m.start, m.reminders) for m in runbook.milestones
+    }
+    by_uid |= {
+        uid(runbook, "datum", e.id): ("event", e.moment, e.reminders) for e in runbook.events
+    }
+    seen = 0
+    for event in Calendar.from_ical(seed_outputs[name]).walk("VEVENT"):
+        kind, start, own = by_uid[str(event["UID"])]
+        leads = runbook.reminders.leads(kind, None if role == "all" else role, own)
+        model = [lead.trigger(start, runbook.calendar) for lead in leads]
+        read = alarm_instants(event)
+        assert read == model, f"{name} {event['SUMMARY']}"
+        for moment in read:
+            seen += 1
+            assert runbook.calendar.is_working(moment.date()), f"{name}: {moment}"
+            assert dt.time(8) <= moment.time() <= dt.time(18), f"{name}: {moment}"
+    assert seen

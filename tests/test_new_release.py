@@ -33,7 +33,9 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _new_release(go_live: str, out: str = "runbooks/new.yaml", *extra: str) -> int:
+def _new_release(
+    go_live: str, out: str = "runbooks/new.yaml", *extra: str, accept: bool = True
+) -> int:
     return main(
         [
             "new-release",
@@ -49,6 +51,7 @@ def _new_release(go_live: str, out: str = "runbooks/new.yaml", *extra: str) -> i
             "--out",
             out,
             *extra,
+            *(["--accept-warnings"] if accept else []),
         ]
     )
 
@@ -91,8 +94,8 @@ def test_plan_table_and_text(workspace: Path, capsys: pytest.CaptureFixture[str]
     out, err = capsys.readouterr()
     line = next(line for line in out.splitlines() if line.startswith("3.1.2 "))
     assert line.split()[1:7] == ["2022-03-30", "17:00", "2023-04-04", "17:00", "dinsdag", "-3"]
-    assert "'1 januari 2021' is not a date of the schedule" in err
-    assert "mentions other releases (2.4)" in err
+    assert f"runbooks/{SOURCE}:17: kept as written (names '1 januari 2021', not a date" in err
+    assert f"runbooks/{SOURCE}:31: kept as written (names release 2.4, not 3.0 or 3.1)" in err
     text = (workspace / "runbooks" / "new.yaml").read_text(encoding="utf-8")
     source = (workspace / "runbooks" / SOURCE).read_text(encoding="utf-8")
     # comments, order and quoting survive; the version table starts again
@@ -191,3 +194,84 @@ def test_bad_arguments(
         argv += [key, value]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+SOURCE_TEXT = {
+    "history": "de overgang van iWmo 2.4 en iJw 2.4 naar iWmo 3.0 en iJw 3.0.",
+    "since": "van iWmo 3.0 en iJw 3.0 (de versies die sinds 1 januari 2021 in gebruik zijn) "
+    "naar iWmo 3.1 en iJw 3.1.",
+}
+
+
+def test_history_is_kept_and_reported(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Onto Monday 5 April 2027: sentences about earlier releases or dates outside the
+    schedule are kept word for word, reported with file:line; without --accept-warnings
+    nothing is written and the exit code is 1."""
+    source = (workspace / "runbooks" / SOURCE).read_text(encoding="utf-8")
+    assert all(sentence in source for sentence in SOURCE_TEXT.values())
+    assert _new_release("2027-04-05 13:00", accept=False) == 1
+    err = capsys.readouterr().err
+    assert not (workspace / "runbooks" / "new.yaml").exists()
+    assert "nothing written" in err
+    lines = source.splitlines()
+    for number, needle in ((17, "1 januari 2021"), (31, "iWmo 2.4 en iJw 2.4")):
+        assert needle in lines[number - 1]
+        assert f"runbooks/{SOURCE}:{number}: kept as written" in err
+    assert "hetzelfde is als de overgang van iWmo 2.4 en iJw 2.4 naar iWmo 3.0 en iJw 3.0." in err
+
+    assert _new_release("2027-04-05 13:00") == 0
+    text = (workspace / "runbooks" / "new.yaml").read_text(encoding="utf-8")
+    for sentence in SOURCE_TEXT.values():
+        assert sentence in text  # as written: not "naar iWmo 3.1", not "3.1 (... 2021)"
+    assert "naar iWmo 3.1 en iJw 3.1." not in text.replace(SOURCE_TEXT["since"], "")
+    # the migrated pair is rewritten, in every form the runbook writes it
+    assert (
+        "title: Landelijk draaiboek migratie iWmo 3.1 en iJw 3.1 naar iWmo 3.2 en iJw 3.2" in text
+    )
+    assert "Bij de migratie van 3.1 naar 3.2 is *geen* sprake" in text
+    assert "alle 3.1-berichten ook 3.1-retourberichten" in text
+    assert "Per 5 april 2027 wordt versie 3.2 van de berichtenstandaard" in text
+
+
+def test_aftercare_keeps_calendar_time(workspace: Path) -> None:
+    """Phase 3's four weeks of aftercare say `distance: calendar days`: four weeks after
+    the new go-live, across King's Day (27 April 2027) alike. Counted in working days
+    (the default) they would shrink."""
+    assert _new_release("2027-04-05 13:00") == 0
+    new, _ = load_runbook(workspace / "runbooks" / "new.yaml")
+    aftercare = next(p for p in new.phases if p.id == "ingebruikname")
+    assert aftercare.end - aftercare.start == dt.timedelta(weeks=4)
+    assert f"{aftercare.end:%Y-%m-%d %H:%M}" == "2027-05-03 13:00"
+
+    path = workspace / "runbooks" / SOURCE
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("    distance: calendar days\n", "", 1),
+        encoding="utf-8",
+    )
+    assert _new_release("2027-04-05 13:00", "runbooks/by-working-days.yaml") == 0
+    counted, _ = load_runbook(workspace / "runbooks" / "by-working-days.yaml")
+    shorter = next(p for p in counted.phases if p.id == "ingebruikname")
+    assert f"{shorter.end:%Y-%m-%d %H:%M}" == "2027-04-29 13:00"  # 17 working days: 24 days
+
+
+def test_comments_next_to_moved_dates_are_flagged(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _new_release("2027-04-05 13:00") == 0
+    err = capsys.readouterr().err
+    lines = (workspace / "runbooks" / "new.yaml").read_text(encoding="utf-8").splitlines()
+    check = "# CHECK (calgen new-release): the comment below was written about the old schedule"
+
+    def flagged(comment: str) -> str:
+        at = next(i for i, line in enumerate(lines) if comment in line)
+        return lines[at - 1].strip()
+
+    assert flagged("# 1 March 2022 lies before the start of phase 1").startswith(
+        f"{check} (3.3.1 2022-03-01 23:00 -> 2027-02-26 23:00)"
+    )
+    assert flagged("# four weeks of aftercare (5.2)").startswith(check)
+    # a section heading between items is about no date: not flagged
+    assert not flagged("# 3.3 Tijdschema uitfasering").startswith("# CHECK")
+    assert "comment(s) next to moved dates flagged" in err
+    # the flags are comments: the file still loads and builds
+    assert main(["build", "runbooks/new.yaml", "--out", "site"]) == 0

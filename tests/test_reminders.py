@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 from icalendar import Calendar
 
+from calgen import notify
+from calgen.errors import CalgenError
 from calgen.model import load_runbook
 from calgen.publish import render_all
-from calgen.reminders import DEFAULTS, Lead, ReminderPolicy, parse_lead
+from calgen.reminders import (
+    DEFAULTS,
+    Lead,
+    OfficeHours,
+    ReminderPolicy,
+    parse_lead,
+    parse_office_hours,
+)
 from calgen.schedule import DEFAULT_CALENDAR
-from tests.calendars import local
-from tests.conftest import TESTDATA
+from tests.calendars import AMS as DEFAULT_CALENDAR_ZONE
+from tests.calendars import alarm_instants, local
+from tests.conftest import ROOT, TESTDATA
 
 WEEK, DAY, TWO_HOURS, WORKDAY = (
     Lead(1, "week"),
@@ -52,7 +67,80 @@ def test_parse_refused(text: str) -> None:
     ],
 )
 def test_trigger(lead: Lead, moment: str, expected: str) -> None:
-    assert lead.trigger(local(moment), DEFAULT_CALENDAR) == local(expected)
+    assert lead.raw_trigger(local(moment), DEFAULT_CALENDAR) == local(expected)
+    assert replace(lead, hours=None).trigger(local(moment), DEFAULT_CALENDAR) == local(expected)
+
+
+@pytest.mark.parametrize(
+    ("lead", "moment", "expected"),
+    [
+        # within office hours: kept
+        (WEEK, "2022-03-30 17:00", "2022-03-23 17:00"),
+        (WORKDAY, "2022-04-04 08:00", "2022-04-01 08:00"),  # 08:00 and 18:00 are inside
+        (WORKDAY, "2022-04-04 18:00", "2022-04-01 18:00"),
+        # a 23:00 deadline: 1 working day before is 23:00 the day before -> 18:00 that day
+        (WORKDAY, "2022-03-30 23:00", "2022-03-29 18:00"),
+        # before 08:00: the working day before at 18:00
+        (WORKDAY, "2022-03-30 07:30", "2022-03-28 18:00"),
+        (TWO_HOURS, "2022-03-30 09:00", "2022-03-29 18:00"),
+        # go-live Monday 5 April 2027: a week before is Easter Monday; Good Friday 26
+        # March is no working day either -> Thursday 25 March 18:00
+        (WEEK, "2027-04-05 13:00", "2027-03-25 18:00"),
+        # the day after Easter Monday: working days skip Easter, "1 day" lands on it
+        (WORKDAY, "2027-03-30 17:00", "2027-03-25 17:00"),
+        (DAY, "2027-03-30 17:00", "2027-03-25 18:00"),
+        # 2018's Sunday deadline 3.1.1: a week before is a Sunday -> Friday 18:00
+        (WEEK, "2018-03-18 23:00", "2018-03-09 18:00"),
+        # an all-day fact (00:00): 1 working day before is 00:00 -> 18:00 the day before
+        (WORKDAY, "2022-04-01 00:00", "2022-03-30 18:00"),
+    ],
+)
+def test_humane_moment(lead: Lead, moment: str, expected: str) -> None:
+    fired = lead.trigger(local(moment), DEFAULT_CALENDAR)
+    assert fired == local(expected)
+    assert fired <= lead.raw_trigger(local(moment), DEFAULT_CALENDAR)  # only ever earlier
+
+
+def test_office_hours_from_runbook() -> None:
+    short = OfficeHours(start=dt.time(9, 0), end=dt.time(12, 0))
+    policy = ReminderPolicy(default=(WORKDAY,), office_hours=short)
+    (lead,) = policy.leads("deadline", None)
+    assert lead == WORKDAY
+    assert lead.hours == short
+    assert lead.trigger(local("2022-03-30 17:00"), DEFAULT_CALENDAR) == local("2022-03-29 12:00")
+    (off,) = ReminderPolicy(default=(WORKDAY,), office_hours=None).leads("deadline", None)
+    assert off.trigger(local("2022-03-30 23:00"), DEFAULT_CALENDAR) == local("2022-03-29 23:00")
+    assert parse_office_hours("off") is None
+    assert parse_office_hours(False) is None
+    assert parse_office_hours({"start": "09:00", "end": "12:00"}) == short
+    with pytest.raises(ValueError, match="not before"):
+        parse_office_hours({"start": "18:00", "end": "08:00"})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{start: "18:00", end: "08:00"}', "office hours start 18:00 is not before end 08:00"),
+        ('{start: "8 uur", end: "18:00"}', "is not a time of day written HH:MM"),
+        ('{start: "08:00"}', "missing required key 'end'"),
+        ("on", ""),
+        # YAML 1.1 reads an unquoted 18:00 as the number 1080: say how to write it
+        ('{start: "08:00", end: 18:00}', "found the number 1080; write it in quotes: '18:00'"),
+    ],
+)
+def test_office_hours_refused(tmp_path: Path, value: str, message: str) -> None:
+    source = (TESTDATA / "valid" / "dst-2022.yaml").read_text(encoding="utf-8")
+    bad = source.replace("office_hours: off", f"office_hours: {value}")
+    assert bad != source
+    shutil.copytree(TESTDATA / "valid" / "shared", tmp_path / "shared")  # what it `uses`
+    path = tmp_path / "bad.yaml"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(CalgenError) as failure:
+        load_runbook(path)
+    text = str(failure.value)
+    assert "bad.yaml:15" in text, text
+    assert "reminders.office_hours" in text, text
+    assert message in text
 
 
 def test_precedence() -> None:
@@ -77,11 +165,42 @@ def test_feeds_carry_each_roles_reminders() -> None:
 
     assert triggers("vecozo", "1.1.3") == ["-PT2H"]  # the role's lead time
     assert triggers("gemeenten", "1.2.4") == []  # switched off for this milestone
-    # the milestone's own lead times; across the jump an exact instant, not a duration
+    # the milestone's own lead times; hours across the jump: an exact instant
     assert triggers("zorgaanbieders", "1.1.2") == [
         "20220326T233000Z",  # 2 hours before 01:30Z
-        "20220326T023000Z",  # 1 day: 03:30 the day before, still winter time
+        "-P1D",  # 1 day: 03:30 the day before (still winter time), a nominal day
         "20220327T000000Z",  # 90 minutes
     ]
     all_phases = Calendar.from_ical(outputs["dst-2022/all.ics"]).walk("VEVENT")[:3]
     assert all(not p.walk("VALARM") for p in all_phases)  # kinds: {phase: []}
+
+
+@pytest.mark.parametrize("seed", ["iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1"])
+def test_email_fires_when_the_feed_does(seed: str) -> None:
+    """`calgen notify` and the feeds go off at the same moments: per role, the instants
+    of every reminder e-mail equal the VALARM instants of that role's feed."""
+    runbook, _ = load_runbook(ROOT / "runbooks" / f"{seed}.yaml")
+    outputs = render_all([runbook])
+    roles = [r.id for r in runbook.roles]
+    subscribers = notify.Subscribers(
+        sender="draaiboek@example.org",
+        by_role={r: (notify.Recipient(f"{r}@example.org"),) for r in roles},
+    )
+    far = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+    planned = notify.plan([runbook], subscribers, set(), far, expire=dt.timedelta(days=99999))
+    assert not planned.expired
+    for role in roles:
+        mailed = sorted(
+            d.trigger.astimezone(dt.UTC) for o in planned.outgoing if o.role == role for d in o.due
+        )
+        in_feed = sorted(
+            moment.astimezone(dt.UTC)
+            for event in Calendar.from_ical(outputs[f"{seed}/{role}.ics"]).walk("VEVENT")
+            for moment in alarm_instants(event)
+        )
+        assert mailed, role
+        assert mailed == in_feed, role
+        for moment in mailed:
+            local = moment.astimezone(DEFAULT_CALENDAR_ZONE)
+            assert runbook.calendar.is_working(local.date()), local
+            assert dt.time(8) <= local.time() <= dt.time(18), local

@@ -86,7 +86,7 @@ def _event(
     kind: str,
     item_id: str,
     title: str,
-    when: tuple[tuple[str, str], tuple[str, str]],
+    when: tuple[tuple[str, str], ...],
     categories: str,  # "" for none
     description: str,
     url: str = "",
@@ -110,13 +110,15 @@ def _event(
     return lines.component("VEVENT", properties)
 
 
-def _timed(start: dt.datetime, end: dt.datetime | None) -> tuple[tuple[str, str], tuple[str, str]]:
-    # A deadline is a moment: its end is its start (written out, so that every client
-    # agrees instead of guessing a default length).
-    return (
-        (f"DTSTART;TZID={TZID}", lines.local(start)),
-        (f"DTEND;TZID={TZID}", lines.local(end or start)),
-    )
+def _timed(start: dt.datetime, end: dt.datetime | None) -> tuple[tuple[str, str], ...]:
+    # A deadline is a moment: DTSTART and no DTEND, which RFC 5545 (3.6.1) defines as
+    # ending when it starts. Measured (README, "Calendar clients"): calcurse refuses
+    # DTEND equal to DTSTART and DURATION:PT0S and so drops the event; a short span
+    # would state an end that is not in the runbook.
+    start_line = (f"DTSTART;TZID={TZID}", lines.local(start))
+    if end is None:
+        return (start_line,)
+    return (start_line, (f"DTEND;TZID={TZID}", lines.local(end)))
 
 
 def _phase_item(env: jinja2.Environment, runbook: Runbook, phase: Phase) -> FeedItem:
@@ -184,6 +186,7 @@ def _milestone_item(
 
 
 def _fact_item(env: jinja2.Environment, runbook: Runbook, fact: Fact) -> FeedItem:
+    when: tuple[tuple[str, str], ...]
     if fact.day is not None:
         when = (
             ("DTSTART;VALUE=DATE", fact.day.strftime("%Y%m%d")),
@@ -250,6 +253,29 @@ def _seconds(duration: str) -> int:
     return number * {"H": 3600, "M": 60, "D": 86400}[unit]
 
 
+def _trigger(item: FeedItem, moment: dt.datetime) -> tuple[str, str]:
+    """A VALARM's TRIGGER for a reminder at `moment`: relative to DTSTART wherever every
+    reader computes the same instant from it, else the instant itself in UTC.
+
+    Relative (khal ignores absolute triggers, so this is the form to prefer):
+    - a whole number of days at the event's own time of day, `-P7D`: days are nominal
+      (RFC 5545 3.3.6), so the wall-clock time is kept across a DST change;
+    - days and a time of day, `-P1DT5H`, when no DST change lies between the reminder
+      and the event (then nominal and exact time agree).
+    Absolute otherwise (hours across a DST change: ical.js and libical count them on the
+    wall clock), and before an all-day event, whose start is a floating date.
+    """
+    start = item.start.astimezone(moment.tzinfo)
+    wall = start.replace(tzinfo=None) - moment.replace(tzinfo=None)
+    # equal offsets at both ends and under 90 days apart: no DST change in between (the
+    # Dutch changes are five and seven months apart)
+    no_change = moment.utcoffset() == start.utcoffset() and wall < dt.timedelta(days=90)
+    same_clock = wall.seconds == 0 or no_change
+    if not item.all_day and wall > dt.timedelta(0) and same_clock:
+        return ("TRIGGER", lines.duration(-wall))
+    return ("TRIGGER;VALUE=DATE-TIME", lines.utc(moment))
+
+
 def iter_feeds(
     env: jinja2.Environment, runbook: Runbook, prodid: str = PRODID, base_url: str = ""
 ) -> Iterator[tuple[str, bytes]]:
@@ -265,16 +291,7 @@ def iter_feeds(
         alarms = []
         for lead in leads:
             text = alarm(item.title, item.when, lead.dutch())
-            fixed = lead.duration()
-            moment = lead.trigger(item.start, runbook.calendar)
-            if fixed is None or item.all_day or moment.utcoffset() != item.start.utcoffset():
-                # The moment itself, in UTC, when a duration would be read differently:
-                # working days have no fixed length; a duration before an all-day event is
-                # read as a floating date; and across a DST change ical.js and libical
-                # subtract hours on the wall clock, not in real time as RFC 5545 says.
-                trigger = ("TRIGGER;VALUE=DATE-TIME", lines.utc(moment))
-            else:
-                trigger = ("TRIGGER", lines.duration(-fixed))  # before DTSTART
+            trigger = _trigger(item, lead.trigger(item.start, runbook.calendar))
             properties = [
                 ("ACTION", "DISPLAY"),
                 ("DESCRIPTION", lines.escape(text.strip())),
