@@ -1,0 +1,138 @@
+"""The messages, in Dutch, plain text and HTML, from templates/mail/.
+
+Text is rendered once per distinct content (runbook, role, the reminders and whether
+each is late; or one change notice for a role) and kept in a small cache; only the
+greeting differs between recipients, so it is put in afterwards. Headers go through
+`email.headerregistry`: a display name is quoted by the library and can never add a
+recipient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+import jinja2
+
+from calgen.model import Runbook
+from calgen.notify.due import Due
+from calgen.render import dutch
+
+_GREETING = "\x00GROET\x00"  # stands for "Beste …" until the recipient is known
+_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def message_id(parts: Sequence[str], sender: Address) -> str:
+    """The same content for the same recipient, the same id: a resend is recognisable."""
+    digest = hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:24]
+    return f"<{digest}@{sender.domain or 'calgen'}>"
+
+
+def reminder_id(runbook: str, email: str, keys: Sequence[tuple[str, str]], sender: Address) -> str:
+    return message_id([f"{runbook}|{item}|{lead}|{email}" for item, lead in keys], sender)
+
+
+def notice_id(runbook: str, old: str, new: str, role: str, email: str, sender: Address) -> str:
+    return message_id([f"{runbook}|wijziging|{old}|{new}|{role}|{email}"], sender)
+
+
+class Composer:
+    def __init__(self, env: jinja2.Environment, sender: Address, base_url: str) -> None:
+        self.env = env
+        self.sender = sender
+        self.base = base_url.rstrip("/")
+        self._cache: OrderedDict[tuple[object, ...], Rendered] = OrderedDict()
+        self.renders = 0  # how many times templates ran (tests check the reuse)
+
+    def _links(self, runbook: Runbook, role: str) -> dict[str, str]:
+        # only links built from the base URL: no address from data ends up in a mail
+        base = self.base
+        return {
+            "page": f"{base}/{runbook.id}/{role}.html" if base else "",
+            "feed": f"{base}/{runbook.id}/{role}.ics" if base else "",
+        }
+
+    def _cached(
+        self, key: tuple[object, ...], make: dict[str, object], names: tuple[str, str, str]
+    ) -> Rendered:
+        found = self._cache.get(key)
+        if found is not None:
+            self._cache.move_to_end(key)
+            return found
+        subject, text, markup = (self.env.get_template(n).render(make) for n in names)
+        found = Rendered(subject=" ".join(subject.split()), text=text, html=markup)
+        self.renders += 1
+        self._cache[key] = found
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return found
+
+    def reminder(self, runbook: Runbook, role: str, dues: Sequence[Due]) -> Rendered:
+        # one entry per item, even when several of its lead times are due at once
+        seen: dict[str, Due] = {}
+        for due in dues:
+            seen.setdefault(due.item.id, due)
+        key = ("reminder", runbook.id, role, tuple((d.item.id, d.lead.key, d.late) for d in dues))
+        context: dict[str, object] = {
+            "runbook": runbook,
+            "role": runbook.role(role),
+            "greeting": _GREETING,
+            "entries": [
+                {
+                    "item": d.item,
+                    "when": dutch.when(d.item.start, d.item.end),
+                    "lead": d.lead.dutch(),
+                    "late": d.late,
+                    "trigger": dutch.when(d.trigger),
+                }
+                for d in seen.values()
+            ],
+            "late": any(d.late for d in dues),
+            **self._links(runbook, role),
+        }
+        names = ("mail/subject.txt.j2", "mail/reminder.txt.j2", "mail/reminder.html.j2")
+        return self._cached(key, context, names)
+
+    def notice(
+        self, runbook: Runbook, role: str, old: str, new: str, lines: Sequence[str]
+    ) -> Rendered:
+        key = ("notice", runbook.id, role, old, new, tuple(lines))
+        context: dict[str, object] = {
+            "runbook": runbook,
+            "role": runbook.role(role),
+            "greeting": _GREETING,
+            "old": old,
+            "new": new,
+            "changes": list(lines),
+            **self._links(runbook, role),
+        }
+        names = ("mail/change-subject.txt.j2", "mail/change.txt.j2", "mail/change.html.j2")
+        return self._cached(key, context, names)
+
+    def message(self, rendered: Rendered, *, to: Address, date: str, msgid: str) -> EmailMessage:
+        greeting = f"Beste {to.display_name}" if to.display_name else "Beste lezer"
+        message = EmailMessage()
+        message["Subject"] = rendered.subject
+        message["From"] = self.sender
+        message["To"] = to
+        message["Date"] = date
+        message["Message-ID"] = msgid
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
+        message["Content-Language"] = "nl"
+        message.set_content(rendered.text.replace(_GREETING, greeting))
+        message.add_alternative(
+            rendered.html.replace(_GREETING, html.escape(greeting)), subtype="html"
+        )
+        return message
