@@ -11,7 +11,9 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes | str, *, durable: bool = False, mode: int = 0o644) -> None:
+def atomic_write(
+    path: Path, data: bytes | str, *, durable: bool = False, mode: int = 0o644
+) -> None:
     """Replace `path` with `data` atomically.
 
     `durable` also fsyncs the file and its folder, for state that must survive a power cut

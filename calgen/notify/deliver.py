@@ -118,6 +118,7 @@ class _Run:
         self.date = format_datetime(options.at.astimezone(dt.UTC))
         self.runbooks = {rb.id: rb for rb in options.runbooks}
         self._items: dict[str, dict[str, Item]] = {}
+        self._dues: dict[tuple[str, str, str, bool], Due | None] = {}
         self.members = {
             role: {r.key: r for r in recipients}
             for role, recipients in options.subscribers.by_role.items()
@@ -260,21 +261,34 @@ class _Run:
             old, _, new = self._notice_versions(q)
             rendered = self.composer.notice(runbook, q.role, old, new, lines)
         else:
-            known = self._items.get(runbook.id, {})
             dues = []
             for item_id, lead_key, late in self.state.items_of(q):
-                item = known.get(item_id)
-                if item is None:
-                    continue  # the milestone is gone from the runbook
-                lead = _lead(lead_key)
-                trigger = lead.trigger(item.start, runbook.calendar)
-                dues.append(Due(item=item, lead=lead, trigger=trigger, late=late))
+                due = self._due(runbook, item_id, lead_key, late)
+                if due is not None:  # else the milestone is gone from the runbook
+                    dues.append(due)
             if not dues:
                 return None
             dues.sort(key=lambda d: (d.item.start, d.item.id, d.lead.key))
             rendered = self.composer.reminder(runbook, q.role, dues)
         to = Address(display_name=recipient.name, addr_spec=recipient.email)
         return self.composer.message(rendered, to=to, date=q.date, msgid=q.msgid)
+
+    def _due(self, runbook: Runbook, item_id: str, lead_key: str, late: bool) -> Due | None:
+        key = (runbook.id, item_id, lead_key, late)
+        if key not in self._dues:
+            item = self._items.get(runbook.id, {}).get(item_id)
+            lead = _lead(lead_key)
+            self._dues[key] = (
+                None
+                if item is None
+                else Due(
+                    item=item,
+                    lead=lead,
+                    trigger=lead.trigger(item.start, runbook.calendar),
+                    late=late,
+                )
+            )
+        return self._dues[key]
 
     def _notice_versions(self, q: Queued) -> tuple[str, str, str]:
         row = self.state.db.execute(
