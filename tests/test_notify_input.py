@@ -308,3 +308,57 @@ def test_a_moved_milestone_is_announced_once_to_its_role(
     # once per version: later runs say nothing more about 1.1
     assert _notify("--outbox", "outbox", at=early) == 0
     assert len(_outbox()) == 2
+
+
+def test_an_sqlite_database_that_is_not_ours_is_left_alone(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _subscribers("subscribers:\n  gemeenten: [a@gemeente.nl]\n")
+    other = sqlite3.connect("app.db")
+    other.execute("CREATE TABLE customers (name TEXT)")
+    other.commit()
+    other.close()
+    before = Path("app.db").read_bytes()
+    assert _notify("--outbox", "outbox", "--state", "app.db") == 1
+    assert "app.db: an SQLite database that is not a calgen notify state" in (
+        capsys.readouterr().err
+    )
+    assert Path("app.db").read_bytes() == before
+    assert not Path("outbox").exists()
+
+
+def test_dry_run_says_would_send_and_writes_nothing(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _subscribers("subscribers:\n  gemeenten: [a@gemeente.nl, b@gemeente.nl]\n")
+    assert _notify("--outbox", "outbox", "--dry-run") == 0
+    captured = capsys.readouterr()
+    assert "dry run: would send 2 message(s)" in captured.err
+    assert captured.out.startswith("a@gemeente.nl\t[te laat] Herinnering")
+    assert sorted(p.name for p in workspace.iterdir()) == ["runbooks", "subscribers.yaml"]
+
+
+def test_progress_on_a_terminal(workspace: Path) -> None:
+    import io
+
+    from calgen import notify, schedule
+    from calgen.model import load_runbook
+
+    runbook, _ = load_runbook(Path("runbooks") / f"{RUNBOOK}.yaml")
+    people = tuple(notify.Recipient(email=f"p{i}@gemeente.nl") for i in range(3))
+    screen = io.StringIO()
+    report = notify.run(
+        notify.Options(
+            runbooks=[runbook],
+            subscribers=notify.Subscribers(
+                sender=notify.addresses.DEFAULT_FROM, by_role={"gemeenten": people}
+            ),
+            at=schedule.parse_local(AT),
+            state=Path("state.sqlite"),
+            outbox=Path("outbox"),
+            progress=screen,
+        )
+    )
+    assert report.exit_code == 0
+    assert report.counts == {"sent": 3}
+    assert screen.getvalue().endswith("\r3/3 written\n")

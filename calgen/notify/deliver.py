@@ -93,7 +93,7 @@ class Report:
         yield from (f"calgen notify: {why}" for why in self.stopped)
         c = self.counts
         if self.verb == "would send":
-            yield f"dry run: {len(self.planned)} message(s) would go out"
+            yield f"dry run: would send {len(self.planned)} message(s)"
             return
         yield (
             f"{c.get('sent', 0)} message(s) {self.verb}; {c.get('refused', 0)} refused,"
@@ -264,7 +264,8 @@ class _Run:
             dues = []
             for item_id, lead_key, late in self.state.items_of(q):
                 due = self._due(runbook, item_id, lead_key, late)
-                if due is not None:  # else the milestone is gone from the runbook
+                # gone from the runbook, or over for too long while it waited in the queue
+                if due is not None and self.o.at <= due.over + self.o.expire:
                     dues.append(due)
             if not dues:
                 return None
@@ -310,7 +311,9 @@ class _Run:
                     continue
                 message = self.compose(q)
                 if message is None:
-                    self.state.finish(q, "cancelled", "no longer subscribed or nothing left")
+                    self.state.finish(
+                        q, "cancelled", "unsubscribed, or its items are gone or expired"
+                    )
                     self.report.add("cancelled")
                     continue
                 if q.status == "claimed":

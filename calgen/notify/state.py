@@ -336,11 +336,28 @@ def _lock(path: Path, wait: float) -> int:
             time.sleep(0.05)
 
 
+def _ours(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse an SQLite database calgen did not make: it is not ours to change."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    except sqlite3.Error:
+        row = None
+    if row is None:
+        db.close()
+        raise StateError(
+            f"{path}: an SQLite database that is not a calgen notify state; nothing was sent"
+        )
+
+
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     if readonly:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        _ours(db, path)
     else:
+        existed = path.exists()
         db = sqlite3.connect(path, isolation_level=None, timeout=5)
+        if existed:
+            _ours(db, path)
         db.execute("PRAGMA journal_mode = WAL")
         # NORMAL: each commit survives a killed process; a power cut may forget the last
         # few (then those messages go again, with the same Message-ID). FULL would add
@@ -444,9 +461,10 @@ def open_state(path: Path, *, wait: float, readonly: bool = False) -> Iterator[O
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        target = path.resolve()  # one lock for every name of the same file
     except OSError as exc:
         raise _problem(path, exc) from None
-    fd = _lock(path, wait)
+    fd = _lock(target, wait)
     try:
         note = ""
         try:
