@@ -64,13 +64,15 @@ class Composer:
             "feed": f"{base}/{runbook.id}/{role}.ics" if base else "",
         }
 
-    def _cached(
-        self, key: tuple[object, ...], make: dict[str, object], names: tuple[str, str, str]
-    ) -> Rendered:
+    def _hit(self, key: tuple[object, ...]) -> Rendered | None:
         found = self._cache.get(key)
         if found is not None:
             self._cache.move_to_end(key)
-            return found
+        return found
+
+    def _cached(
+        self, key: tuple[object, ...], make: dict[str, object], names: tuple[str, str, str]
+    ) -> Rendered:
         subject, text, markup = (self.env.get_template(n).render(make) for n in names)
         found = Rendered(subject=" ".join(subject.split()), text=text, html=markup)
         self.renders += 1
@@ -85,6 +87,8 @@ class Composer:
         for due in dues:
             seen.setdefault(due.item.id, due)
         key = ("reminder", runbook.id, role, tuple((d.item.id, d.lead.key, d.late) for d in dues))
+        if (found := self._hit(key)) is not None:
+            return found
         context: dict[str, object] = {
             "runbook": runbook,
             "role": runbook.role(role),
@@ -109,6 +113,8 @@ class Composer:
         self, runbook: Runbook, role: str, old: str, new: str, lines: Sequence[str]
     ) -> Rendered:
         key = ("notice", runbook.id, role, old, new, tuple(lines))
+        if (found := self._hit(key)) is not None:
+            return found
         context: dict[str, object] = {
             "runbook": runbook,
             "role": runbook.role(role),
