@@ -362,3 +362,30 @@ def test_progress_on_a_terminal(workspace: Path) -> None:
     assert report.exit_code == 0
     assert report.counts == {"sent": 3}
     assert screen.getvalue().endswith("\r3/3 written\n")
+
+
+def test_no_link_or_image_from_runbook_data_in_a_mail(workspace: Path) -> None:
+    path = Path("runbooks") / f"{RUNBOOK}.yaml"
+    text = path.read_text(encoding="utf-8")
+    hostile = (
+        'description: "Zie ![pixel](http://tracker.example/p.png) en'
+        ' [hier](javascript:alert(1)) en <https://phish.example/>."'
+    )
+    start = text.index('- id: "3.1.3"')
+    tail = text[start:]
+    old = tail[tail.index("description:") :].split("\n", 1)[0]
+    path.write_text(text[:start] + tail.replace(old, hostile, 1), encoding="utf-8")
+    _subscribers("subscribers:\n  gemeenten: [a@gemeente.nl]\n")
+    assert _notify("--outbox", "outbox", "--base-url", "https://draaiboek.example.org") == 0
+    (message,) = _outbox()
+    html = message.get_body(("html",))
+    assert html is not None
+    markup = html.get_content()
+    assert "Zie" in markup
+    assert "<img" not in markup
+    assert "tracker.example" not in markup
+    for bad in ('href="javascript:', 'href="https://phish'):  # shown as text, never a link
+        assert bad not in markup
+    hrefs = [part.split('"', 1)[0] for part in markup.split('href="')[1:]]
+    assert hrefs
+    assert all(h.startswith("https://draaiboek.example.org/") for h in hrefs)
