@@ -50,8 +50,17 @@ class Server:
         self.drop_in_data: set[str] = set()  # drop the connection at the end of DATA...
         self.deliver_then_drop = False  # ...after keeping the message (the window)
         self.hang_in_data: set[str] = set()  # say nothing at the end of DATA, once
+        self.refuse_sender = ""  # reply to MAIL FROM, when set
         self.per_session: Counter[int] = Counter()
         self.lock = threading.Lock()
+
+    async def handle_MAIL(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.refuse_sender:
+            return self.refuse_sender
+        envelope.mail_from = address
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -187,6 +196,22 @@ def test_421_after_n_reconnects_and_goes_on(
     assert "12 message(s) sent; 0 refused, 0 deferred" in capsys.readouterr().err
     _once_each(handler, people)
     assert len(handler.per_session) == 3  # 5 + 5 + 2: reused, reconnected twice
+
+
+def test_a_refused_sender_stops_the_run_and_keeps_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: tuple[Server, str], capsys: Any
+) -> None:
+    people = _workspace(tmp_path, monkeypatch, 4)
+    handler, url = server
+    handler.refuse_sender = "553 5.7.1 sender not allowed"
+    assert _notify(url) == 1
+    err = capsys.readouterr().err
+    assert "the server refuses the sender draaiboek@example.org: 553 5.7.1" in err
+    assert "0 message(s) sent" in err
+    assert "what was not sent stays queued" in err
+    handler.refuse_sender = ""
+    assert _notify(url) == 0
+    _once_each(handler, people)
 
 
 def test_dropped_during_data_before_delivery_sends_once(

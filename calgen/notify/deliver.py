@@ -258,7 +258,7 @@ class _Run:
             lines = self.state.notice_lines(q.ref)
             if not lines:
                 return None
-            old, _, new = self._notice_versions(q)
+            old, new = self._notice_versions(q)
             rendered = self.composer.notice(runbook, q.role, old, new, lines)
         else:
             dues = []
@@ -291,11 +291,11 @@ class _Run:
             )
         return self._dues[key]
 
-    def _notice_versions(self, q: Queued) -> tuple[str, str, str]:
+    def _notice_versions(self, q: Queued) -> tuple[str, str]:
         row = self.state.db.execute(
             "SELECT old, new FROM notices WHERE id = ?", (int(q.ref),)
         ).fetchone()
-        return (str(row[0]), "", str(row[1])) if row else ("?", "", "?")
+        return (str(row[0]), str(row[1])) if row else ("?", "?")
 
     def deliver(self, sender: Sender) -> None:
         total = self.state.db.execute(
@@ -321,8 +321,8 @@ class _Run:
                 self.state.claim(q)  # before the server sees it
                 try:
                     outcome = self._hand_over(sender, message, q)
-                except NotifyError:
-                    self.state.finish(q, "deferred", "stopped: see below")
+                except NotifyError as exc:
+                    self.state.finish(q, "deferred", str(exc))
                     raise
                 self.state.finish(q, outcome.status, outcome.reply)
                 self.report.add(outcome.status)
