@@ -389,3 +389,17 @@ def test_no_link_or_image_from_runbook_data_in_a_mail(workspace: Path) -> None:
     hrefs = [part.split('"', 1)[0] for part in markup.split('href="')[1:]]
     assert hrefs
     assert all(h.startswith("https://draaiboek.example.org/") for h in hrefs)
+
+
+@pytest.mark.parametrize("kind", ["empty file", "empty database"])
+def test_a_state_killed_while_being_made_is_taken_up(workspace: Path, kind: str) -> None:
+    """Found by the SIGKILL test: a run killed as it made the state left an empty file."""
+    _subscribers("subscribers:\n  gemeenten: [a@gemeente.nl]\n")
+    if kind == "empty file":
+        Path("notify-state.sqlite").write_bytes(b"")
+    else:
+        db = sqlite3.connect("notify-state.sqlite")
+        db.execute("PRAGMA journal_mode = WAL")  # the header, nothing else
+        db.close()
+    assert _notify("--outbox", "outbox") == 0
+    assert len(_outbox()) == 1

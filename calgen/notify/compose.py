@@ -9,6 +9,7 @@ recipient.
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import html
 from collections import OrderedDict
@@ -23,8 +24,19 @@ from calgen.model import Runbook
 from calgen.notify.due import Due
 from calgen.render import dutch
 
+_WIRE = email.policy.SMTP  # CRLF line ends, as SMTP and .eml files want them
 _GREETING = "\x00GROET\x00"  # stands for "Beste …" until the recipient is known
 _CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mail:
+    """One message, ready to hand over."""
+
+    msgid: str
+    to: str  # the To header, for reports
+    subject: str
+    data: bytes  # RFC 5322, CRLF line ends
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,6 +66,7 @@ class Composer:
         self.sender = sender
         self.base = base_url.rstrip("/")
         self._cache: OrderedDict[tuple[object, ...], Rendered] = OrderedDict()
+        self._bodies: OrderedDict[tuple[tuple[object, ...], str], bytes] = OrderedDict()
         self.renders = 0  # how many times templates ran (tests check the reuse)
 
     def _links(self, runbook: Runbook, role: str) -> dict[str, str]:
@@ -81,14 +94,16 @@ class Composer:
             self._cache.popitem(last=False)
         return found
 
-    def reminder(self, runbook: Runbook, role: str, dues: Sequence[Due]) -> Rendered:
+    def reminder(
+        self, runbook: Runbook, role: str, dues: Sequence[Due]
+    ) -> tuple[tuple[object, ...], Rendered]:
         # one entry per item, even when several of its lead times are due at once
         seen: dict[str, Due] = {}
         for due in dues:
             seen.setdefault(due.item.id, due)
         key = ("reminder", runbook.id, role, tuple((d.item.id, d.lead.key, d.late) for d in dues))
         if (found := self._hit(key)) is not None:
-            return found
+            return key, found
         context: dict[str, object] = {
             "runbook": runbook,
             "role": runbook.role(role),
@@ -107,14 +122,14 @@ class Composer:
             **self._links(runbook, role),
         }
         names = ("mail/subject.txt.j2", "mail/reminder.txt.j2", "mail/reminder.html.j2")
-        return self._cached(key, context, names)
+        return key, self._cached(key, context, names)
 
     def notice(
         self, runbook: Runbook, role: str, old: str, new: str, lines: Sequence[str]
-    ) -> Rendered:
+    ) -> tuple[tuple[object, ...], Rendered]:
         key = ("notice", runbook.id, role, old, new, tuple(lines))
         if (found := self._hit(key)) is not None:
-            return found
+            return key, found
         context: dict[str, object] = {
             "runbook": runbook,
             "role": runbook.role(role),
@@ -125,20 +140,42 @@ class Composer:
             **self._links(runbook, role),
         }
         names = ("mail/change-subject.txt.j2", "mail/change.txt.j2", "mail/change.html.j2")
-        return self._cached(key, context, names)
+        return key, self._cached(key, context, names)
 
-    def message(self, rendered: Rendered, *, to: Address, date: str, msgid: str) -> EmailMessage:
+    def message(
+        self, key: tuple[object, ...], rendered: Rendered, *, to: Address, date: str, msgid: str
+    ) -> Mail:
+        """The whole message as it goes on the wire (CRLF line ends).
+
+        Two parts, both flattened by the `email` package: the recipient's own headers (To,
+        Date, Message-ID) and the rest (Subject, From, the MIME body), which is the same for
+        everyone with the same content and greeting and so is built once and reused.
+        """
         greeting = f"Beste {to.display_name}" if to.display_name else "Beste lezer"
+        body = self._bodies.get((key, greeting))
+        if body is None:
+            body = self._body(rendered, greeting)
+            self._bodies[(key, greeting)] = body
+            if len(self._bodies) > _CACHE_SIZE:
+                self._bodies.popitem(last=False)
+        else:
+            self._bodies.move_to_end((key, greeting))
+        head = EmailMessage()
+        head["To"] = to
+        head["Date"] = date
+        head["Message-ID"] = msgid
+        own = head.as_bytes(policy=_WIRE)
+        assert own.endswith(b"\r\n\r\n")  # headers, then the empty line before a body
+        return Mail(msgid=msgid, to=str(head["To"]), subject=rendered.subject, data=own[:-2] + body)
+
+    def _body(self, rendered: Rendered, greeting: str) -> bytes:
         message = EmailMessage()
         message["Subject"] = rendered.subject
         message["From"] = self.sender
-        message["To"] = to
-        message["Date"] = date
-        message["Message-ID"] = msgid
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
         message["Content-Language"] = "nl"
         message.set_content(rendered.text.replace(_GREETING, greeting))
         message.add_alternative(
             rendered.html.replace(_GREETING, html.escape(greeting)), subtype="html"
         )
-        return message
+        return message.as_bytes(policy=_WIRE)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 from typing import TextIO
@@ -24,7 +23,7 @@ from typing import TextIO
 from calgen.model import Runbook
 from calgen.notify import changes
 from calgen.notify.addresses import Recipient, Subscribers
-from calgen.notify.compose import Composer, Rendered, notice_id, reminder_id
+from calgen.notify.compose import Composer, Mail, Rendered, notice_id, reminder_id
 from calgen.notify.due import DEFAULT_EXPIRE, Due, Item, items, role_dues
 from calgen.notify.state import NewItem, NewMessage, NotifyError, Queued, State, open_state
 from calgen.notify.transport import (
@@ -184,7 +183,7 @@ class _Run:
                 # a mailbox in two roles gets an item once (in the first role's message)
                 handled.update((recipient.key, i, lead) for i, lead in keys)
             else:
-                rendered = self.composer.reminder(runbook, role, send)
+                _, rendered = self.composer.reminder(runbook, role, send)
                 self.report.planned.append(f"{recipient.email}\t{rendered.subject}")
         if write:
             self.state.enqueue(batch, expired)
@@ -219,7 +218,7 @@ class _Run:
             if not recipients:
                 continue
             if not write:
-                rendered = self.composer.notice(runbook, role, seen, current, lines)
+                _, rendered = self.composer.notice(runbook, role, seen, current, lines)
                 self.report.planned.extend(f"{r.email}\t{rendered.subject}" for r in recipients)
                 continue
             ref = self.state.add_notice(runbook.id, seen, current, role, lines)
@@ -247,19 +246,20 @@ class _Run:
 
     # ------------------------------------------------------------------ deliver
 
-    def compose(self, q: Queued) -> EmailMessage | None:
+    def compose(self, q: Queued) -> Mail | None:
         """The queued message, or None when it no longer applies (cancelled)."""
         runbook = self.runbooks[q.runbook]
         recipient = self.members.get(q.role, {}).get(q.email)
         if recipient is None:
             return None  # unsubscribed since it was queued
         rendered: Rendered
+        key: tuple[object, ...]
         if q.kind == "change":
             lines = self.state.notice_lines(q.ref)
             if not lines:
                 return None
             old, new = self._notice_versions(q)
-            rendered = self.composer.notice(runbook, q.role, old, new, lines)
+            key, rendered = self.composer.notice(runbook, q.role, old, new, lines)
         else:
             dues = []
             for item_id, lead_key, late in self.state.items_of(q):
@@ -270,9 +270,9 @@ class _Run:
             if not dues:
                 return None
             dues.sort(key=lambda d: (d.item.start, d.item.id, d.lead.key))
-            rendered = self.composer.reminder(runbook, q.role, dues)
+            key, rendered = self.composer.reminder(runbook, q.role, dues)
         to = Address(display_name=recipient.name, addr_spec=recipient.email)
-        return self.composer.message(rendered, to=to, date=q.date, msgid=q.msgid)
+        return self.composer.message(key, rendered, to=to, date=q.date, msgid=q.msgid)
 
     def _due(self, runbook: Runbook, item_id: str, lead_key: str, late: bool) -> Due | None:
         key = (runbook.id, item_id, lead_key, late)
@@ -317,7 +317,7 @@ class _Run:
                     self.report.add("cancelled")
                     continue
                 if q.status == "claimed":
-                    self.report.resent.append(f"{message['To']} {q.msgid}")
+                    self.report.resent.append(f"{message.to} {q.msgid}")
                 self.state.claim(q)  # before the server sees it
                 try:
                     outcome = self._hand_over(sender, message, q)
@@ -327,7 +327,7 @@ class _Run:
                 self.state.finish(q, outcome.status, outcome.reply)
                 self.report.add(outcome.status)
                 if outcome.status != "sent":
-                    line = f"{message['To']}: {outcome.reply} ({message['Subject']})"
+                    line = f"{message.to}: {outcome.reply} ({message.subject})"
                     target = (
                         self.report.refused if outcome.status == "refused" else self.report.deferred
                     )
@@ -346,7 +346,7 @@ class _Run:
                 " runbooks of this run"
             )
 
-    def _hand_over(self, sender: Sender, message: EmailMessage, q: Queued) -> Outcome:
+    def _hand_over(self, sender: Sender, message: Mail, q: Queued) -> Outcome:
         """Send; after a lost connection reconnect and try once more, then defer."""
         envelope_from = self.sender_address.addr_spec
         reply = ""

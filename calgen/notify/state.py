@@ -339,9 +339,14 @@ def _lock(path: Path, wait: float) -> int:
 def _ours(db: sqlite3.Connection, path: Path) -> None:
     """Refuse an SQLite database calgen did not make: it is not ours to change."""
     try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        empty = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        row = (
+            None if empty else db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        )
     except sqlite3.Error:
-        row = None
+        empty, row = False, None
+    if empty:
+        return
     if row is None:
         db.close()
         raise StateError(
@@ -371,7 +376,7 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
 def read_legacy(path: Path) -> dict[str, str] | None:
     """The `sent` map of a version-1 JSON state file; None when `path` is SQLite."""
     raw = path.read_bytes()
-    if raw.startswith(_SQLITE_MAGIC):
+    if raw.startswith(_SQLITE_MAGIC) or not raw:  # SQLite takes an empty file as empty
         return None
     try:
         data = json.loads(raw.decode("utf-8"))
@@ -396,13 +401,15 @@ def _legacy_rows(sent: dict[str, str]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def _migrate(path: Path, source: Path, sent: dict[str, str]) -> None:
-    """Build the database beside `path` from a JSON state and swap it in.
+def _migrate(path: Path, source: Path | None, sent: dict[str, str]) -> None:
+    """Build the database beside `path` (from a JSON state, or empty) and swap it in.
 
-    The JSON file is first kept as `<source>.v1.json` (unless `source` is not `path`, then
-    it stays where it is): any crash leaves either the JSON state or the database.
+    A new state is made whole before it appears, so a run killed at its very start leaves
+    no state or a complete one. A JSON file is first kept as `<source>.v1.json` (unless
+    `source` is not `path`, then it stays where it is): any crash leaves either the JSON
+    state or the database.
     """
-    tmp = path.with_name(f".{path.name}.migrating")
+    tmp = path.with_name(f".{path.name}.new")
     for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
         leftover.unlink(missing_ok=True)
     db = sqlite3.connect(tmp, isolation_level=None)
@@ -410,7 +417,8 @@ def _migrate(path: Path, source: Path, sent: dict[str, str]) -> None:
         db.execute("PRAGMA journal_mode = DELETE")
         db.executescript(_SCHEMA)
         db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        db.execute("INSERT INTO meta VALUES ('migrated_from', ?)", (source.name,))
+        if source is not None:
+            db.execute("INSERT INTO meta VALUES ('migrated_from', ?)", (source.name,))
         db.execute("BEGIN")
         db.executemany(
             "INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?, NULL, 0, 'sent')", _legacy_rows(sent)
@@ -478,9 +486,11 @@ def open_state(path: Path, *, wait: float, readonly: bool = False) -> Iterator[O
                     )
             elif path.suffix != ".json" and (old := path.with_name(LEGACY_DEFAULT.name)).is_file():
                 legacy = read_legacy(old)
+                _migrate(path, old, legacy or {})
                 if legacy is not None:
-                    _migrate(path, old, legacy)
                     note = f"migrated the JSON state {old} ({len(legacy)} records) to {path}"
+            else:
+                _migrate(path, None, {})
             db = _connect(path, readonly=False)
         except (OSError, sqlite3.Error) as exc:
             raise _problem(path, exc) from None

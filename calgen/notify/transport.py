@@ -9,23 +9,19 @@ that would refuse every message (the sender refused, the login refused) raises
 
 from __future__ import annotations
 
-import email.policy
 import os
 import re
 import smtplib
 import socket
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from calgen.fsutil import atomic_write
+from calgen.notify.compose import Mail
 from calgen.notify.state import NotifyError
-
-_WIRE = email.policy.SMTP  # CRLF line ends, as the protocol wants
-_FILE = email.policy.default
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,7 +72,7 @@ def parse_smtp_url(url: str, starttls: bool, timeout: float = 60.0) -> SmtpTarge
 class Sender(Protocol):
     verb: str  # "sent" or "written", for the summary
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> Outcome: ...
+    def send(self, mail: Mail, sender: str, recipient: str) -> Outcome: ...
 
     def reconnect(self) -> None: ...
 
@@ -120,12 +116,11 @@ class SmtpSender:
                 f"cannot use {target.host}:{target.port}: {exc or 'no reply'}"
             ) from None
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> Outcome:
+    def send(self, mail: Mail, sender: str, recipient: str) -> Outcome:
         if self.smtp is None:
             raise ConnectionLost("not connected")
-        data = message.as_bytes(policy=_WIRE)
         try:
-            self.smtp.sendmail(sender, [recipient], data)
+            self.smtp.sendmail(sender, [recipient], mail.data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             return self._judge(code, text)
@@ -181,10 +176,12 @@ class OutboxSender:
             raise NotifyError(f"{folder}: cannot make the outbox: {exc.strerror or exc}") from None
         self.folder = folder
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> Outcome:
-        name = re.sub(r"[^A-Za-z0-9.@-]", "_", str(message["Message-ID"]).strip("<>"))
+    def send(self, mail: Mail, sender: str, recipient: str) -> Outcome:
+        name = re.sub(r"[^A-Za-z0-9.@-]", "_", mail.msgid.strip("<>"))
         try:
-            atomic_write(self.folder / f"{name}.eml", message.as_bytes(policy=_FILE))
+            # a local file has the platform's line ends; the email package wrote every
+            # line break of the message (and only those) as CRLF
+            atomic_write(self.folder / f"{name}.eml", mail.data.replace(b"\r\n", b"\n"))
         except OSError as exc:
             raise NotifyError(f"{self.folder}: cannot write: {exc.strerror or exc}") from None
         return Outcome(status="sent")
