@@ -10,9 +10,9 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from calgen import __version__
 from calgen.errors import CalgenError, Diagnostics, Pos
@@ -21,8 +21,24 @@ if TYPE_CHECKING:  # the model (and its imports) load only in the commands that 
     from calgen.model import Runbook
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+N = TypeVar("N", int, float)
 DEFAULT_RUNBOOKS = Path("runbooks")
 DEFAULT_OUT = Path("dist")
+
+
+def _bounded(kind: Callable[[str], N], low: N, high: N) -> Callable[[str], N]:
+    """An argparse type: a number of `kind` from `low` to `high`, else a usage error."""
+
+    def parse(text: str) -> N:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not from {low} to {high}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,11 +115,14 @@ def _parser() -> argparse.ArgumentParser:
 
     notify = sub.add_parser(
         "notify",
-        help="e-mail the reminders that are due, exactly once",
+        help="e-mail due reminders and change notices, once",
         description="Send each role's subscribers one message listing the reminders that "
-        "are due and not yet sent (lead times as in the feeds). A state file records what "
-        "went out, after each accepted message. SMTP user and password come from "
-        "CALGEN_SMTP_USER and CALGEN_SMTP_PASSWORD, never from the command line.",
+        "are due and not yet sent (lead times as in the feeds), and one change notice when a "
+        "new published version moves, adds or cancels their milestones. A SQLite state "
+        "records what was queued, claimed and sent; one run at a time holds it. SMTP user "
+        "and password come from CALGEN_SMTP_USER and CALGEN_SMTP_PASSWORD, never from the "
+        "command line. Exit 0 when everything due went out, 1 when something could not be "
+        "sent or the input is invalid, 2 for usage errors.",
     )
     notify.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: runbooks/")
     notify.add_argument("--subscribers", required=True, type=Path, metavar="FILE")
@@ -111,21 +130,43 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--outbox", type=Path, metavar="DIR", help="write .eml files instead")
     target.add_argument("--smtp", metavar="URL", help="smtp://host:port or smtps://host:port")
     notify.add_argument("--starttls", action="store_true", help="STARTTLS after connecting")
+    notify.add_argument(
+        "--smtp-timeout",
+        type=_bounded(float, 0.1, 3600),
+        default=60.0,
+        metavar="SECONDS",
+        help="give up on a server that does not answer (default 60)",
+    )
     notify.add_argument("--at", metavar='"YYYY-MM-DD HH:MM"', help="the moment (default: now)")
     notify.add_argument(
         "--state",
         type=Path,
-        default=Path("notify-state.json"),
+        default=Path("notify-state.sqlite"),
         metavar="FILE",
-        help="what was sent (default: notify-state.json)",
+        help="the delivery state (default: notify-state.sqlite; a JSON state of an older "
+        "calgen is migrated once)",
+    )
+    notify.add_argument(
+        "--lock-wait",
+        type=_bounded(float, 0, 3600),
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for another run holding the state (default 30)",
+    )
+    notify.add_argument(
+        "--dist",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help="the published output, for change notices (default: dist/)",
     )
     notify.add_argument("--dry-run", action="store_true", help="only print what would go out")
     notify.add_argument(
         "--expire-days",
-        type=int,
+        type=_bounded(int, 0, 3650),
         default=14,
         metavar="N",
-        help="do not send reminders of events over for more than N days (default 14)",
+        help="do not send reminders of events over for more than N days (0-3650, default 14)",
     )
     notify.add_argument("--base-url", metavar="URL", help="as for build, for links in the mail")
 
@@ -384,70 +425,49 @@ def cmd_holidays(args: argparse.Namespace) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     from calgen import notify, schedule
-    from calgen.templating import environment
 
     try:
         if args.at:
             at = schedule.parse_local(args.at)
         else:
             at = dt.datetime.now(dt.UTC).astimezone(schedule.AMSTERDAM).replace(microsecond=0)
-        target = notify.parse_smtp_url(args.smtp, args.starttls) if args.smtp else None
+        target = (
+            notify.parse_smtp_url(args.smtp, args.starttls, args.smtp_timeout)
+            if args.smtp
+            else None
+        )
     except (schedule.TimeProblem, ValueError) as exc:
         print(f"calgen notify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    base_url = base_url_setting(args.base_url, "notify")
+    if base_url is None:
         return EXIT_USAGE
     runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], strict=False)
     if failed:
         return EXIT_INVALID
-    roles = {r.id for rb in runbooks for r in rb.roles}
-    subscribers = notify.load_subscribers(args.subscribers, roles)
-    state = notify.load_state(args.state)
-    base_url = base_url_setting(args.base_url, "notify")
-    if base_url is None:
-        return EXIT_USAGE
-    plan = notify.plan(
-        runbooks, subscribers, set(state), at, base_url, dt.timedelta(days=args.expire_days)
+    subscribers = notify.load_subscribers(
+        args.subscribers, {r.id for rb in runbooks for r in rb.roles}
     )
-    env = environment()
-    stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for _key, what in plan.expired:
-        print(f"expired, not sent: {what}", file=sys.stderr)
-    for out in plan.outgoing:
-        out.message = notify.compose(env, out, subscribers.sender, at, base_url)
-    if args.dry_run:
-        for out in plan.outgoing:
-            assert out.message is not None
-            print(f"{out.recipient.email}\t{out.message['Subject']}")
-        print(f"dry run: {len(plan.outgoing)} message(s) would go out", file=sys.stderr)
-        return EXIT_OK
-    sender: notify.SmtpSender | notify.OutboxSender
-    try:
-        sender = notify.SmtpSender(target) if target else notify.OutboxSender(args.outbox)
-    except notify.NotifyError as exc:
-        print(f"calgen notify: {exc}; nothing was sent", file=sys.stderr)
-        return EXIT_INVALID
-    # expired reminders are recorded too: reported once, never repeated
-    if plan.expired:
-        state.update({key: stamp for key, _ in plan.expired})
-        notify.save_state(args.state, state)
-    sent = 0
-    try:
-        for out in plan.outgoing:
-            assert out.message is not None
-            sender.send(out.message)
-            state.update({key: stamp for key in out.keys})
-            notify.save_state(args.state, state)  # after each accepted message
-            sent += 1
-    except notify.NotifyError as exc:
-        print(
-            f"calgen notify: {exc}\n{sent} of {len(plan.outgoing)} message(s) sent and "
-            "recorded; run again to send the rest",
-            file=sys.stderr,
-        )
-        return EXIT_INVALID
-    finally:
-        sender.close()
-    print(f"{sent} message(s) sent", file=sys.stderr)
-    return EXIT_OK
+    options = notify.Options(
+        runbooks=runbooks,
+        subscribers=subscribers,
+        at=at,
+        state=args.state,
+        smtp=target,
+        outbox=args.outbox,
+        dry_run=args.dry_run,
+        expire=dt.timedelta(days=args.expire_days),
+        base_url=base_url or "",
+        dist=args.dist,
+        lock_wait=args.lock_wait,
+        progress=sys.stderr if sys.stderr.isatty() else None,
+    )
+    report = notify.run(options)
+    for line in report.planned:
+        print(line)
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    return report.exit_code
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Benchmark `calgen notify` at national scale (issue "Notify at national scale").
+
+    python benchmarks/notify_bench.py                    # 10,000 recipients
+    python benchmarks/notify_bench.py --also 100000      # plus peak memory at 100,000
+
+In a temporary folder: the 2022 runbook, a subscribers file with N addresses for
+`gemeenten`, and an aiosmtpd server on 127.0.0.1 (a thread of this process) that counts
+what it accepts. Two cases, each a fresh process, in the same run against the same server:
+
+- `smtplib loop`: compose N two-part (text + HTML) `EmailMessage`s of the same size as
+  calgen's and send them over one `smtplib` connection: the floor for any Python sender;
+- `calgen notify`: `python -m calgen notify --smtp ... --at "2022-03-29 17:30"` with a new
+  state database: load and validate the runbook, queue N messages, deliver them.
+
+Wall time is spawn to exit, peak memory the child's `ru_maxrss` (`os.wait4`). Targets:
+calgen within 2x the loop, peak memory <= 150 MB; at 100,000 the memory should not grow
+with the audience. This is a report, not a test: exit 0 whether targets pass or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.policy
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parent.parent
+AT = "2022-03-29 17:30"
+
+LOOP = r"""
+import smtplib, sys
+from email.message import EmailMessage
+from email.headerregistry import Address
+from email.utils import format_datetime
+import datetime as dt
+n, port, text, html = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+date = format_datetime(dt.datetime.now(dt.UTC))
+smtp = smtplib.SMTP("127.0.0.1", port)
+for i in range(n):
+    m = EmailMessage()
+    m["Subject"] = "Herinnering Landelijk draaiboek migratie iWmo en iJw 3.1"
+    m["From"] = Address("Draaiboek", "draaiboek", "example.org")
+    m["To"] = Address("", f"planner{i}", "gemeente.example.nl")
+    m["Date"] = date
+    m["Message-ID"] = f"<{i}@example.org>"
+    m["Auto-Submitted"] = "auto-generated"
+    m["Content-Language"] = "nl"
+    m.set_content(text)
+    m.add_alternative(html, subtype="html")
+    smtp.send_message(m)
+smtp.quit()
+"""
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.n = 0
+        self.lock = threading.Lock()
+        self.sample: bytes = b""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self.lock:
+            self.n += 1
+            if not self.sample:
+                self.sample = envelope.content
+        return "250 OK"
+
+
+def measure(args: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak MB of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(args[:4])}...\n{err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def workspace(folder: Path, n: int) -> None:
+    (folder / "runbooks").mkdir()
+    for name in ("iwmo-ijw-3.0-3.1.yaml", "shared"):
+        src = ROOT / "runbooks" / name
+        if src.is_dir():
+            shutil.copytree(src, folder / "runbooks" / name)
+        else:
+            shutil.copy(src, folder / "runbooks" / name)
+    with (folder / "subscribers.yaml").open("w", encoding="utf-8") as fh:
+        fh.write('from: "Draaiboek <draaiboek@example.org>"\nsubscribers:\n  gemeenten:\n')
+        for i in range(n):
+            fh.write(f"    - planner{i}@gemeente{i % 400}.example.nl\n")
+
+
+def run_calgen(folder: Path, port: int, outbox: bool = False) -> tuple[float, float]:
+    state = folder / "notify-state.sqlite"
+    for leftover in folder.glob("notify-state.sqlite*"):
+        leftover.unlink()
+    target = (
+        ["--outbox", str(folder / "outbox")] if outbox else ["--smtp", f"smtp://127.0.0.1:{port}"]
+    )
+    return measure(
+        [sys.executable, "-m", "calgen", "notify", "runbooks", "--subscribers",
+         "subscribers.yaml", "--at", AT, *target,
+         "--state", str(state), "--dist", str(folder / "no-dist")],
+        folder,
+    )  # fmt: skip
+
+
+def compare(folder: Path, n: int, port: int, handler: Counting, text: str, html: str) -> None:
+    """The smtplib loop and calgen, n messages each, through the same server."""
+    handler.n = 0
+    loop_wall, loop_mb = measure(
+        [sys.executable, "-c", LOOP, str(n), str(port), text, html], folder
+    )
+    assert handler.n == n, handler.n
+    handler.n = 0
+    cal_wall, cal_mb = run_calgen(folder, port)
+    assert handler.n == n, handler.n
+    ratio = cal_wall / loop_wall
+    print(f"recipients: {n}, message size about {len(handler.sample)} bytes")
+    print(f"smtplib loop   {loop_wall:7.1f} s  {loop_mb:6.0f} MB peak")
+    print(f"calgen notify  {cal_wall:7.1f} s  {cal_mb:6.0f} MB peak")
+    print(
+        f"ratio {ratio:.2f}x (target <= 2x: {'PASS' if ratio <= 2 else 'FAIL'}),"
+        f" peak {cal_mb:.0f} MB (target <= 150 MB: {'PASS' if cal_mb <= 150 else 'FAIL'})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--also", type=int, default=0, help="peak memory at this many too")
+    parser.add_argument(
+        "--also-outbox", action="store_true", help="the --also case into an outbox, not SMTP"
+    )
+    parser.add_argument("--skip-compare", action="store_true", help="only the --also case")
+    options = parser.parse_args()
+
+    handler = Counting()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="calgen-notify-bench-") as tmp:
+            folder = Path(tmp)
+            n = options.recipients
+            warm = folder / "warm-up"
+            warm.mkdir()
+            workspace(warm, 20)
+            # warm-up (byte-code, template cache) and a sample of calgen's message
+            run_calgen(warm, port)
+            sample = email.message_from_bytes(handler.sample, policy=email.policy.default)
+            parts = {p.get_content_type(): p.get_content() for p in sample.iter_parts()}
+            if not options.skip_compare:
+                workspace(folder, n)
+                compare(folder, n, port, handler, parts["text/plain"], parts["text/html"])
+            if options.also:
+                workspace_big = folder / "big"
+                workspace_big.mkdir()
+                workspace(workspace_big, options.also)
+                handler.n = 0
+                big_wall, big_mb = run_calgen(workspace_big, port, options.also_outbox)
+                if options.also_outbox:
+                    written = sum(1 for _ in (workspace_big / "outbox").glob("*.eml"))
+                    assert written == options.also, written
+                else:
+                    assert handler.n == options.also, handler.n
+                how = "into an outbox" if options.also_outbox else "through SMTP"
+                print(
+                    f"calgen notify  {big_wall:7.1f} s  {big_mb:6.0f} MB peak"
+                    f" at {options.also} recipients ({how})"
+                )
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()

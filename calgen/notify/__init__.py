@@ -1,0 +1,36 @@
+"""E-mail reminders and change notices that arrive once: `calgen notify`.
+
+Calendar clients drop reminders from subscribed feeds (Google ignores VALARM, Apple offers
+to strip them) and update subscribed calendars silently, so calgen also mails each role's
+subscribers when a reminder is due and when a new published version moves, adds or
+cancels one of their milestones.
+
+- `addresses`: the subscribers file, addresses and headers through `email.headerregistry`;
+- `due`: which reminders are due at a moment (lead times from calgen.reminders);
+- `changes`: change notices between two published version snapshots;
+- `compose`: the messages, rendered once per distinct content;
+- `state`: the durable queue in SQLite, the lock, the JSON migration;
+- `transport`: one reused SMTP connection, or an outbox folder;
+- `deliver`: one run, from lock to summary.
+"""
+
+from __future__ import annotations
+
+from calgen.notify.addresses import Recipient, Subscribers, load_subscribers
+from calgen.notify.deliver import Options, Report, run
+from calgen.notify.state import Busy, NotifyError, StateError
+from calgen.notify.transport import SmtpTarget, parse_smtp_url
+
+__all__ = [
+    "Busy",
+    "NotifyError",
+    "Options",
+    "Recipient",
+    "Report",
+    "SmtpTarget",
+    "StateError",
+    "Subscribers",
+    "load_subscribers",
+    "parse_smtp_url",
+    "run",
+]

@@ -1,0 +1,181 @@
+"""The messages, in Dutch, plain text and HTML, from templates/mail/.
+
+Text is rendered once per distinct content (runbook, role, the reminders and whether
+each is late; or one change notice for a role) and kept in a small cache; only the
+greeting differs between recipients, so it is put in afterwards. Headers go through
+`email.headerregistry`: a display name is quoted by the library and can never add a
+recipient.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import html
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+import jinja2
+
+from calgen.model import Runbook
+from calgen.notify.due import Due
+from calgen.render import dutch
+
+_WIRE = email.policy.SMTP  # CRLF line ends, as SMTP and .eml files want them
+_GREETING = "\x00GROET\x00"  # stands for "Beste …" until the recipient is known
+_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mail:
+    """One message, ready to hand over."""
+
+    msgid: str
+    to: str  # the To header, for reports
+    subject: str
+    data: bytes  # RFC 5322, CRLF line ends
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def message_id(parts: Sequence[str], sender: Address) -> str:
+    """The same content for the same recipient, the same id: a resend is recognisable."""
+    digest = hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:24]
+    return f"<{digest}@{sender.domain or 'calgen'}>"
+
+
+def reminder_id(runbook: str, email: str, keys: Sequence[tuple[str, str]], sender: Address) -> str:
+    return message_id([f"{runbook}|{item}|{lead}|{email}" for item, lead in keys], sender)
+
+
+def notice_id(runbook: str, old: str, new: str, role: str, email: str, sender: Address) -> str:
+    return message_id([f"{runbook}|wijziging|{old}|{new}|{role}|{email}"], sender)
+
+
+class Composer:
+    def __init__(self, env: jinja2.Environment, sender: Address, base_url: str) -> None:
+        self.env = env
+        self.sender = sender
+        self.base = base_url.rstrip("/")
+        self._cache: OrderedDict[tuple[object, ...], Rendered] = OrderedDict()
+        self._bodies: OrderedDict[tuple[tuple[object, ...], str], bytes] = OrderedDict()
+        self.renders = 0  # how many times templates ran (tests check the reuse)
+
+    def _links(self, runbook: Runbook, role: str) -> dict[str, str]:
+        # only links built from the base URL: no address from data ends up in a mail
+        base = self.base
+        return {
+            "page": f"{base}/{runbook.id}/{role}.html" if base else "",
+            "feed": f"{base}/{runbook.id}/{role}.ics" if base else "",
+        }
+
+    def _hit(self, key: tuple[object, ...]) -> Rendered | None:
+        found = self._cache.get(key)
+        if found is not None:
+            self._cache.move_to_end(key)
+        return found
+
+    def _cached(
+        self, key: tuple[object, ...], make: dict[str, object], names: tuple[str, str, str]
+    ) -> Rendered:
+        subject, text, markup = (self.env.get_template(n).render(make) for n in names)
+        found = Rendered(subject=" ".join(subject.split()), text=text, html=markup)
+        self.renders += 1
+        self._cache[key] = found
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return found
+
+    def reminder(
+        self, runbook: Runbook, role: str, dues: Sequence[Due]
+    ) -> tuple[tuple[object, ...], Rendered]:
+        # one entry per item, even when several of its lead times are due at once
+        seen: dict[str, Due] = {}
+        for due in dues:
+            seen.setdefault(due.item.id, due)
+        key = ("reminder", runbook.id, role, tuple((d.item.id, d.lead.key, d.late) for d in dues))
+        if (found := self._hit(key)) is not None:
+            return key, found
+        context: dict[str, object] = {
+            "runbook": runbook,
+            "role": runbook.role(role),
+            "greeting": _GREETING,
+            "entries": [
+                {
+                    "item": d.item,
+                    "when": dutch.when(d.item.start, d.item.end),
+                    "lead": d.lead.dutch(),
+                    "late": d.late,
+                    "trigger": dutch.when(d.trigger),
+                }
+                for d in seen.values()
+            ],
+            "late": any(d.late for d in dues),
+            **self._links(runbook, role),
+        }
+        names = ("mail/subject.txt.j2", "mail/reminder.txt.j2", "mail/reminder.html.j2")
+        return key, self._cached(key, context, names)
+
+    def notice(
+        self, runbook: Runbook, role: str, old: str, new: str, lines: Sequence[str]
+    ) -> tuple[tuple[object, ...], Rendered]:
+        key = ("notice", runbook.id, role, old, new, tuple(lines))
+        if (found := self._hit(key)) is not None:
+            return key, found
+        context: dict[str, object] = {
+            "runbook": runbook,
+            "role": runbook.role(role),
+            "greeting": _GREETING,
+            "old": old,
+            "new": new,
+            "changes": list(lines),
+            **self._links(runbook, role),
+        }
+        names = ("mail/change-subject.txt.j2", "mail/change.txt.j2", "mail/change.html.j2")
+        return key, self._cached(key, context, names)
+
+    def message(
+        self, key: tuple[object, ...], rendered: Rendered, *, to: Address, date: str, msgid: str
+    ) -> Mail:
+        """The whole message as it goes on the wire (CRLF line ends).
+
+        Two parts, both flattened by the `email` package: the recipient's own headers (To,
+        Date, Message-ID) and the rest (Subject, From, the MIME body), which is the same for
+        everyone with the same content and greeting and so is built once and reused.
+        """
+        greeting = f"Beste {to.display_name}" if to.display_name else "Beste lezer"
+        body = self._bodies.get((key, greeting))
+        if body is None:
+            body = self._body(rendered, greeting)
+            self._bodies[(key, greeting)] = body
+            if len(self._bodies) > _CACHE_SIZE:
+                self._bodies.popitem(last=False)
+        else:
+            self._bodies.move_to_end((key, greeting))
+        head = EmailMessage()
+        head["To"] = to
+        head["Date"] = date
+        head["Message-ID"] = msgid
+        own = head.as_bytes(policy=_WIRE)
+        assert own.endswith(b"\r\n\r\n")  # headers, then the empty line before a body
+        return Mail(msgid=msgid, to=str(head["To"]), subject=rendered.subject, data=own[:-2] + body)
+
+    def _body(self, rendered: Rendered, greeting: str) -> bytes:
+        message = EmailMessage()
+        message["Subject"] = rendered.subject
+        message["From"] = self.sender
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
+        message["Content-Language"] = "nl"
+        message.set_content(rendered.text.replace(_GREETING, greeting))
+        message.add_alternative(
+            rendered.html.replace(_GREETING, html.escape(greeting)), subtype="html"
+        )
+        return message.as_bytes(policy=_WIRE)

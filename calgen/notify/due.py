@@ -1,0 +1,122 @@
+"""What a reminder is about, and which reminders are due at a moment.
+
+The moments come from calgen.reminders (the feeds' lead times), so a change there reaches
+e-mail without a change here. Which reminders a run sends, at moment `at`:
+- due: its moment has come (`trigger <= at`) and it was not queued, sent or expired before;
+- late: due for more than LATE_AFTER when first seen (cron did not run): sent once,
+  marked late in subject and text;
+- expired: its event ended more than `expire` ago: not sent (a 2018 deadline helps
+  nobody), but reported and recorded, so it is never silently dropped nor repeated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from calgen.model import Runbook
+from calgen.reminders import Lead
+from calgen.render.document import anchor
+from calgen.render.ics import actionholder, phase_label, summary
+
+LATE_AFTER = dt.timedelta(hours=6)
+DEFAULT_EXPIRE = dt.timedelta(days=14)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Item:
+    """Something a reminder is about: a phase, a milestone or a dated fact."""
+
+    runbook: Runbook
+    kind: str
+    id: str  # milestone number, `fase-afsluiting`, `datum-kto`
+    title: str
+    start: dt.datetime
+    end: dt.datetime | None
+    audience: frozenset[str]
+    own: tuple[Lead, ...] | None
+    description: str = ""
+    actionholder: str = ""
+    messages: tuple[str, ...] = ()
+    link: str = ""  # the milestone's row on the page (from the base URL only)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Due:
+    item: Item
+    lead: Lead
+    trigger: dt.datetime
+    late: bool
+
+    @property
+    def over(self) -> dt.datetime:
+        return self.item.end or self.item.start
+
+
+def items(runbook: Runbook, base_url: str) -> list[Item]:
+    base = base_url.rstrip("/")
+    every = frozenset(r.id for r in runbook.roles)
+    out = [
+        Item(
+            runbook=runbook,
+            kind="phase",
+            id=f"fase-{p.id}",
+            title=phase_label(p),
+            start=p.start,
+            end=p.end,
+            audience=every,
+            own=None,
+        )
+        for p in runbook.phases
+    ]
+    for m in runbook.milestones:
+        out.append(
+            Item(
+                runbook=runbook,
+                kind=m.kind,
+                id=m.id,
+                title=summary(m),
+                start=m.start,
+                end=m.end,
+                audience=m.audience,
+                own=m.reminders,
+                description=m.description or m.title,
+                actionholder=actionholder(runbook, m),
+                messages=tuple(f"{r.written} {r.message.name}" for r in m.messages),
+                link=f"{base}/{runbook.id}/#{anchor(m.id)}" if base else "",
+            )
+        )
+    for e in runbook.events:
+        out.append(
+            Item(
+                runbook=runbook,
+                kind="event",
+                id=f"datum-{e.id}",
+                title=e.title,
+                start=e.moment,
+                end=e.end,
+                audience=frozenset(e.roles),
+                own=e.reminders,
+                description=e.text,
+            )
+        )
+    return out
+
+
+def role_dues(
+    runbook: Runbook, candidates: Sequence[Item], role: str, at: dt.datetime
+) -> Iterator[Due]:
+    """Every reminder of `role` whose moment has come by `at`, in a stable order."""
+    found = []
+    for item in candidates:
+        if role not in item.audience:
+            continue
+        for lead in runbook.reminders.leads(item.kind, role, item.own):
+            trigger = lead.trigger(item.start, runbook.calendar)
+            if trigger <= at:
+                found.append(
+                    Due(item=item, lead=lead, trigger=trigger, late=at - trigger > LATE_AFTER)
+                )
+    found.sort(key=lambda d: (d.item.start, d.item.id, d.lead.key))
+    return iter(found)
