@@ -56,7 +56,11 @@ def _events(feed: bytes) -> dict[str, _Published]:
         raw = match.group(0)
         lines = _unfold(raw)
         found = next((x[9:] for x in lines if x.startswith("SEQUENCE:")), "0")
-        sequence = int(found) if found.isdigit() else 0  # a hand-edited feed: start again
+        if not (found.isascii() and found.isdigit() and len(found) <= 9):
+            # not what calgen writes: the caller (calgen.publish) names the file and
+            # builds as if it were absent, so the damaged line is not carried forward
+            raise ValueError(f"SEQUENCE {found[:20]!r} is not a number calgen wrote")
+        sequence = int(found)
         out[_uid(lines)] = _Published(raw, sequence, _content(lines), "STATUS:CANCELLED" in lines)
     return out
 
