@@ -19,6 +19,7 @@ from pathlib import Path
 from calgen.diff import Snapshot, compare, from_json, snapshot, to_json
 from calgen.errors import CalgenError
 from calgen.model import Runbook
+from calgen.render import durable
 from calgen.render.document import iter_documents, render_index
 from calgen.render.ics import PRODID, iter_feeds
 from calgen.render.revise import revise
@@ -33,13 +34,19 @@ def iter_outputs(
     prodid: str = PRODID,
     history: Mapping[str, Mapping[str, Snapshot]] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
-    """(relative path, bytes) for every output of every runbook, then the site's index,
-    one at a time: a large runbook never has all its outputs in memory at once.
+    """(relative path, bytes) for every output of every runbook, then the durable feeds
+    (calgen.render.durable) and the site's index, one at a time: a large runbook never has
+    all its outputs in memory at once (only the events of the runbooks the durable feeds
+    keep are held until the end).
 
     `history` holds the snapshots of earlier versions (read_history): a runbook page shows
     the changes since the previous version of its version table when that one is known.
     """
     env = environment(templates)
+    runbooks = list(runbooks)
+    lasting = durable.plan(runbooks)  # refuses ids that would take a durable feed's path
+    kept = {rb_id for feed in lasting for rb_id in feed.runbooks}
+    bodies: dict[tuple[str, str], bytes] = {}
     listed = []
     for runbook in runbooks:
         changes = None
@@ -55,11 +62,14 @@ def iter_outputs(
                 found = compare(earlier[previous], snapshot(runbook), runbook.calendar)
                 changes = (previous, tuple(str(c) for c in found))
         for name, data in iter_feeds(env, runbook, prodid, base_url):
+            if runbook.id in kept:
+                bodies[(runbook.id, name.removesuffix(".ics"))] = durable.body(data)
             yield f"{runbook.id}/{name}", data
         for name, text in iter_documents(env, runbook, base_url, changes):
             yield f"{runbook.id}/{name}", text.encode("utf-8")
         listed.append(runbook)
-    yield "index.html", render_index(env, listed, base_url).encode("utf-8")
+    yield from durable.iter_durable(lasting, runbooks, bodies, prodid)
+    yield "index.html", render_index(env, listed, base_url, lasting).encode("utf-8")
 
 
 def render_all(

@@ -17,6 +17,7 @@ import markupsafe
 
 from calgen.model import Contact, Milestone, Phase, Runbook
 from calgen.render import dutch
+from calgen.render.durable import DurableFeed
 from calgen.render.ics import ALL, actionholder, phase_label, summary
 from calgen.render.timeline import Timeline, build_timeline, select_lane
 
@@ -114,13 +115,19 @@ def _row(runbook: Runbook, m: Milestone) -> Row:
     )
 
 
+def _links(path: str, base_url: str, relative: str) -> tuple[str, str]:
+    """The https link of a published file (`relative` without a base URL) and its
+    webcal:// form ("" without a base URL)."""
+    base = base_url.rstrip("/")
+    https = f"{base}/{path}" if base else relative
+    return https, ("webcal://" + https.split("://", 1)[1] if base else "")
+
+
 def feeds(runbook: Runbook, base_url: str) -> tuple[Feed, ...]:
     out = []
-    base = base_url.rstrip("/")
     for role_id, name in [(ALL, "Alle rollen")] + [(r.id, r.name) for r in runbook.roles]:
         file = f"{role_id}.ics"
-        https = f"{base}/{runbook.id}/{file}" if base else file
-        webcal = "webcal://" + https.split("://", 1)[1] if base else ""
+        https, webcal = _links(f"{runbook.id}/{file}", base_url, file)
         page = "index.html" if role_id == ALL else f"{role_id}.html"
         out.append(Feed(role_id, name, file, https, webcal, page))
     return tuple(out)
@@ -241,10 +248,55 @@ class IndexItem(TypedDict):
     feeds: tuple[Feed, ...]
 
 
-def render_index(env: jinja2.Environment, runbooks: list[Runbook], base_url: str) -> str:
-    """`dist/index.html`: every runbook, newest go-live first."""
+@dataclass(frozen=True, kw_only=True)
+class FeedSet:
+    """The durable feeds of one set (the root, or one standard) on the site's index."""
+
+    id: str  # HTML id of its heading
+    title: str  # `Alle standaarden`, `Alleen iJw`
+    standards: str  # `iWmo en iJw`
+    runbooks: tuple[str, ...]  # titles of the runbooks it carries, newest first
+    feeds: tuple[Feed, ...]
+
+
+def durable_sets(
+    lasting: Sequence[DurableFeed], runbooks: Sequence[Runbook], base_url: str
+) -> tuple[FeedSet, ...]:
+    titles = {rb.id: rb.title for rb in runbooks}
+    sets: dict[str, list[DurableFeed]] = {}
+    for feed in lasting:
+        sets.setdefault(feed.standard, []).append(feed)
+    out = []
+    for standard, found in sets.items():
+        links = []
+        for f in found:
+            https, webcal = _links(f.path, base_url, f.path)
+            name = f"{f.role_name}, alleen {standard}" if standard else f.role_name
+            links.append(Feed(f.role, name, f.path, https, webcal, ""))
+        out.append(
+            FeedSet(
+                id=f"abonneer-{f.path.split('/')[0] if standard else 'alles'}",
+                title=f"Alleen {standard}" if standard else "Alle standaarden",
+                standards=found[0].standards,
+                runbooks=tuple(titles[i] for i in reversed(found[0].runbooks)),
+                feeds=tuple(links),
+            )
+        )
+    return tuple(out)
+
+
+def render_index(
+    env: jinja2.Environment,
+    runbooks: list[Runbook],
+    base_url: str,
+    lasting: Sequence[DurableFeed] = (),
+) -> str:
+    """`dist/index.html`: the durable feeds ("Abonneer één keer"), then every runbook,
+    newest go-live first."""
     items = [
         IndexItem(runbook=rb, feeds=feeds(rb, base_url))
         for rb in sorted(runbooks, key=lambda rb: rb.go_live, reverse=True)
     ]
-    return env.get_template("html/index.html.j2").render(runbooks=items)
+    return env.get_template("html/index.html.j2").render(
+        runbooks=items, sets=durable_sets(lasting, runbooks, base_url)
+    )

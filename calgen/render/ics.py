@@ -172,7 +172,8 @@ def _milestone_item(
         milestone.kind,
         milestone.start,
         summary(milestone),
-        dutch.when(milestone.start, milestone.end),
+        dutch.when(milestone.start, milestone.end)
+        + (f" ({milestone.time_label})" if milestone.time_label else ""),
         milestone.reminders,
     )
 
