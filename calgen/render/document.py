@@ -40,6 +40,7 @@ class Row:
     actionholder: str
     roles: frozenset[str]
     messages: tuple[str, ...]
+    period: bool = False  # a period (start and end), not a deadline
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,16 @@ class RoleView:
     page: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class NarrowPhase:
+    """A phase in the timeline as a list (phones): its marks, in time order."""
+
+    label: str  # `Fase 1: afsluiting`
+    css: str  # the phase id, for its colour
+    when: str  # the phase's period in Dutch
+    items_html: str  # the marks' <li>s, each made once per runbook
+
+
 @dataclass(frozen=True)
 class DocumentContext:
     runbook: Runbook
@@ -90,6 +101,7 @@ class DocumentContext:
     changes_since: str = ""  # the previous version, when its snapshot is known
     changes: tuple[str, ...] = ()  # Dutch sentences (calgen.diff)
     lanes_html: dict[str, str] = field(default_factory=dict)  # each timeline lane, once
+    narrow: tuple[NarrowPhase, ...] = ()  # the timeline as a list, for narrow screens
 
 
 class PageContext(TypedDict):
@@ -112,6 +124,7 @@ def _row(runbook: Runbook, m: Milestone) -> Row:
         actionholder=actionholder(runbook, m),
         roles=m.audience,
         messages=tuple(ref.written for ref in m.messages),
+        period=m.end is not None,
     )
 
 
@@ -143,6 +156,7 @@ def document(
     timeline: Timeline | None = None,
     rows_html: Mapping[str, str] | None = None,
     lanes_html: Mapping[str, str] | None = None,
+    items_html: Mapping[str, str] | None = None,
 ) -> DocumentContext:
     """The context for the whole runbook, or for the view of one role.
 
@@ -151,9 +165,28 @@ def document(
     all_rows = rows if rows is not None else [_row(runbook, m) for m in runbook.milestones]
     whole = timeline if timeline is not None else build_timeline(runbook)
     rows_by_section: dict[str, list[Row]] = {}
+    marks_by_phase: dict[str, list[Milestone]] = {}
     for m, row in zip(runbook.milestones, all_rows, strict=True):
         if role is None or role in m.audience:
             rows_by_section.setdefault(m.section, []).append(row)
+            # in the phase whose time it falls in (go-live opens phase 3), not its chapter's
+            during = next((p for p in reversed(runbook.phases) if p.start <= m.start), None)
+            marks_by_phase.setdefault((during or runbook.phases[0]).id, []).append(m)
+    items = items_html or {}
+    narrow = tuple(
+        NarrowPhase(
+            label=phase_label(p),
+            css=p.id,
+            when=dutch.when(p.start, p.end),
+            items_html=markupsafe.Markup(
+                "".join(
+                    items.get(m.id, "")
+                    for m in sorted(marks_by_phase.get(p.id, []), key=lambda m: m.start)
+                )
+            ),
+        )
+        for p in runbook.phases
+    )
     chapters = []
     for phase in runbook.phases:
         sections = tuple(
@@ -194,6 +227,7 @@ def document(
         changes_since=changes[0] if changes else "",
         changes=changes[1] if changes else (),
         lanes_html=dict(lanes_html or {}),
+        narrow=narrow,
     )
 
 
@@ -229,11 +263,15 @@ def iter_documents(
         )
         for lane in timeline.lanes
     }
+    item_macro = getattr(macros, "timeline_item")  # noqa: B009 - as above
+    early = {m.id for lane in timeline.lanes for m in lane.markers if m.early}
+    items_html = {r.id: markupsafe.Markup(item_macro(r, r.id in early)) for r in rows}
     shared = {
         "rows": rows,
         "timeline": timeline,
         "rows_html": rows_html,
         "lanes_html": lanes_html,
+        "items_html": items_html,
     }
     whole = document(runbook, base_url, None, changes, **shared)  # type: ignore[arg-type]
     yield "index.html", page.render(PageContext(doc=whole))
@@ -276,7 +314,9 @@ def durable_sets(
         out.append(
             FeedSet(
                 id=f"abonneer-{f.path.split('/')[0] if standard else 'alles'}",
-                title=f"Alleen {standard}" if standard else "Alle standaarden",
+                title=f"Alleen {standard}"
+                if standard
+                else f"Alle standaarden ({found[0].standards})",
                 standards=found[0].standards,
                 runbooks=tuple(titles[i] for i in reversed(found[0].runbooks)),
                 feeds=tuple(links),
