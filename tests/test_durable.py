@@ -24,7 +24,7 @@ from calgen.cli import main
 from calgen.model import Runbook
 from calgen.render import durable
 from tests.conformance_readers import read_icaljs, read_libical
-from tests.conftest import BASE_URL, ROOT
+from tests.conftest import BASE_URL, ROOT, check_golden
 
 OLD = ("iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1")
 NEW = "iwmo-ijw-3.1-3.2"
@@ -277,3 +277,8 @@ def test_ids_that_would_take_a_durable_path(
     assert message in err
     assert "Traceback" not in err
     assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.parametrize("name", ["alles.ics", "gemeenten.ics", "ijw/zorgaanbieders.ics"])
+def test_golden(seed_outputs: dict[str, bytes], name: str, update_golden: bool) -> None:
+    check_golden(name, seed_outputs[name], update_golden)
