@@ -279,6 +279,9 @@ def test_ids_that_would_take_a_durable_path(
     assert not (tmp_path / "dist").exists()
 
 
-@pytest.mark.parametrize("name", ["alles.ics", "gemeenten.ics", "ijw/zorgaanbieders.ics"])
+GOLDEN_NAMES = ["alles.ics", "gemeenten.ics", "ijw/zorgaanbieders.ics"]
+
+
+@pytest.mark.parametrize("name", GOLDEN_NAMES)
 def test_golden(seed_outputs: dict[str, bytes], name: str, update_golden: bool) -> None:
     check_golden(name, seed_outputs[name], update_golden)
