@@ -23,7 +23,7 @@ adds events and changes no earlier one.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from calgen.errors import CalgenError
@@ -127,15 +127,6 @@ def plan(runbooks: Sequence[Runbook], keep: int = KEEP) -> tuple[DurableFeed, ..
     return tuple(out)
 
 
-def body(feed: bytes) -> bytes:
-    """The events of a serialized feed (everything between its VTIMEZONE and
-    `END:VCALENDAR`), as they are."""
-    first = feed.find(b"BEGIN:VEVENT\r\n")
-    if first < 0:
-        return b""
-    return feed[first : feed.rindex(b"END:VCALENDAR\r\n")]
-
-
 def calendar_name(feed: DurableFeed) -> str:
     what = f" {feed.standards}" if feed.standards else ""
     return f"Landelijke draaiboeken migratie{what} ({feed.role_name})"
@@ -156,11 +147,12 @@ def calendar_description(feed: DurableFeed, newest: Runbook) -> str:
 def iter_durable(
     feeds: Sequence[DurableFeed],
     runbooks: Sequence[Runbook],
-    bodies: dict[tuple[str, str], bytes],
+    bodies: Mapping[tuple[str, str], Sequence[bytes]],
     prodid: str = PRODID,
 ) -> Iterator[tuple[str, bytes]]:
     """(path, bytes) of each durable feed. `bodies[(runbook id, role or ALL)]` holds the
-    events of that runbook's feed for that role (`body` of what calgen.render.ics made)."""
+    events of that runbook's feed for that role, one bytes object per event, as
+    calgen.render.ics.feed_parts made them."""
     by_id = {rb.id: rb for rb in runbooks}
     for feed in feeds:
         newest = by_id[feed.runbooks[-1]]
@@ -173,7 +165,7 @@ def iter_durable(
                         newest, calendar_name(feed), calendar_description(feed, newest), prodid
                     ),
                     VTIMEZONE,
-                    *(bodies.get((rb_id, role), b"") for rb_id in feed.runbooks),
+                    *(part for rb_id in feed.runbooks for part in bodies.get((rb_id, role), ())),
                     b"END:VCALENDAR\r\n",
                 ]
             ),
