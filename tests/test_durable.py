@@ -230,6 +230,7 @@ def test_window_keeps_three_newest_per_standard(seed_runbooks: dict[str, Runbook
     assert feeds["ijw/alles.ics"].runbooks == ("e", "b")
     assert "a" not in feeds["alles.ics"].runbooks
     assert not any(p.startswith("/") or ".." in p for p in feeds)
+    assert durable.plan([]) == ()
 
 
 def test_runbook_leaving_the_window_is_cancelled(tmp_path: Path) -> None:

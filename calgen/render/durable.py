@@ -75,6 +75,8 @@ def plan(runbooks: Sequence[Runbook], keep: int = KEEP) -> tuple[DurableFeed, ..
     """Every durable feed of this set of runbooks: the root set first, then one set per
     standard; within a set `alles.ics` first, then the roles in the order the newest
     runbook lists them."""
+    if not runbooks:
+        return ()
     found = windows(runbooks, keep)
     kept = {rb.id: rb for group in found.values() for rb in group}
     sets: list[tuple[str, str, list[Runbook]]] = [
