@@ -472,8 +472,10 @@ def test_tables_become_labelled_cards_on_a_phone(tab: Tab, path: str) -> None:
     # every card's field is labelled with its column's heading, in every card table
     for table in tables.all():
         headings = [h.strip() for h in table.locator("thead th").all_text_contents()]
-        labels = table.locator("tbody tr").first.locator("td").evaluate_all(
-            "tds => tds.map(td => getComputedStyle(td, '::before').content)"
+        labels = (
+            table.locator("tbody tr")
+            .first.locator("td")
+            .evaluate_all("tds => tds.map(td => getComputedStyle(td, '::before').content)")
         )
         assert labels == [f'"{h}"' for h in headings]
     cells = tables.first.locator("tbody tr").first.locator("td")
