@@ -109,6 +109,7 @@ class Phase:
     end: dt.datetime
     summary: str = ""
     text: str = ""
+    end_note: str = ""  # why the end is what it is, when the runbook gives no end date
 
 
 @dataclass(frozen=True)
@@ -594,7 +595,14 @@ def _build_phases(ctx: _Ctx) -> list[Phase]:
         if start and end:
             phases.append(
                 Phase(
-                    p["id"], i + 1, p["title"], start, end, p.get("summary", ""), p.get("text", "")
+                    p["id"],
+                    i + 1,
+                    p["title"],
+                    start,
+                    end,
+                    p.get("summary", ""),
+                    p.get("text", ""),
+                    p.get("end_note", ""),
                 )
             )
     return phases

@@ -23,8 +23,9 @@ from pathlib import Path
 from calgen.diff import Snapshot, compare, from_json, snapshot, to_json
 from calgen.errors import CalgenError
 from calgen.model import Runbook
+from calgen.render import durable
 from calgen.render.document import iter_documents, render_index
-from calgen.render.ics import PRODID, iter_feeds
+from calgen.render.ics import PRODID, feed_parts
 from calgen.render.revise import revise
 from calgen.templating import environment
 
@@ -37,16 +38,22 @@ def iter_outputs(
     prodid: str = PRODID,
     history: Mapping[str, Mapping[str, Snapshot]] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
-    """(relative path, bytes) for every output of every runbook, then the site's index,
-    one at a time: a large runbook never has all its outputs in memory at once.
+    """(relative path, bytes) for every output, one at a time: first each runbook's
+    version snapshot and feeds, then the durable feeds (calgen.render.durable), then each
+    runbook's pages, then the site's index. A large runbook never has all its outputs in
+    memory at once; the events the durable feeds need are held (as the bytes objects the
+    feeds share) only until the durable feeds are out, before the pages are rendered.
 
     `history` holds the snapshots of earlier versions (read_history): a runbook page shows
     the changes since the previous version of its version table when that one is known.
     """
     env = environment(templates)
-    listed = []
+    runbooks = list(runbooks)
+    lasting = durable.plan(runbooks)  # refuses ids that would take a durable feed's path
+    kept = {rb_id for feed in lasting for rb_id in feed.runbooks}
+    bodies: dict[tuple[str, str], list[bytes]] = {}
+    changes: dict[str, tuple[str, tuple[str, ...]]] = {}
     for runbook in runbooks:
-        changes = None
         if runbook.versions:
             current = runbook.versions[0].version
             yield (
@@ -57,13 +64,19 @@ def iter_outputs(
             if len(runbook.versions) > 1 and runbook.versions[1].version in earlier:
                 previous = runbook.versions[1].version
                 found = compare(earlier[previous], snapshot(runbook), runbook.calendar)
-                changes = (previous, tuple(str(c) for c in found))
-        for name, data in iter_feeds(env, runbook, prodid, base_url):
+                changes[runbook.id] = (previous, tuple(str(c) for c in found))
+        for name, parts in feed_parts(env, runbook, prodid, base_url):
+            if runbook.id in kept:  # the events' bytes objects, shared, not copies
+                bodies[(runbook.id, name.removesuffix(".ics"))] = parts[2:-1]
+            yield f"{runbook.id}/{name}", b"".join(parts)
+    yield from durable.iter_durable(lasting, runbooks, bodies, prodid)
+    bodies.clear()
+    for runbook in runbooks:
+        for name, text in iter_documents(env, runbook, base_url, changes.get(runbook.id)):
+            data = text.encode("utf-8")
+            del text  # not kept alive while the next page is rendered
             yield f"{runbook.id}/{name}", data
-        for name, text in iter_documents(env, runbook, base_url, changes):
-            yield f"{runbook.id}/{name}", text.encode("utf-8")
-        listed.append(runbook)
-    yield "index.html", render_index(env, listed, base_url).encode("utf-8")
+    yield "index.html", render_index(env, runbooks, base_url, lasting).encode("utf-8")
 
 
 def render_all(

@@ -266,6 +266,10 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                         "summary": _text("the paragraph in 1.1"),
                         "text": _text("the phase chapter's introduction"),
                         "distance": _distance,
+                        "end_note": _text(
+                            "when the runbook gives no end date: how `end` was derived "
+                            "(shown on the page and in the feeds)"
+                        ),
                     },
                     ["id", "title", "start", "end"],
                 ),

@@ -72,7 +72,8 @@ ROLES: tuple[str, ...] = tuple(
 )
 RUNBOOK_PAGES = [f"{seed}/{name}.html" for seed in SEEDS for name in ("index", *ROLES)]
 PAGES = ["index.html", *RUNBOOK_PAGES]
-WEBCAL = re.compile(rf"^webcal://{re.escape(HOST)}/([a-z0-9.-]+)/([a-z0-9.-]+\.ics)$")
+WEBCAL = re.compile(rf"^webcal://{re.escape(HOST)}/(?:([a-z0-9.-]+)/)?([a-z0-9.-]+\.ics)$")
+PHONE = 390  # CSS px: a common phone's width
 
 
 def _missing(reason: str) -> None:
@@ -285,11 +286,12 @@ def test_timeline_svg(tab: Tab, path: str) -> None:
 
 def _check_webcal(site: Site, href: str, runbook: str | None) -> str:
     match = WEBCAL.match(href)
-    assert match, f"webcal link {href!r} is not webcal://{HOST}/<id>/<file>.ics"
+    assert match, f"webcal link {href!r} is not webcal://{HOST}/[<folder>/]<file>.ics"
     rb, name = match.groups()
     if runbook is not None:
         assert rb == runbook, f"{href} points at another runbook than {runbook}"
-    assert (site.root / rb / name).is_file(), f"{href}: no {rb}/{name} in the built site"
+    folder = site.root / rb if rb else site.root
+    assert (folder / name).is_file(), f"{href}: no {rb}/{name} in the built site"
     return name
 
 
@@ -321,11 +323,17 @@ def test_subscribe_links(tab: Tab, path: str) -> None:
 
 
 def test_site_index_feed_links(tab: Tab) -> None:
+    """Per-runbook feeds, and first the durable ones: the root set and one per standard
+    (iWmo, iJw), each `alles.ics` and one per role."""
     tab.open("index.html")
     feeds = tab.page.eval_on_selector_all(
         'a[href$=".ics"]:not([href^="webcal:"])', "as => as.map(a => a.href)"
     )
-    assert len(feeds) == len(SEEDS) * (len(ROLES) + 1)
+    durable = 3 * (len(ROLES) + 1)
+    assert len(feeds) == durable + len(SEEDS) * (len(ROLES) + 1)
+    first = [u.removeprefix(tab.site.url) for u in feeds[:durable]]
+    assert first[: len(ROLES) + 1] == ["alles.ics", *(f"{r}.ics" for r in ROLES)]
+    assert {u.split("/")[0] for u in first[len(ROLES) + 1 :]} == {"iwmo", "ijw"}
     for url in feeds:
         resp = tab.context.request.get(url)
         assert resp.status == 200, f"{url}: HTTP {resp.status}"
@@ -421,13 +429,103 @@ def test_axe_no_violations(tab: Tab, axe_script: Path, path: str) -> None:
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_axe_on_a_phone(tab: Tab, axe_script: Path, path: str) -> None:
-    """At 375 px wide the timeline (min-width 48rem) scrolls inside the page: the scroller
-    must be reachable by keyboard (scrollable-region-focusable) like everything else."""
-    tab.page.set_viewport_size({"width": 375, "height": 800})
+def test_phone_width(tab: Tab, axe_script: Path, screenshots: Path, path: str) -> None:
+    """At 390 px: no sideways scrolling, nothing wider than the screen, axe-core clean
+    (tables as cards, the timeline as a list); a full-page screenshot for review."""
+    tab.page.set_viewport_size({"width": PHONE, "height": 800})
     tab.open(path)
+    width = tab.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE, f"{path} is {width} px wide at {PHONE} px"
+    # nothing sticks out of the page either (an element wider than the viewport), apart
+    # from what is clipped away for screen readers only (the cards' column headings)
+    wide = tab.page.evaluate(
+        """w => {
+            const clipped = e => {
+                for (let a = e; a; a = a.parentElement) {
+                    if (getComputedStyle(a).position === 'absolute') return true;
+                }
+                return false;
+            };
+            return [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > w + 0.5 && !clipped(e))
+                .map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className);
+        }""",
+        PHONE,
+    )
+    assert wide == [], f"{path}: wider than {PHONE} px: {wide[:5]}"
     violations = _axe(tab.page, axe_script)
     assert violations == [], _report(path, violations)
+    target = screenshots / (path.removesuffix(".html").replace("/", "__") + "-phone.png")
+    tab.page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 0
+
+
+@pytest.mark.parametrize("path", ["iwmo-ijw-3.0-3.1/index.html", "index.html"])
+def test_tables_become_labelled_cards_on_a_phone(tab: Tab, path: str) -> None:
+    tab.page.set_viewport_size({"width": PHONE, "height": 800})
+    tab.open(path)
+    tables = tab.page.locator("table.cards")
+    assert tables.count() > 0
+    # the column headings stay for screen readers, clipped to one pixel on screen
+    head = tables.first.locator("thead").bounding_box()
+    assert head is not None
+    assert head["width"] <= 1
+    assert head["height"] <= 1
+    # every card's field is labelled with its column's heading, in every card table
+    for table in tables.all():
+        headings = [h.strip() for h in table.locator("thead th").all_text_contents()]
+        labels = (
+            table.locator("tbody tr")
+            .first.locator("td")
+            .evaluate_all("tds => tds.map(td => getComputedStyle(td, '::before').content)")
+        )
+        assert labels == [f'"{h}"' for h in headings]
+    cells = tables.first.locator("tbody tr").first.locator("td")
+    for i in range(cells.count()):
+        cell = cells.nth(i)
+        box = cell.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= PHONE
+    if path != "index.html":  # one card per row: the cells are stacked
+        boxes = [cells.nth(i).bounding_box() for i in range(cells.count())]
+        tops = [b["y"] for b in boxes if b]
+        assert tops == sorted(tops)
+        assert len(set(tops)) == len(tops)
+        last = tab.row("3.1.2").locator("td").last
+        assert last.evaluate("td => getComputedStyle(td, '::before').content") == '"Actie houders"'
+        assert last.inner_text().strip() == "Zorgaanbieders"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_role_marks_visible_on_a_phone(tab: Tab, seed: str) -> None:
+    """On a phone the timeline is a list per phase: every mark of each role is within the
+    screen's width, without scrolling sideways."""
+    for role in ROLES:
+        tab.page.set_viewport_size({"width": PHONE, "height": 800})
+        tab.open(f"{seed}/{role}.html")
+        _role_marks(tab, role)
+
+
+def _role_marks(tab: Tab, role: str) -> None:
+    expect(tab.page.locator(".timeline svg")).not_to_be_visible()
+    marks = tab.page.locator(".timeline-list ol li")
+    expected = [r for r, roles in _rows(tab.page).items() if role in roles]
+    assert marks.count() == len(expected) > 0
+    shown = []
+    for i in range(marks.count()):
+        mark = marks.nth(i)
+        expect(mark).to_be_visible()
+        box = mark.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= PHONE
+        shown.append("m-" + (mark.locator("a").get_attribute("href") or "").removeprefix("#m-"))
+    assert sorted(shown) == sorted(expected)
+    # at desktop width the SVG is back and the list is gone
+    tab.page.set_viewport_size({"width": 1280, "height": 900})
+    expect(tab.page.locator(".timeline svg")).to_be_visible()
+    expect(marks.first).not_to_be_visible()
 
 
 # Chromium's own PNG decoder reads the screenshot back in the page: size, the background
@@ -505,6 +603,11 @@ def test_print_hides_nav_and_subscribe(tab: Tab, path: str) -> None:
     expect(tab.page.locator("h1")).to_be_visible()  # the runbook itself still prints
     expect(tab.page.locator(".timeline svg")).to_be_visible()
     expect(tab.page.locator("tr[data-roles]").first).to_be_visible()
+    # the print layout is the table and the SVG, never the phone's cards or list
+    expect(tab.page.locator("table.schedule thead").first).to_be_visible()
+    expect(tab.page.locator(".timeline-list")).to_be_hidden()
+    display = tab.page.locator("tr[data-roles]").first.evaluate("r => getComputedStyle(r).display")
+    assert display == "table-row"
 
 
 def test_hostile_text_is_inert_in_the_browser(

@@ -30,7 +30,7 @@ def test_build_writes_every_feed(workspace: Path, capsys: pytest.CaptureFixture[
     for runbook in ("iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1"):
         for feed in FEEDS:
             assert (workspace / "dist" / runbook / f"{feed}.ics").is_file()
-    assert "built 2 runbook(s): 24 of 24 file(s) changed in dist" in capsys.readouterr().err
+    assert "built 2 runbook(s): 39 of 39 file(s) changed in dist" in capsys.readouterr().err
 
 
 def test_two_builds_are_byte_identical(workspace: Path) -> None:
@@ -47,16 +47,24 @@ def test_two_builds_are_byte_identical(workspace: Path) -> None:
         if p.is_file()
     }
     assert one == two
-    assert len(one) == 24 + 1  # the outputs and calgen's manifest
+    assert (
+        len(one) == 39 + 1
+    )  # 24 per runbook, the durable feeds (3 sets of 5), the index; calgen's manifest
 
 
 def test_build_single_file_and_out(workspace: Path) -> None:
     assert main(["build", "runbooks/iwmo-2.1-2.2.yaml", "--out", "site"]) == 0
-    assert sorted(p.name for p in (workspace / "site").iterdir()) == [
-        ".calgen-manifest.json",
-        "index.html",
-        "iwmo-2.1-2.2",
-    ]
+    durable = ["alles.ics", "gemeenten.ics", "inlichtingenbureau.ics", "iwmo"]
+    assert sorted(p.name for p in (workspace / "site").iterdir()) == sorted(
+        [
+            *durable,
+            ".calgen-manifest.json",
+            "index.html",
+            "iwmo-2.1-2.2",
+            "vecozo.ics",
+            "zorgaanbieders.ics",
+        ]
+    )
 
 
 def test_check_reports_missing_and_stale(
@@ -64,7 +72,7 @@ def test_check_reports_missing_and_stale(
 ) -> None:
     assert main(["build", "--check"]) == 1
     err = capsys.readouterr().err
-    assert err.count(": missing") == 24
+    assert err.count(": missing") == 39
     assert main(["build"]) == 0
     assert main(["build", "--check"]) == 0
     capsys.readouterr()

@@ -381,6 +381,7 @@ def test_chromium_loads_nothing_from_outside_and_runs_no_script(links_site: Path
     if not chromium.exists():
         _missing("Debian chromium (/usr/bin/chromium)")  # in CI: a failure, not a skip
     from playwright import sync_api
+
     seen: dict[str, Any] = {"requests": []}
 
     def visit() -> None:

@@ -136,17 +136,27 @@ def test_the_manifest_lists_exactly_what_calgen_wrote(project: Path) -> None:
     assert "iwmo-2.1-2.2/all.ics" in listed
 
 
+def _old_dist(folder: Path) -> None:
+    """dist/ as a calgen from before manifests wrote it: no manifest, no durable feeds
+    (they came with the manifest), only the per-runbook folders and the index."""
+    shutil.copytree(ROOT / "dist", folder)
+    (folder / MANIFEST).unlink()
+    for path in folder.iterdir():
+        if path.suffix == ".ics":
+            path.unlink()
+        elif path.is_dir() and not (path / "index.html").exists():
+            shutil.rmtree(path)  # iwmo/, ijw/: the durable feeds per standard
+
+
 def test_a_dist_from_before_manifests_is_adopted_once(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shutil.copytree(ROOT / "dist", project / "dist")
-    (project / "dist" / MANIFEST).unlink(missing_ok=True)
+    _old_dist(project / "dist")
     assert main(["build"]) == 0
     assert (project / "dist" / MANIFEST).is_file()
     # but a folder holding one foreign name besides calgen's is not adopted
     shutil.rmtree(project / "dist")
-    shutil.copytree(ROOT / "dist", project / "dist")
-    (project / "dist" / MANIFEST).unlink(missing_ok=True)
+    _old_dist(project / "dist")
     (project / "dist" / "README.txt").write_text("someone's\n")
     before = _state(project / "dist")
     assert "README.txt" in _fail(["build"], capsys)
@@ -193,7 +203,7 @@ def test_a_symlinked_out_publishes_into_its_target_and_keeps_the_link(
     runbook.write_text(runbook.read_text().replace('"2022-03-30 17:00"', '"2022-03-30 16:00"', 1))
     capsys.readouterr()
     assert main(["build"]) == 0
-    assert " of 24 file(s) changed" in capsys.readouterr().err
+    assert " of 39 file(s) changed" in capsys.readouterr().err
     # file by file: the folder itself (a web root) is the same one
     assert (project / "srv" / "www").stat().st_ino == inode
     assert [p.name for p in (project / "srv" / "www").rglob("*calgen-tmp")] == []

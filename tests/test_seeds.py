@@ -7,11 +7,18 @@ independently of `runbooks/*.yaml`, with the UTC instants worked out by hand: CE
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import email
+import email.policy
+import re
+from pathlib import Path
 
 import pytest
 
+from calgen.cli import main
 from calgen.model import Runbook
+from calgen.publish import render_all
 from tests.calendars import (
     Feed,
     assert_event_at,
@@ -20,6 +27,7 @@ from tests.calendars import (
     assert_period,
     local,
 )
+from tests.conftest import ROOT
 
 G, Z, V, IB = "gemeenten", "zorgaanbieders", "vecozo", "inlichtingenbureau"
 HUBS = (V, IB)
@@ -62,7 +70,8 @@ MILESTONES = [
     ("iwmo-ijw-3.0-3.1", "3.2.4", "2022-04-04 13:00", None, "2022-04-04 11:00", EVERYONE),
     ("iwmo-ijw-3.0-3.1", "3.3.1", "2022-03-01 23:00", None, "2022-03-01 22:00", (Z,)),
     ("iwmo-ijw-3.0-3.1", "3.3.2", "2022-03-31 13:00", None, "2022-03-31 11:00", (G,)),
-    ("iwmo-ijw-3.0-3.1", "3.3.3", "2022-03-31 13:00", None, "2022-03-31 11:00", HUBS),
+    # a blocking reaches every feed, as 3.2's do (the page promises every role "de blokkering")
+    ("iwmo-ijw-3.0-3.1", "3.3.3", "2022-03-31 13:00", None, "2022-03-31 11:00", EVERYONE),
     ("iwmo-ijw-3.0-3.1", "4.1.1", "2022-04-04 13:00", None, "2022-04-04 11:00", HUBS),
     ("iwmo-ijw-3.0-3.1", "4.1.2", "2022-04-04 13:00", None, "2022-04-04 11:00", (G,)),
     ("iwmo-ijw-3.0-3.1", "4.1.3", "2022-04-04 13:00", None, "2022-04-04 11:00", (Z,)),
@@ -183,3 +192,137 @@ def test_description_carries_full_text(seed_outputs: dict[str, bytes]) -> None:
 def test_action_holder_text_as_in_runbook(seed_outputs: dict[str, bytes]) -> None:
     event = _feed(seed_outputs, "iwmo-ijw-3.0-3.1", "gemeenten").event("3.2.2")
     assert "Actiehouder: VECOZO / IB" in str(event["DESCRIPTION"])
+
+
+# ------------------------------------------------- fidelity: the pages against the PDFs
+
+
+def _page(seed_outputs: dict[str, bytes], runbook: str) -> str:
+    return seed_outputs[f"{runbook}/index.html"].decode()
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text[text.index(start) : text.index(end, text.index(start))]
+
+
+def test_1_1_heading_lead_and_list_from_the_runbook(
+    seed_runbooks: dict[str, Runbook], seed_outputs: dict[str, bytes]
+) -> None:
+    """2018 §1.1 lists the three phases before describing them; 2022 does not."""
+    old = _between(_page(seed_outputs, "iwmo-2.1-2.2"), "<h3>1.1 ", "<h4>Fase 1")
+    assert "<h3>1.1 Migratieperiode met drie fasen</h3>" in old
+    assert "<p>De migratieperiode kent drie fasen:</p>" in old
+    items = re.findall(r"<li>(.*?)</li>", old)
+    assert items == ["afsluiting;", "transitie;", "ingebruikname en nazorg."]
+    md = seed_outputs["iwmo-2.1-2.2/runbook.md"].decode()
+    assert "- afsluiting;\n- transitie;\n- ingebruikname en nazorg.\n" in md
+    new = _between(_page(seed_outputs, "iwmo-ijw-3.0-3.1"), "<h3>1.1 ", "<h4>Fase 1")
+    assert "De migratieperiode kent drie fasen:" in new
+    assert "<li>" not in new
+    # taken from the runbook, not the template: change it there and the page follows
+    runbook = seed_runbooks["iwmo-ijw-3.0-3.1"]
+    edited = dataclasses.replace(
+        runbook,
+        goal_sections=tuple(
+            dataclasses.replace(b, title="Drie fasen", text="Er zijn drie fasen.")
+            if b.number == "1.1"
+            else b
+            for b in runbook.goal_sections
+        ),
+    )
+    page = render_all([edited])["iwmo-ijw-3.0-3.1/index.html"].decode()
+    assert "<h3>1.1 Drie fasen</h3>\n<p>Er zijn drie fasen.</p>" in page
+    assert "Migratieperiode met drie fasen" not in page
+    assert page.count("<h3>1.1 ") == 1
+
+
+@pytest.mark.parametrize("runbook", ["iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1"])
+def test_vecozo_channel_notes_keep_their_parentheses(
+    seed_outputs: dict[str, bytes], runbook: str
+) -> None:
+    html = _page(seed_outputs, runbook)
+    assert "support@vecozo.nl</a> (werking certificaten en diensten)</p>" in html
+    assert "administratie@vecozo.nl</a> (administratieve zaken)</p>" in html
+    md = seed_outputs[f"{runbook}/runbook.md"].decode()
+    assert "support@vecozo.nl (werking certificaten en diensten)" in md
+    assert "administratie@vecozo.nl (administratieve zaken)" in md
+
+
+def test_4_1_2_time_label_in_tooltip_alarm_and_feed(seed_outputs: dict[str, bytes]) -> None:
+    """2018 4.1.2 "Voor uiterlijk 13.00 uur": the table, the timeline's tooltip, the
+    reminders (VALARM) and the description all keep it."""
+    html = _page(seed_outputs, "iwmo-2.1-2.2")
+    svg = _between(html, "<svg", "</svg>")
+    tooltip = re.search(r"<title>4\.1\.2 [^<]*</title>", svg)
+    assert tooltip
+    assert "dinsdag 3 april 2018, 13.00 uur (Voor uiterlijk 13.00 uur)" in tooltip.group(0)
+    event = _feed(seed_outputs, "iwmo-2.1-2.2", "gemeenten").event("4.1.2")
+    assert "(Voor uiterlijk 13.00 uur)" in str(event["DESCRIPTION"])
+    alarms = list(event.walk("VALARM"))
+    assert alarms
+    for alarm in alarms:
+        assert "13.00 uur (Voor uiterlijk 13.00 uur)" in str(alarm["DESCRIPTION"])
+
+
+def test_4_1_2_time_label_in_reminder_mail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "s.yaml").write_text("subscribers:\n  gemeenten: [a@example.nl]\n")
+    monkeypatch.chdir(tmp_path)
+    args = ["notify", str(ROOT / "runbooks/iwmo-2.1-2.2.yaml"), "--subscribers", "s.yaml"]
+    assert main([*args, "--outbox", "out", "--at", "2018-04-02 09:00"]) == 0
+    capsys.readouterr()
+    texts = []
+    for path in sorted((tmp_path / "out").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        plain = message.get_body(("plain",))
+        html = message.get_body(("html",))
+        assert plain is not None
+        assert html is not None
+        texts.append((plain.get_content(), html.get_content()))
+    mentioned = [(p, h) for p, h in texts if "4.1.2 " in p]
+    assert mentioned
+    for plain, html in mentioned:
+        line = next(x for x in plain.splitlines() if "(Voor uiterlijk" in x)
+        assert line == "  Wanneer: dinsdag 3 april 2018, 13.00 uur (Voor uiterlijk 13.00 uur)"
+        assert "13.00 uur (Voor uiterlijk 13.00 uur)</td>" in html
+
+
+@pytest.mark.parametrize("runbook", ["iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1"])
+def test_schedule_tables_headed_actie_houders(seed_outputs: dict[str, bytes], runbook: str) -> None:
+    html = _page(seed_outputs, runbook)
+    assert '<th scope="col">Actie houders</th>' in html
+    assert "Actiehouder</th>" not in html
+    md = seed_outputs[f"{runbook}/runbook.md"].decode()
+    assert "| Wanneer (tijd) | Actie houders |" in md
+
+
+@pytest.mark.parametrize(
+    ("runbook", "end"),
+    [("iwmo-2.1-2.2", "dinsdag 1 mei 2018, 13.00 uur"), ("iwmo-ijw-3.0-3.1", "maandag 2 mei 2022")],
+)
+def test_phase_3_end_shown_as_derived(
+    seed_outputs: dict[str, bytes], runbook: str, end: str
+) -> None:
+    """Neither source gives phase 3 an end: calgen's four weeks (from 5.2) say so."""
+    html = _page(seed_outputs, runbook)
+    phase3 = _between(html, "<h4>Fase 3", "</section>")
+    note = re.search(r'<p class="meta derived">(.*?)</p>', phase3)
+    assert note
+    assert end in note.group(1)
+    assert "noemt geen einddatum" in note.group(1)
+    assert "afgeleid uit 5.2" in note.group(1)
+    assert html.count('class="meta derived"') == 1  # phases 1 and 2 have their end dates
+    for feed_id in ("all", *EVERYONE):
+        feed = _feed(seed_outputs, runbook, feed_id)
+        phase = next(e for e in feed.events() if str(e["SUMMARY"]).startswith("Fase 3"))
+        assert "afgeleid uit 5.2" in str(phase["DESCRIPTION"])
+        other = next(e for e in feed.events() if str(e["SUMMARY"]).startswith("Fase 2"))
+        assert "afgeleid" not in str(other["DESCRIPTION"])
+
+
+def test_messages_catalogue_does_not_restrict_303_304_to_2x() -> None:
+    """The 2022 runbook (3.x) uses 303/304 until they are blocked on 31 March 2022."""
+    text = (ROOT / "runbooks/shared/messages.yaml").read_text(encoding="utf-8")
+    assert "belong to the 2.x standard" not in text
+    assert "in use under 3.0 until they were blocked on 31 March" in text.replace("\n# ", " ")

@@ -17,6 +17,7 @@ import markupsafe
 
 from calgen.model import Contact, Milestone, Phase, Runbook
 from calgen.render import dutch
+from calgen.render.durable import DurableFeed
 from calgen.render.ics import ALL, actionholder, phase_label, summary
 from calgen.render.ics import anchor as anchor  # built in ics; also imported from here
 from calgen.render.timeline import Timeline, build_timeline, select_lane
@@ -35,6 +36,7 @@ class Row:
     actionholder: str
     roles: frozenset[str]
     messages: tuple[str, ...]
+    period: bool = False  # a period (start and end), not a deadline
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,16 @@ class RoleView:
     page: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class NarrowPhase:
+    """A phase in the timeline as a list (phones): its marks, in time order."""
+
+    label: str  # `Fase 1: afsluiting`
+    css: str  # the phase id, for its colour
+    when: str  # the phase's period in Dutch
+    items_html: str  # the marks' <li>s, each made once per runbook
+
+
 @dataclass(frozen=True)
 class DocumentContext:
     runbook: Runbook
@@ -85,6 +97,7 @@ class DocumentContext:
     changes_since: str = ""  # the previous version, when its snapshot is known
     changes: tuple[str, ...] = ()  # Dutch sentences (calgen.diff)
     lanes_html: dict[str, str] = field(default_factory=dict)  # each timeline lane, once
+    narrow: tuple[NarrowPhase, ...] = ()  # the timeline as a list, for narrow screens
 
 
 class PageContext(TypedDict):
@@ -107,16 +120,23 @@ def _row(runbook: Runbook, m: Milestone) -> Row:
         actionholder=actionholder(runbook, m),
         roles=m.audience,
         messages=tuple(ref.written for ref in m.messages),
+        period=m.end is not None,
     )
+
+
+def _links(path: str, base_url: str, relative: str) -> tuple[str, str]:
+    """The https link of a published file (`relative` without a base URL) and its
+    webcal:// form ("" without a base URL)."""
+    base = base_url.rstrip("/")
+    https = f"{base}/{path}" if base else relative
+    return https, ("webcal://" + https.split("://", 1)[1] if base else "")
 
 
 def feeds(runbook: Runbook, base_url: str) -> tuple[Feed, ...]:
     out = []
-    base = base_url.rstrip("/")
     for role_id, name in [(ALL, "Alle rollen")] + [(r.id, r.name) for r in runbook.roles]:
         file = f"{role_id}.ics"
-        https = f"{base}/{runbook.id}/{file}" if base else file
-        webcal = "webcal://" + https.split("://", 1)[1] if base else ""
+        https, webcal = _links(f"{runbook.id}/{file}", base_url, file)
         page = "index.html" if role_id == ALL else f"{role_id}.html"
         out.append(Feed(role_id, name, file, https, webcal, page))
     return tuple(out)
@@ -132,6 +152,7 @@ def document(
     timeline: Timeline | None = None,
     rows_html: Mapping[str, str] | None = None,
     lanes_html: Mapping[str, str] | None = None,
+    items_html: Mapping[str, str] | None = None,
 ) -> DocumentContext:
     """The context for the whole runbook, or for the view of one role.
 
@@ -140,9 +161,28 @@ def document(
     all_rows = rows if rows is not None else [_row(runbook, m) for m in runbook.milestones]
     whole = timeline if timeline is not None else build_timeline(runbook)
     rows_by_section: dict[str, list[Row]] = {}
+    marks_by_phase: dict[str, list[Milestone]] = {}
     for m, row in zip(runbook.milestones, all_rows, strict=True):
         if role is None or role in m.audience:
             rows_by_section.setdefault(m.section, []).append(row)
+            # in the phase whose time it falls in (go-live opens phase 3), not its chapter's
+            during = next((p for p in reversed(runbook.phases) if p.start <= m.start), None)
+            marks_by_phase.setdefault((during or runbook.phases[0]).id, []).append(m)
+    items = items_html or {}
+    narrow = tuple(
+        NarrowPhase(
+            label=phase_label(p),
+            css=p.id,
+            when=dutch.when(p.start, p.end),
+            items_html=markupsafe.Markup(
+                "".join(
+                    items.get(m.id, "")
+                    for m in sorted(marks_by_phase.get(p.id, []), key=lambda m: m.start)
+                )
+            ),
+        )
+        for p in runbook.phases
+    )
     chapters = []
     for phase in runbook.phases:
         sections = tuple(
@@ -183,6 +223,7 @@ def document(
         changes_since=changes[0] if changes else "",
         changes=changes[1] if changes else (),
         lanes_html=dict(lanes_html or {}),
+        narrow=narrow,
     )
 
 
@@ -218,11 +259,15 @@ def iter_documents(
         )
         for lane in timeline.lanes
     }
+    item_macro = getattr(macros, "timeline_item")  # noqa: B009 - as above
+    early = {m.id for lane in timeline.lanes for m in lane.markers if m.early}
+    items_html = {r.id: markupsafe.Markup(item_macro(r, r.id in early)) for r in rows}
     shared = {
         "rows": rows,
         "timeline": timeline,
         "rows_html": rows_html,
         "lanes_html": lanes_html,
+        "items_html": items_html,
     }
     whole = document(runbook, base_url, None, changes, **shared)  # type: ignore[arg-type]
     yield "index.html", page.render(PageContext(doc=whole))
@@ -237,10 +282,57 @@ class IndexItem(TypedDict):
     feeds: tuple[Feed, ...]
 
 
-def render_index(env: jinja2.Environment, runbooks: list[Runbook], base_url: str) -> str:
-    """`dist/index.html`: every runbook, newest go-live first."""
+@dataclass(frozen=True, kw_only=True)
+class FeedSet:
+    """The durable feeds of one set (the root, or one standard) on the site's index."""
+
+    id: str  # HTML id of its heading
+    title: str  # `Alle standaarden`, `Alleen iJw`
+    standards: str  # `iWmo en iJw`
+    runbooks: tuple[str, ...]  # titles of the runbooks it carries, newest first
+    feeds: tuple[Feed, ...]
+
+
+def durable_sets(
+    lasting: Sequence[DurableFeed], runbooks: Sequence[Runbook], base_url: str
+) -> tuple[FeedSet, ...]:
+    titles = {rb.id: rb.title for rb in runbooks}
+    sets: dict[str, list[DurableFeed]] = {}
+    for feed in lasting:
+        sets.setdefault(feed.standard, []).append(feed)
+    out = []
+    for standard, found in sets.items():
+        links = []
+        for f in found:
+            https, webcal = _links(f.path, base_url, f.path)
+            name = f"{f.role_name}, alleen {standard}" if standard else f.role_name
+            links.append(Feed(f.role, name, f.path, https, webcal, ""))
+        out.append(
+            FeedSet(
+                id=f"abonneer-{f.path.split('/')[0] if standard else 'alles'}",
+                title=f"Alleen {standard}"
+                if standard
+                else f"Alle standaarden ({found[0].standards})",
+                standards=found[0].standards,
+                runbooks=tuple(titles[i] for i in reversed(found[0].runbooks)),
+                feeds=tuple(links),
+            )
+        )
+    return tuple(out)
+
+
+def render_index(
+    env: jinja2.Environment,
+    runbooks: list[Runbook],
+    base_url: str,
+    lasting: Sequence[DurableFeed] = (),
+) -> str:
+    """`dist/index.html`: the durable feeds ("Abonneer één keer"), then every runbook,
+    newest go-live first."""
     items = [
         IndexItem(runbook=rb, feeds=feeds(rb, base_url))
         for rb in sorted(runbooks, key=lambda rb: rb.go_live, reverse=True)
     ]
-    return env.get_template("html/index.html.j2").render(runbooks=items)
+    return env.get_template("html/index.html.j2").render(
+        runbooks=items, sets=durable_sets(lasting, runbooks, base_url)
+    )

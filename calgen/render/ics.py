@@ -180,7 +180,8 @@ def _milestone_item(
         milestone.kind,
         milestone.start,
         summary(milestone),
-        dutch.when(milestone.start, milestone.end),
+        dutch.when(milestone.start, milestone.end)
+        + (f" ({milestone.time_label})" if milestone.time_label else ""),
         milestone.reminders,
     )
 
@@ -280,6 +281,16 @@ def iter_feeds(
     env: jinja2.Environment, runbook: Runbook, prodid: str = PRODID, base_url: str = ""
 ) -> Iterator[tuple[str, bytes]]:
     """("all.ics", bytes), then each role's feed, one at a time."""
+    for name, parts in feed_parts(env, runbook, prodid, base_url):
+        yield name, b"".join(parts)
+
+
+def feed_parts(
+    env: jinja2.Environment, runbook: Runbook, prodid: str = PRODID, base_url: str = ""
+) -> Iterator[tuple[str, list[bytes]]]:
+    """Each feed as its parts: calendar head, VTIMEZONE, one bytes object per event (the
+    same object in every feed that carries the event with the same alarms), the end. The
+    durable feeds (calgen.render.durable) keep the events' parts, not copies."""
     serialized = items(env, runbook, base_url)
     alarm = _macro(env, "ics/alarm.txt.j2", "alarm")
 
@@ -316,14 +327,5 @@ def iter_feeds(
             for item in serialized
             if role is None or role in item.audience
         ]
-        yield (
-            f"{feed_id}.ics",
-            b"".join(
-                [
-                    _calendar_head(runbook, name, description, prodid),
-                    zone,
-                    *body,
-                    b"END:VCALENDAR\r\n",
-                ]
-            ),
-        )
+        head = _calendar_head(runbook, name, description, prodid)
+        yield f"{feed_id}.ics", [head, zone, *body, b"END:VCALENDAR\r\n"]

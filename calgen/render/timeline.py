@@ -132,6 +132,7 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
             width=round(x(m.end) - x(m.start), 1) if m.end else 0,
             id=m.id,
             title=f"{m.id} {m.title}: {dutch.when(m.start, m.end)}"
+            + (f" ({m.time_label})" if m.time_label else "")
             + (" (eerder dan de tijdlijn)" if m.start < start else ""),
             early=m.start < start,
         )

@@ -1,0 +1,288 @@
+"""Durable feeds: subscribe once, every new runbook appears by itself.
+
+The proof of issue 12: both seeds built → each durable feed carries both (each per-standard
+feed the runbooks of its standard); then `new-release` onto Monday 5 April 2027 and a
+rebuild over that output → the same paths also carry 2027, every earlier event is byte for
+byte what it was, and ical.js and libical read the earlier events unchanged and the new
+ones added. Plus the retention window (a runbook that leaves is CANCELLED), the names, and
+ids that would take a durable feed's path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from icalendar import Calendar
+
+from calgen.cli import main
+from calgen.model import Runbook
+from calgen.render import durable
+from tests.conformance_readers import read_icaljs, read_libical
+from tests.conftest import BASE_URL, ROOT, check_golden
+
+OLD = ("iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1")
+NEW = "iwmo-ijw-3.1-3.2"
+ROLES = ("alles", "gemeenten", "zorgaanbieders", "vecozo", "inlichtingenbureau")
+# path -> the runbooks it must carry after the seed build
+SEED_PLAN = {
+    **{f"{r}.ics": OLD for r in ROLES},
+    **{f"iwmo/{r}.ics": OLD for r in ROLES},
+    **{f"ijw/{r}.ics": OLD[1:] for r in ROLES},
+}
+_EVENT = re.compile(rb"BEGIN:VEVENT\r\n.*?END:VEVENT\r\n", re.S)
+_UID = re.compile(rb"\r\nUID:(.*?)\r\n")
+
+
+def events(data: bytes) -> dict[str, bytes]:
+    """uid -> the event's bytes as published (unfolded UID; events are never reordered
+    or re-folded by a durable feed, so bytes compare directly)."""
+    out = {}
+    for match in _EVENT.finditer(data):
+        raw = match.group(0)
+        found = _UID.search(raw.replace(b"\r\n ", b""))
+        assert found, raw
+        out[found.group(1).decode()] = raw
+    return out
+
+
+def runbook_of(uid: str) -> str:
+    """`mijlpaal-3.1.2.iwmo-ijw-3.0-3.1@calgen` → `iwmo-ijw-3.0-3.1`"""
+    for rid in (*OLD, NEW):
+        if uid.endswith(f".{rid}@calgen"):
+            return rid
+    raise AssertionError(uid)
+
+
+def _build(out: Path, runbooks: Path) -> None:
+    assert main(["build", str(runbooks), "--out", str(out), "--base-url", BASE_URL]) == 0
+
+
+def _new_release(runbooks: Path) -> None:
+    """`calgen new-release` onto Monday 5 April 2027 13:00. Its warnings may be made
+    blocking unless `--accept-warnings` (another change): pass it only when listed."""
+    with contextlib.redirect_stdout(io.StringIO()) as usage, pytest.raises(SystemExit):
+        main(["new-release", "--help"])
+    accept = ["--accept-warnings"] if "--accept-warnings" in usage.getvalue() else []
+    code = main(
+        [
+            "new-release",
+            str(runbooks / "iwmo-ijw-3.0-3.1.yaml"),
+            "--go-live",
+            "2027-04-05 13:00",
+            "--from",
+            "3.1",
+            "--to",
+            "3.2",
+            "--date",
+            "2027-01-15",
+            "--out",
+            str(runbooks / f"{NEW}.yaml"),
+            *accept,
+        ]
+    )
+    assert code == 0
+    assert (runbooks / f"{NEW}.yaml").is_file()
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
+    """The seeds built into dist/; what that published; then new-release and a rebuild of
+    the same dist/. Returns dist/ (after) and the durable feeds as first published."""
+    root = tmp_path_factory.mktemp("durable")
+    runbooks = root / "runbooks"
+    shutil.copytree(ROOT / "runbooks", runbooks)
+    dist = root / "dist"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", "1800000000")
+        _build(dist, runbooks)
+        first = {p: (dist / p).read_bytes() for p in SEED_PLAN}
+        shutil.copytree(dist, root / "dist-seeds")
+        _new_release(runbooks)
+        mp.setenv("SOURCE_DATE_EPOCH", "1900000000")
+        _build(dist, runbooks)
+    return dist, first
+
+
+def test_each_durable_feed_carries_the_seeds(builds: tuple[Path, dict[str, bytes]]) -> None:
+    _, first = builds
+    for path, expected in SEED_PLAN.items():
+        carried = {runbook_of(u) for u in events(first[path])}
+        assert carried == set(expected), path
+        # and exactly the events of the per-runbook feed of that role, byte for byte
+        role = path.rsplit("/", 1)[-1].removesuffix(".ics")
+        per_runbook = "all" if role == "alles" else role
+        joined = {}
+        for rid in expected:
+            joined.update(
+                events((builds[0].parent / "dist-seeds" / rid / f"{per_runbook}.ics").read_bytes())
+            )
+        assert events(first[path]) == joined, path
+        data = first[path]
+        assert data.count(b"BEGIN:VTIMEZONE") == 1
+        assert data.count(b"BEGIN:VCALENDAR") == 1
+        assert b"\nMETHOD:PUBLISH\r\n" in data
+
+
+def test_new_release_adds_2027_and_leaves_earlier_events_byte_unchanged(
+    builds: tuple[Path, dict[str, bytes]],
+) -> None:
+    dist, first = builds
+    for path, before in first.items():
+        after = events((dist / path).read_bytes())
+        earlier = events(before)
+        for uid, raw in earlier.items():
+            assert after.get(uid) == raw, f"{path}: {uid} changed"
+        added = set(after) - set(earlier)
+        assert added, f"{path} did not get the 2027 runbook"
+        assert {runbook_of(u) for u in added} == {NEW}, path
+        assert not any(b"STATUS:CANCELLED" in raw for raw in after.values()), path
+    calendar = Calendar.from_ical((dist / "gemeenten.ics").read_bytes())
+    go_live = next(
+        e for e in calendar.walk("VEVENT") if str(e["UID"]) == f"fase-ingebruikname.{NEW}@calgen"
+    )
+    start = go_live.decoded("DTSTART")
+    assert (start.year, start.month, start.day, start.hour, start.minute) == (2027, 4, 5, 13, 0)
+    assert start.strftime("%A") == "Monday"
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("reader", [read_icaljs, read_libical], ids=["ical.js", "libical"])
+@pytest.mark.parametrize("path", ["gemeenten.ics", "alles.ics", "ijw/zorgaanbieders.ics"])
+def test_readers_see_earlier_events_unchanged_and_new_ones_added(
+    builds: tuple[Path, dict[str, bytes]], tmp_path: Path, reader: Any, path: str
+) -> None:
+    dist, first = builds
+    before_file = tmp_path / "before.ics"
+    before_file.write_bytes(first[path])
+    before = {e["uid"]: e for e in reader(before_file)}
+    after = {e["uid"]: e for e in reader(dist / path)}
+    assert before
+    assert set(before) < set(after)
+    for uid, event in before.items():
+        assert after[uid] == event, uid
+    added = set(after) - set(before)
+    assert {runbook_of(u) for u in added} == {NEW}
+    assert all(after[u]["status"] in ("CONFIRMED", "confirmed") for u in added)
+
+
+def test_calendar_names_are_dutch_and_stable(builds: tuple[Path, dict[str, bytes]]) -> None:
+    dist, first = builds
+    calendar = Calendar.from_ical(first["ijw/gemeenten.ics"])
+    assert str(calendar["NAME"]) == "Landelijke draaiboeken migratie iJw (Gemeenten)"
+    assert str(calendar["X-WR-CALNAME"]) == str(calendar["NAME"])
+    assert "drie nieuwste iJw-draaiboeken" in str(calendar["DESCRIPTION"])
+    root = Calendar.from_ical(first["alles.ics"])
+    assert str(root["NAME"]) == "Landelijke draaiboeken migratie iWmo en iJw (Alle rollen)"
+    assert "vanzelf" in str(root["X-WR-CALDESC"])
+    # a build over its own output is byte-identical
+    again = {p: (dist / p).read_bytes() for p in SEED_PLAN}
+    _build(dist, dist.parent / "runbooks")
+    assert again == {p: (dist / p).read_bytes() for p in SEED_PLAN}
+
+
+def test_index_leads_with_subscribe_once(builds: tuple[Path, dict[str, bytes]]) -> None:
+    dist, _ = builds
+    html = (dist / "index.html").read_text(encoding="utf-8")
+    assert html.index(">Abonneer één keer<") < html.index('id="draaiboeken"')
+    host = BASE_URL.split("://", 1)[1]
+    for path in SEED_PLAN:
+        assert f'href="webcal://{host}/{path}"' in html, path
+        assert f'href="{path}" download' in html, path
+        assert (dist / path).is_file()
+    assert "Google Agenda" in html  # the client help of the runbook pages
+    assert "Nu met: Landelijk draaiboek migratie iWmo 3.1 en iJw 3.1 naar iWmo 3.2" in html
+
+
+# --------------------------------------------------------------------- retention window
+
+
+def _fake(rid: str, year: int, standards: tuple[str, ...], seed: Runbook) -> Runbook:
+    import dataclasses
+
+    return dataclasses.replace(
+        seed, id=rid, standards=standards, go_live=seed.go_live.replace(year=year)
+    )
+
+
+def test_window_keeps_three_newest_per_standard(seed_runbooks: dict[str, Runbook]) -> None:
+    seed = seed_runbooks["iwmo-ijw-3.0-3.1"]
+    books = [
+        _fake("a", 2020, ("iWmo",), seed),
+        _fake("b", 2021, ("iWmo", "iJw"), seed),
+        _fake("c", 2022, ("iWmo",), seed),
+        _fake("d", 2023, ("iWmo",), seed),
+        _fake("e", 2019, ("iJw",), seed),
+        _fake("f", 2018, (), seed),
+    ]
+    found = durable.windows(books)
+    assert [rb.id for rb in found["iwmo"]] == ["b", "c", "d"]
+    assert [rb.id for rb in found["ijw"]] == ["e", "b"]
+    assert [rb.id for rb in found[""]] == ["f"]
+    feeds = {f.path: f for f in durable.plan(books)}
+    # the root set: every runbook in some window ("a" left iWmo's), oldest go-live first
+    assert feeds["gemeenten.ics"].runbooks == ("f", "e", "b", "c", "d")
+    assert feeds["ijw/alles.ics"].runbooks == ("e", "b")
+    assert "a" not in feeds["alles.ics"].runbooks
+    assert not any(p.startswith("/") or ".." in p for p in feeds)
+    assert durable.plan([]) == ()
+
+
+def test_runbook_leaving_the_window_is_cancelled(tmp_path: Path) -> None:
+    """Three newer iWmo runbooks push 2018 out: its events stay in gemeenten.ics as
+    CANCELLED (the subscriber's client deletes them), and the build stays byte-identical."""
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", runbooks)
+    dist = tmp_path / "dist"
+    _build(dist, runbooks)
+    source = (runbooks / "iwmo-2.1-2.2.yaml").read_text(encoding="utf-8")
+    for n, year in enumerate((2019, 2020, 2021)):
+        text = source.replace("2018-", f"{year}-").replace("id: iwmo-2.1-2.2", f"id: x-{n}")
+        (runbooks / f"x-{n}.yaml").write_text(text, encoding="utf-8")
+    # these copies keep 2018's weekdays only by chance: their dates are not the point
+    code = main(["build", str(runbooks), "--out", str(dist), "--base-url", BASE_URL])
+    assert code == 0
+    feed = events((dist / "gemeenten.ics").read_bytes())
+    old = {u: raw for u, raw in feed.items() if u.endswith(".iwmo-2.1-2.2@calgen")}
+    assert old
+    assert all(b"STATUS:CANCELLED" in raw for raw in old.values())
+    assert all(b"SEQUENCE:1" in raw for raw in old.values())
+    ijw = events((dist / "ijw/gemeenten.ics").read_bytes())
+    assert not any(b"STATUS:CANCELLED" in raw for raw in ijw.values())
+    before = (dist / "gemeenten.ics").read_bytes()
+    _build(dist, runbooks)
+    assert (dist / "gemeenten.ics").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("rid", "message"),
+    [("iwmo", "also the folder of the durable iWmo feeds"), ("alles.ics", "path of a durable")],
+)
+def test_ids_that_would_take_a_durable_path(
+    tmp_path: Path, rid: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", runbooks)
+    path = runbooks / "iwmo-2.1-2.2.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("id: iwmo-2.1-2.2", f"id: {rid}"),
+        encoding="utf-8",
+    )
+    assert main(["build", str(runbooks), "--out", str(tmp_path / "dist")]) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "dist").exists()
+
+
+GOLDEN_NAMES = ["alles.ics", "gemeenten.ics", "ijw/zorgaanbieders.ics"]
+
+
+@pytest.mark.parametrize("name", GOLDEN_NAMES)
+def test_golden(seed_outputs: dict[str, bytes], name: str, update_golden: bool) -> None:
+    check_golden(name, seed_outputs[name], update_golden)
