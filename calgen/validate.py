@@ -1,11 +1,18 @@
-"""Turning loaded YAML into the domain objects of :mod:`calgen.model`, and every check on the way.
+"""Turning loaded YAML into the domain objects of :mod:`calgen.model`, checking it on the way.
 
 :func:`load_runbook` reads a runbook and the shared files it `uses`, checks structure
 against the schema (:mod:`calgen.check`), then checks every domain rule, collecting *all*
-problems before it raises once. The `_build_<part>` functions build one part of the
-runbook and check the rules local to it as they go (unknown roles, contacts and message
-codes, duplicate ids, periods that end before they start, relative times that cannot be
-resolved); the rules across parts are the `_validate_<rule>` functions `_build` calls.
+problems before it raises once. Where each domain rule is checked:
+- the `_build_<part>` functions build one part and check what is local to it as they go
+  (duplicate ids and sections, unknown contacts, message codes and reminder roles, a
+  milestone outside `sections`, `at` versus `start`/`end`, periods that end before they
+  start, lead times, office hours, holiday names);
+- the `_validate_<rule>` functions check one named rule each: the rules across parts
+  (phase order, go-live, working days), which `_build` calls, and `_validate_roles_known`,
+  called wherever roles are listed;
+- :class:`calgen.context.Context` resolves times (unknown anchors, cycles, DST) and
+  :func:`calgen.context.load_shared` checks the `uses` entries and the shared files;
+- :func:`load_many` refuses a runbook id used twice.
 """
 
 from __future__ import annotations
