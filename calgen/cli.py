@@ -265,7 +265,7 @@ def _report(diags: Diagnostics, strict: bool) -> bool:
 
 
 def _load(paths: Sequence[Path], strict: bool) -> tuple[list[Runbook], bool]:
-    from calgen.model import load_many
+    from calgen.validate import load_many
 
     diags = Diagnostics()
     files = find_runbooks(paths, diags)
@@ -495,7 +495,7 @@ def cmd_new_release(args: argparse.Namespace) -> int:
     import re
 
     from calgen import release, schedule
-    from calgen.model import load_runbook
+    from calgen.validate import load_runbook
 
     version = re.compile(r"^\d+\.\d+$")
     for flag, value in (("--from", args.from_), ("--to", args.to)):

@@ -14,7 +14,7 @@ import pytest
 
 from calgen import cache, schedule
 from calgen.cli import main
-from calgen.model import load_runbook
+from calgen.validate import load_runbook
 from tests.conftest import ROOT
 
 NEW_YEAR = {2031: {dt.date(2031, 1, 1): "Nieuwjaarsdag"}}

@@ -29,9 +29,10 @@ import pytest
 from icalendar import Calendar
 
 from calgen.cli import main
-from calgen.model import Runbook, load_runbook
+from calgen.model import Runbook
 from calgen.publish import render_all
 from calgen.render.ics import uid
+from calgen.validate import load_runbook
 from tests.calendars import AMS
 from tests.conformance_readers import (
     Feeds,

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from calgen.model import Runbook, load_runbook
+from calgen.model import Runbook
 from calgen.publish import render_all
 from calgen.render.ics import uid
+from calgen.validate import load_runbook
 from tests.calendars import alarm_instants
 from tests.conftest import GOLDEN, ROOT, SEEDS, check_golden
 

@@ -20,8 +20,8 @@ from icalendar import Calendar
 from markdown_it import MarkdownIt
 
 from calgen.cli import main
-from calgen.model import load_runbook
 from calgen.publish import render_all
+from calgen.validate import load_runbook
 from tests.conformance_readers import read_icaljs
 from tests.conftest import ROOT, TESTDATA
 

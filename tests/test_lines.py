@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar, Event, vDuration
 
-from calgen.model import load_runbook
 from calgen.publish import render_all
 from calgen.render import ics, revise
 from calgen.render.lines import component, duration, escape, fold
 from calgen.templating import environment
+from calgen.validate import load_runbook
 from tests.conftest import BASE_URL, ROOT, TESTDATA
 
 RUNBOOKS = [

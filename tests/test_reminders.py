@@ -11,7 +11,6 @@ import pytest
 from icalendar import Calendar
 
 from calgen.errors import CalgenError
-from calgen.model import load_runbook
 from calgen.notify import due
 from calgen.publish import render_all
 from calgen.reminders import (
@@ -23,6 +22,7 @@ from calgen.reminders import (
     parse_office_hours,
 )
 from calgen.schedule import DEFAULT_CALENDAR
+from calgen.validate import load_runbook
 from tests.calendars import AMS as DEFAULT_CALENDAR_ZONE
 from tests.calendars import alarm_instants, local
 from tests.conftest import ROOT, TESTDATA

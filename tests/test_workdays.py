@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from calgen.cli import main
-from calgen.model import load_runbook
 from calgen.schedule import DEFAULT_CALENDAR, WorkCalendar, parse_relative
+from calgen.validate import load_runbook
 from tests.calendars import local
 from tests.conftest import TESTDATA
 

@@ -25,7 +25,8 @@ from calgen.notify import changes
 from calgen.notify.addresses import Recipient, Subscribers
 from calgen.notify.compose import Composer, Mail, Rendered, notice_id, reminder_id
 from calgen.notify.due import DEFAULT_EXPIRE, Due, Item, items, role_dues
-from calgen.notify.state import NewItem, NewMessage, NotifyError, Queued, State, open_state
+from calgen.notify.state import NewItem, NewMessage, NotifyError, Queued, State
+from calgen.notify.statefile import open_state
 from calgen.notify.transport import (
     ConnectionLost,
     OutboxSender,
