@@ -1,0 +1,39 @@
+"""Which files a command's PATH arguments name, and loading them with every diagnostic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from calgen.errors import Diagnostics, Pos
+
+if TYPE_CHECKING:  # the model (and its imports) load only in the commands that need it
+    from calgen.model import Runbook
+
+
+def find(paths: Sequence[Path], diags: Diagnostics) -> list[Path]:
+    """Files as given; folders contribute their *.yaml files (not sub-folders: shared/)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        elif path.is_file():
+            found.append(path)
+        else:
+            diags.error(Pos(str(path), 1, 1), "no such file or folder")
+    return found
+
+
+def load(paths: Sequence[Path]) -> tuple[list[Runbook], Diagnostics]:
+    """The runbooks `paths` name, and every error and warning found on the way (an error
+    when they name no runbook at all). Never raises for bad input: the caller reports."""
+    from calgen.validate import load_many
+
+    diags = Diagnostics()
+    files = find(paths, diags)
+    runbooks, more = load_many(files)
+    diags.extend(more)
+    if not files and not diags.errors:
+        diags.error(Pos(", ".join(map(str, paths)), 1, 1), "no runbooks found (*.yaml)")
+    return list(runbooks), diags
