@@ -49,8 +49,11 @@ def run(
     templates: Path | None,
     base_url: str,
     moment: dt.datetime,
+    partial: bool = False,
 ) -> Result:
     """Publish (or with `check`, compare) every output of `runbooks` in `out`.
+    `partial`: the runbooks were named one by one, not as their folder, so the durable
+    feeds keep the published events of runbooks outside this build (never cancelled).
     Raises publish.PublishError before rendering when `out` may not be written, and
     TemplateProblem when a template fails."""
     protected = protected_paths(paths, runbooks, templates)
@@ -68,6 +71,7 @@ def run(
         out,
         moment,
         notes,
+        only={rb.id for rb in runbooks} if partial else None,
     )
     problems: list[str] = []
     written: list[Path] = []

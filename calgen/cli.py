@@ -84,6 +84,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         templates=args.templates,
         base_url=base_url,
         moment=moment,
+        partial=any(p.is_file() for p in paths),
     )
     for note in result.notes:
         print(f"warning: {note}", file=sys.stderr)

@@ -161,17 +161,29 @@ def with_history(
     out_dir: Path,
     now: dt.datetime,
     notes: list[str] | None = None,
+    only: Iterable[str] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """Every feed revised against the one it replaces in `out_dir` (calgen.render.revise).
 
+    `only`: the ids of the runbooks of a build of some runbooks only (files named on the
+    command line, not the folder): events of other runbooks in a published durable feed
+    are then kept as they are, not cancelled, since this build does not speak for them.
+
     A published feed that cannot be read or revised against (bytes that are not UTF-8,
     `SEQUENCE:x`, a FIFO) is noted in `notes` and treated as absent."""
+    keep = None
+    if only is not None:
+        suffixes = tuple(f".{rid}@calgen" for rid in only)
+
+        def keep(uid: str) -> bool:  # UIDs are `<kind>-<id>.<runbook id>@calgen`
+            return not uid.endswith(suffixes)
+
     for rel, data in outputs:
         if rel.endswith(".ics"):
             target = out_dir / rel
             try:
                 previous = read_earlier(target)
-                data = revise(data, previous, now)
+                data = revise(data, previous, now, keep)
             except (OSError, ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
                 _note(notes, target, exc)
         yield rel, data

@@ -259,6 +259,42 @@ def test_runbook_leaving_the_window_is_cancelled(tmp_path: Path) -> None:
     assert (dist / "gemeenten.ics").read_bytes() == before
 
 
+def test_a_build_of_one_runbook_keeps_the_others_published_events(tmp_path: Path) -> None:
+    """`calgen build runbooks/one.yaml` over the published dist/ speaks only for that
+    runbook: the other runbook's events stay byte for byte in the durable feeds; a build of
+    the folder after the other runbook is removed cancels them."""
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", runbooks)
+    dist = tmp_path / "dist"
+    _build(dist, runbooks)
+    published = events((dist / "alles.ics").read_bytes())
+    one = runbooks / "iwmo-ijw-3.0-3.1.yaml"
+    one.write_text(
+        one.read_text(encoding="utf-8").replace(
+            "title: Alle heenberichten verzonden door aanbieders",
+            "title: Alle heenberichten verzonden door de aanbieders",
+        ),
+        encoding="utf-8",
+    )
+    assert main(["build", str(one), "--out", str(dist), "--base-url", BASE_URL]) == 0
+    after = events((dist / "alles.ics").read_bytes())
+    assert set(after) == set(published)
+    for uid, raw in after.items():
+        if runbook_of(uid) == OLD[0]:
+            assert raw == published[uid], uid  # not cancelled, not touched
+            assert b"STATUS:CANCELLED" not in raw
+    changed = [u for u, raw in after.items() if raw != published[u]]
+    assert changed
+    assert all(runbook_of(u) == OLD[1] for u in changed)
+    # the folder, without the 2018 runbook: now its events are cancelled
+    (runbooks / f"{OLD[0]}.yaml").unlink()
+    _build(dist, runbooks)
+    gone = events((dist / "alles.ics").read_bytes())
+    old = [raw for u, raw in gone.items() if runbook_of(u) == OLD[0]]
+    assert old
+    assert all(b"STATUS:CANCELLED" in raw for raw in old)
+
+
 @pytest.mark.parametrize(
     ("rid", "message"),
     [("iwmo", "also the folder of the durable iWmo feeds"), ("alles.ics", "path of a durable")],

@@ -16,6 +16,8 @@ calgen.render.lines, like every other event: this module never serializes with i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -123,8 +125,17 @@ def _bump(raw: bytes, sequence: int, now: dt.datetime, cancel: bool = False) -> 
     )
 
 
-def revise(feed: bytes, previous: bytes | None, now: dt.datetime) -> bytes:
-    """`feed` as it must be published over `previous` (None: first publication)."""
+def revise(
+    feed: bytes,
+    previous: bytes | None,
+    now: dt.datetime,
+    keep: Callable[[str], bool] | None = None,
+) -> bytes:
+    """`feed` as it must be published over `previous` (None: first publication).
+
+    An event of `previous` that `feed` lacks is cancelled, unless `keep(uid)` says this
+    build does not speak for it (a build of some runbooks only, over durable feeds that
+    carry others): then it stays exactly as published."""
     if not previous:
         return feed
     before = _events(previous)
@@ -148,5 +159,8 @@ def revise(feed: bytes, previous: bytes | None, now: dt.datetime) -> bytes:
     for uid, old in before.items():
         if uid in seen:
             continue
-        body.append(old.raw if old.cancelled else _bump(old.raw, old.sequence + 1, now, True))
+        if old.cancelled or (keep is not None and keep(uid)):
+            body.append(old.raw)
+        else:
+            body.append(_bump(old.raw, old.sequence + 1, now, True))
     return feed[:head_end] + b"".join(body) + b"END:VCALENDAR\r\n"
