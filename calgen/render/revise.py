@@ -16,10 +16,9 @@ calgen.render.lines, like every other event: this module never serializes with i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from calgen.render.lines import component, fold, utc
