@@ -132,14 +132,14 @@ def test_a_broken_shared_file_never_echoes_its_values(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (project / "runbooks" / "shared" / "other.yaml").write_text(
-        "roles:\n  - {id: Secret-Token-123, name: 42}\n"
+        "roles:\n  - {id: Secret-Token-123, name: 987654321}\n"
         "messages:\n  - {code: '12', name: x, kind: pssst}\n"
         "password: hunter2\n"
     )
     path = _with_uses(project, "[shared/other.yaml]")
     assert main(["validate", str(path)]) == 1
     err = capsys.readouterr().err
-    for secret in ("Secret-Token-123", "42", "'12'", "pssst", "hunter2"):
+    for secret in ("Secret-Token-123", "987654321", "'12'", "pssst", "hunter2"):
         assert secret not in err
     assert "other.yaml:2:10: the text is not a role id" in err
     assert "unknown key 'password'" in err  # the offending key is named
