@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar
+from icalendar import Calendar, Component
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -33,7 +33,7 @@ class Feed:
     def parse(cls, data: bytes, name: str = "") -> Feed:
         return cls(Calendar.from_ical(data), name)
 
-    def events(self) -> list:
+    def events(self) -> list[Component]:
         return list(self.calendar.walk("VEVENT"))
 
     def numbers(self) -> list[str]:
@@ -45,7 +45,7 @@ class Feed:
                 out.append(first)
         return out
 
-    def event(self, number: str):
+    def event(self, number: str) -> Component:
         found = [e for e in self.events() if str(e["SUMMARY"]).startswith(number + " ")]
         assert len(found) == 1, f"{self.name}: {len(found)} events numbered {number}"
         return found[0]

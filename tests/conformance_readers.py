@@ -21,10 +21,10 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
-from icalendar import Calendar
+from icalendar import Calendar, Event
 
 from tests.conftest import ROOT
 
@@ -33,7 +33,7 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def _missing(reason: str) -> None:
+def _missing(reason: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"conformance reader unavailable in CI: {reason}")
     pytest.skip(f"CONFORMANCE READER MISSING, NOT TESTED: {reason}")
@@ -47,14 +47,17 @@ def utc_text(value: dt.date | dt.datetime) -> str:
 
 def read_icalendar(path: Path) -> list[dict[str, Any]]:
     cal = Calendar.from_ical(path.read_bytes())
-    return [
-        {
-            "uid": str(e["UID"]),
-            "start": utc_text(e.decoded("DTSTART")),
-            "end": utc_text(e.end),  # DTEND, else DTSTART (+ DURATION), per RFC 5545
-        }
-        for e in cal.walk("VEVENT")
-    ]
+    out = []
+    for e in cal.walk("VEVENT"):
+        assert isinstance(e, Event), e
+        out.append(
+            {
+                "uid": str(e["UID"]),
+                "start": utc_text(e.decoded("DTSTART")),
+                "end": utc_text(e.end),  # DTEND, else DTSTART (+ DURATION), per RFC 5545
+            }
+        )
+    return out
 
 
 def _run(command: list[str]) -> list[dict[str, Any]]:
@@ -167,7 +170,9 @@ def read_many_recurring(paths: list[Path]) -> Feeds:
     for path in paths:
         calendar = Calendar.from_ical(path.read_bytes())
         events = []
-        for event in recurring_ical_events.of(calendar).between((2000, 1, 1), (2100, 1, 1)):
+        for event in recurring_ical_events.of(calendar).between(
+            dt.date(2000, 1, 1), dt.date(2100, 1, 1)
+        ):
             end = event.decoded("DTEND") if "DTEND" in event else None
             events.append(
                 {
@@ -441,7 +446,8 @@ def read_many_radicale(feeds: dict[str, Path], work: Path) -> Feeds:
     same events. The server is stopped when the reading is done.
     """
     try:
-        import caldav
+        # the class's own module: the package's lazy `__getattr__` hides its type
+        from caldav.davclient import DAVClient
     except ImportError:
         _missing("the `caldav` package is not installed (pip install -e '.[test]')")
     probe = subprocess.run(
@@ -468,7 +474,7 @@ def read_many_radicale(feeds: dict[str, Path], work: Path) -> Feeds:
         )
     try:
         _wait_for_port(port, server, log)
-        client = caldav.DAVClient(url=f"http://127.0.0.1:{port}/", username="calgen", password="-")
+        client = DAVClient(url=f"http://127.0.0.1:{port}/", username="calgen", password="-")
         principal = client.principal()
         out: Feeds = {}
         for i, (name, path) in enumerate(feeds.items()):
@@ -479,7 +485,7 @@ def read_many_radicale(feeds: dict[str, Path], work: Path) -> Feeds:
                 {"Content-Type": "text/calendar"},
             )
             assert put.status in (201, 204), f"Radicale refused {name}: {put.status}"
-            events = []
+            events: list[dict[str, Any]] = []
             for obj in calendar.events():
                 for event in obj.icalendar_instance.walk("VEVENT"):
                     end = event.decoded("DTEND") if "DTEND" in event else None

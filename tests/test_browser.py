@@ -586,8 +586,8 @@ def test_screenshot(tab: Tab, screenshots: Path, path: str) -> None:
     assert (seen["width"], seen["height"]) == (png.width, png.height)
     assert seen["colours"] >= 16, "hardly any colours: a blank or flat page"
     assert 0.01 <= seen["ink"] <= 0.9, f"{seen['ink']:.3f} of the pixels are not background"
-    for selector, (box, ink) in zip(areas, zip(boxes, seen["inBox"], strict=True), strict=True):
-        assert ink >= 0.02 * box[2] * box[3], f"{selector} is not drawn ({ink} pixels)"
+    for selector, (area, ink) in zip(areas, zip(boxes, seen["inBox"], strict=True), strict=True):
+        assert ink >= 0.02 * area[2] * area[3], f"{selector} is not drawn ({ink} pixels)"
 
 
 @pytest.mark.parametrize("path", RUNBOOK_PAGES)

@@ -11,6 +11,7 @@ from icalendar import Calendar
 
 from calgen.model import Runbook
 from calgen.publish import render_all
+from calgen.reminders import Lead
 from calgen.render.ics import uid
 from calgen.validate import load_runbook
 from tests.calendars import alarm_instants
@@ -143,7 +144,9 @@ def test_every_reminder_in_office_hours(
     Amsterdam, at the moment the model (and so `calgen notify`) computes."""
     runbook = seed_runbooks[name.split("/")[0]]
     role = name.split("/")[1].removesuffix(".ics")
-    by_uid = {uid(runbook, "fase", p.id): ("phase", p.start, None) for p in runbook.phases}
+    by_uid: dict[str, tuple[str, dt.datetime, tuple[Lead, ...] | None]] = {
+        uid(runbook, "fase", p.id): ("phase", p.start, None) for p in runbook.phases
+    }
     by_uid |= {
         uid(runbook, "mijlpaal", m.id): (m.kind, m.start, m.reminders) for m in runbook.milestones
     }

@@ -227,13 +227,14 @@ def test_a_state_in_a_folder_that_cannot_be_made(
 
 def test_text_is_rendered_once_per_distinct_content(workspace: Path) -> None:
     from calgen.notify import deliver
+    from calgen.notify.transport import Sender
 
     people = [f"p{i}@gemeente{i}.nl" for i in range(40)]
     _subscribers("subscribers:\n  gemeenten: [" + ", ".join(people) + "]\n")
     renders: list[int] = []
     original = deliver._Run.deliver
 
-    def counting(self: deliver._Run, sender: deliver.Sender) -> None:
+    def counting(self: deliver._Run, sender: Sender) -> None:
         original(self, sender)
         renders.append(self.composer.renders)
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from icalendar import Calendar
+from icalendar import Calendar, vDDDTypes
 
 from calgen.errors import CalgenError
 from calgen.notify import due
@@ -161,7 +161,12 @@ def test_feeds_carry_each_roles_reminders() -> None:
     def triggers(feed: str, number: str) -> list[str]:
         cal = Calendar.from_ical(outputs[f"dst-2022/{feed}.ics"])
         event = next(e for e in cal.walk("VEVENT") if str(e["SUMMARY"]).startswith(number + " "))
-        return [a["TRIGGER"].to_ical().decode() for a in event.walk("VALARM")]
+        out = []
+        for alarm in event.walk("VALARM"):
+            trigger = alarm["TRIGGER"]
+            assert isinstance(trigger, vDDDTypes), trigger
+            out.append(trigger.to_ical().decode())
+        return out
 
     assert triggers("vecozo", "1.1.3") == ["-PT2H"]  # the role's lead time
     assert triggers("gemeenten", "1.2.4") == []  # switched off for this milestone

@@ -6,7 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from icalendar import Timezone
+from icalendar import Timezone, vRecur
 
 from calgen.render.vtimezone import amsterdam
 from calgen.schedule import FIRST_YEAR, LAST_YEAR
@@ -24,6 +24,7 @@ def _rule(kind: str) -> tuple[int, dt.time, dt.timedelta, dt.timedelta]:
     zone = Timezone.from_ical(amsterdam().to_ical())
     component = next(c for c in zone.subcomponents if c.name == kind)
     rrule = component["RRULE"]
+    assert isinstance(rrule, vRecur)
     assert rrule["FREQ"] == ["YEARLY"]
     assert rrule["BYDAY"] == ["-1SU"]
     return (

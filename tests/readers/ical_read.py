@@ -48,6 +48,7 @@ import json
 import os
 import re
 import sys
+from typing import NoReturn
 
 from ical.calendar_stream import IcsCalendarStream
 from ical.exceptions import CalendarParseError
@@ -56,7 +57,7 @@ from ical.timezone import IcsTimezoneInfo
 PROG = "ical_read"
 
 
-def fail(message, code=1):
+def fail(message: str, code: int = 1) -> NoReturn:
     sys.stderr.write(f"{PROG}: {message}\n")
     sys.exit(code)
 
@@ -66,7 +67,7 @@ def unfold_octets(raw: bytes) -> bytes:
     return re.sub(rb"\r?\n[ \t]", b"", raw)
 
 
-def fmt(value, what, uid, file_zones):
+def fmt(value: object, what: str, uid: str, file_zones: dict[str, IcsTimezoneInfo] | None) -> str:
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             fail(f"{uid}: {what} is a floating time (no TZID, no Z): it has no UTC instant", 2)
@@ -81,10 +82,9 @@ def fmt(value, what, uid, file_zones):
     if isinstance(value, datetime.date):
         return value.isoformat()
     fail(f"{uid}: {what} has unexpected type {type(value).__name__}", 2)
-    return None
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
     if len(argv) != 2:
         fail("usage: ical_read.py FILE.ics", 64)
     try:
@@ -103,11 +103,11 @@ def main(argv):
     mode = os.environ.get("ICAL_READ_TZ", "")
     if mode not in ("", "library", "vtimezone"):
         fail("ICAL_READ_TZ must be 'library' (default) or 'vtimezone'", 64)
-    file_zones = None
+    file_zones: dict[str, IcsTimezoneInfo] | None = None
     if mode == "vtimezone":
         file_zones = {tz.tz_id: IcsTimezoneInfo.from_timezone(tz) for tz in calendar.timezones}
 
-    events = []
+    events: list[dict[str, str]] = []
     for ev in calendar.events:
         uid = ev.uid or ""
         events.append(

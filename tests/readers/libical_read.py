@@ -51,6 +51,7 @@ or for a VEVENT with neither DTSTART itself (a DATE start: the next day).
 import json
 import re
 import sys
+from typing import Any, NoReturn
 
 import gi
 
@@ -60,7 +61,7 @@ from gi.repository import ICalGLib  # noqa: E402
 PROG = "libical_read"
 
 
-def fail(message, code=1):
+def fail(message: str, code: int = 1) -> NoReturn:
     sys.stderr.write(f"{PROG}: {message}\n")
     sys.exit(code)
 
@@ -70,9 +71,9 @@ def unfold_octets(raw: bytes) -> bytes:
     return re.sub(rb"\r?\n[ \t]", b"", raw)
 
 
-def lic_errors(comp):
+def lic_errors(comp: Any) -> list[str]:
     """The X-LIC-ERROR properties libical inserted while parsing, recursively."""
-    out = []
+    out: list[str] = []
     prop = comp.get_first_property(ICalGLib.PropertyKind.XLICERROR_PROPERTY)
     while prop is not None:
         out.append(prop.as_ical_string().strip().replace("\r\n ", ""))
@@ -84,7 +85,7 @@ def lic_errors(comp):
     return out
 
 
-def tzid_param(vevent, kind):
+def tzid_param(vevent: Any, kind: Any) -> str | None:
     prop = vevent.get_first_property(kind)
     if prop is None:
         return None
@@ -92,7 +93,7 @@ def tzid_param(vevent, kind):
     return param.get_tzid() if param is not None else None
 
 
-def fmt(t, what, uid, tzid, vcal):
+def fmt(t: Any, what: str, uid: str, tzid: str | None, vcal: Any) -> str:
     if t.is_null_time():
         fail(f"{uid}: no {what}", 2)
     if t.is_date():
@@ -124,7 +125,7 @@ def fmt(t, what, uid, tzid, vcal):
     )
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
     if len(argv) != 2:
         fail("usage: libical_read.py FILE.ics", 64)
     try:
@@ -153,7 +154,7 @@ def main(argv):
     if errors:
         fail("; ".join(errors))
 
-    events = []
+    events: list[dict[str, Any]] = []
     ev = vcal.get_first_component(ICalGLib.ComponentKind.VEVENT_COMPONENT)
     while ev is not None:
         uid = ev.get_uid() or ""
@@ -182,10 +183,10 @@ def main(argv):
     sys.stdout.write("\n")
 
 
-def alarms(ev, uid, tzid, vcal):
+def alarms(ev: Any, uid: str, tzid: str | None, vcal: Any) -> list[str]:
     """Each VALARM's moment as libical computes it: a DATE-TIME trigger as is, a duration
     added to DTSTART in DTSTART's own zone (i_cal_time_add)."""
-    out = []
+    out: list[str] = []
     alarm = ev.get_first_component(ICalGLib.ComponentKind.VALARM_COMPONENT)
     while alarm is not None:
         trigger = alarm.get_first_property(ICalGLib.PropertyKind.TRIGGER_PROPERTY).get_trigger()
@@ -201,13 +202,13 @@ def alarms(ev, uid, tzid, vcal):
     return out
 
 
-def prop_text(component, kind):
+def prop_text(component: Any, kind: Any) -> str:
     """A property's value as libical writes it, or ""."""
     prop = component.get_first_property(kind)
     return prop.get_value_as_string() if prop is not None else ""
 
 
-def utc_text(value):
+def utc_text(value: str) -> str:
     """`20221101T100000Z` -> `2022-11-01T10:00:00Z` (the shape the other readers print)."""
     if not value:
         return ""
