@@ -1,7 +1,9 @@
-"""The only module that writes: renders every runbook and puts the result in `dist/`.
-
-Everything is rendered in memory first, so a runbook that fails writes nothing. The new
-tree is then assembled beside the output folder and swapped in whole (see `write`).
+"""The only module that writes `dist/`: outputs are rendered one at a time (a generator)
+and streamed into a staging tree beside the output folder, which is swapped in whole
+once the last output is written, so a runbook or template that fails part-way leaves the
+published folder as it was. Where the folder cannot be swapped (a symlink's target, a
+mount point) files are replaced one by one with atomic renames (see `write`). Validation
+happens before any of this: an invalid runbook never reaches rendering.
 """
 
 from __future__ import annotations
