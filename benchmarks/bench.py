@@ -70,7 +70,7 @@ def scale(folder: Path, n: int, r: int) -> tuple[Path, Path]:
     for k in range(n):
         m, copy = dict(originals[k % len(originals)]), k // len(originals)
         section, number = m["id"].rsplit(".", 1)
-        m["id"] = f"{section}.{int(number) + 100 * copy}"
+        m["id"] = f"{section}.{int(number) + 10 * copy}"  # parts stay within 4 digits
         if copy:
             m["roles"] = rng.sample(role_ids, k=min(len(m["roles"]), len(role_ids)))
         at = parse_local(m["at"]) if "at" in m else None
