@@ -1,6 +1,7 @@
-"""The four independent iCalendar readers, as functions: path in, events out.
+"""The four independent iCalendar readers, as functions: path in, events out, or (the
+`read_many_*` forms) many paths in, one process per reader, {path: events} out.
 
-Each returns `[{uid, summary, start, end, ...}]` with UTC instants (see tests/readers/).
+Each event is `{uid, summary, start, end, ...}` with UTC instants (see tests/readers/).
 In CI (CI=true) a missing reader fails the test; locally it skips, saying why loudly.
 """
 
@@ -60,25 +61,37 @@ def read_icalendar(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _run(command: list[str]) -> list[dict[str, Any]]:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, f"{command[0]} failed: {done.stderr}"
-    result: list[dict[str, Any]] = json.loads(done.stdout)
+Feeds = dict[str, list[dict[str, Any]]]
+
+
+def _run(command: list[str], paths: list[Path], env: dict[str, str] | None = None) -> Feeds:
+    """One reader process over many files: {str(path): events}."""
+    done = subprocess.run(
+        [*command, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, f"{Path(command[-1]).name} failed: {done.stderr}"
+    result: Feeds = json.loads(done.stdout)
     return result
 
 
-def read_icaljs(path: Path) -> list[dict[str, Any]]:
+def read_many_icaljs(paths: list[Path]) -> Feeds:
     node = shutil.which("node")
     if node is None:
         _missing("node is not installed")
     if not (ROOT / "node_modules" / "ical.js").is_dir():
         _missing("npm package ical.js is not installed (run `npm ci`)")
-    return _run([str(node), str(READERS / "icaljs_read.mjs"), str(path)])
+    return _run([node, str(READERS / "icaljs_read.mjs")], paths)
 
 
-def read_libical(path: Path) -> list[dict[str, Any]]:
+@functools.cache
+def _libical_missing() -> bool:
     if not SYSTEM_PYTHON.exists():
-        _missing("Debian's /usr/bin/python3 is not there")
+        return True
     probe = subprocess.run(
         [
             str(SYSTEM_PYTHON),
@@ -88,17 +101,36 @@ def read_libical(path: Path) -> list[dict[str, Any]]:
         capture_output=True,
         check=False,
     )
-    if probe.returncode != 0:
-        _missing("libical is not installed (apt-get install python3-gi gir1.2-ical-3.0)")
-    return _run([str(SYSTEM_PYTHON), str(READERS / "libical_read.py"), str(path)])
+    return probe.returncode != 0
 
 
-def read_ical(path: Path) -> list[dict[str, Any]]:
+def read_many_libical(paths: list[Path]) -> Feeds:
+    if _libical_missing():
+        _missing(
+            f"libical under {SYSTEM_PYTHON} is not installed"
+            " (apt-get install python3-gi gir1.2-ical-3.0)"
+        )
+    return _run([str(SYSTEM_PYTHON), str(READERS / "libical_read.py")], paths)
+
+
+def read_many_ical(paths: list[Path]) -> Feeds:
     try:
         import ical  # noqa: F401
     except ImportError:
         _missing("the `ical` package is not installed (pip install -e '.[test]')")
-    return _run([sys.executable, str(READERS / "ical_read.py"), str(path)])
+    return _run([sys.executable, str(READERS / "ical_read.py")], paths)
+
+
+def read_icaljs(path: Path) -> list[dict[str, Any]]:
+    return read_many_icaljs([path])[str(path)]
+
+
+def read_libical(path: Path) -> list[dict[str, Any]]:
+    return read_many_libical([path])[str(path)]
+
+
+def read_ical(path: Path) -> list[dict[str, Any]]:
+    return read_many_ical([path])[str(path)]
 
 
 # ---------------------------------------------------------------------------
@@ -108,7 +140,6 @@ def read_ical(path: Path) -> list[dict[str, Any]]:
 # "alarms". start/end are UTC instants ("...Z") or dates; end is None when the reader
 # gives none.
 
-Feeds = dict[str, list[dict[str, Any]]]
 AMSTERDAM = "Europe/Amsterdam"
 
 
@@ -118,17 +149,9 @@ def read_many_nodeical(paths: list[Path]) -> Feeds:
         _missing("node is not installed")
     if not (ROOT / "node_modules" / "node-ical").is_dir():
         _missing("npm package node-ical is not installed (run `npm ci`)")
-    done = subprocess.run(
-        [str(node), str(READERS / "nodeical_read.mjs"), *map(str, paths)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "TZ": AMSTERDAM},
+    return _run(
+        [node, str(READERS / "nodeical_read.mjs")], paths, env={**os.environ, "TZ": AMSTERDAM}
     )
-    assert done.returncode == 0, f"node-ical failed: {done.stderr}"
-    result: Feeds = json.loads(done.stdout)
-    return result
 
 
 def _instant(value: Any) -> str | None:

@@ -2,10 +2,14 @@
 
 The site is built once per session (`calgen build --out <tmp> --base-url …`) and served on
 127.0.0.1 by a small thread-based HTTP server (`.ics` as text/calendar). One browser per
-session, one context per test. Every page (site index, each runbook, each role view) must
-load without console errors or warnings and without a failed or external request, pass
-axe-core with no violations, and hide navigation and the subscribe section in print.
-Full-page screenshots land in tests/browser/screenshots/ for review (not committed).
+session. Each page (site index, each runbook, each role view) is opened once at desktop
+width and once at phone width, and every check of that page runs on that one visit
+(`desktop` and `phone`: module-scoped fixtures, so pytest runs a page's tests together).
+Every page must load without console errors or warnings and without a failed or external
+request, pass axe-core with no violations at both widths, and hide navigation and the
+subscribe section in print. Full-page screenshots, checked for being whole and drawn,
+land in tests/browser/screenshots/ for review (not committed): of four pages by default,
+of every page with CALGEN_SCREENSHOTS=all.
 
 Needs the `playwright` package (never `playwright install`: the browser is Debian's
 /usr/bin/chromium) and `npm ci` for axe-core. In CI (CI=true) a missing piece is a
@@ -15,6 +19,7 @@ failure; locally the tests skip and say why.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import os
 import re
@@ -74,6 +79,11 @@ RUNBOOK_PAGES = [f"{seed}/{name}.html" for seed in SEEDS for name in ("index", *
 PAGES = ["index.html", *RUNBOOK_PAGES]
 WEBCAL = re.compile(rf"^webcal://{re.escape(HOST)}/(?:([a-z0-9.-]+)/)?([a-z0-9.-]+\.ics)$")
 PHONE = 390  # CSS px: a common phone's width
+# Every kind of page: the site index, both seeds' full runbooks and one role view.
+KINDS = ["index.html", *(f"{seed}/index.html" for seed in SEEDS), f"{SEEDS[-1]}/{ROLES[0]}.html"]
+# Full-page screenshots take about a second and a half each: of every kind of page, or of
+# every page with CALGEN_SCREENSHOTS=all, to review them all.
+SHOT_PAGES = PAGES if os.environ.get("CALGEN_SCREENSHOTS") == "all" else KINDS
 
 
 def _missing(reason: str) -> None:
@@ -127,7 +137,7 @@ def site(built: Path) -> Iterator[Site]:
         thread.join(timeout=10)
 
 
-# --- the browser: one per session, one context per test ----------------------------------
+# --- the browser: one per session, one context per page and width -------------------
 
 
 @pytest.fixture(scope="session")
@@ -153,21 +163,25 @@ class Tab:
     context: BrowserContext
     page: Page
     problems: list[str] = field(default_factory=list)
+    path: str = ""  # the page last opened
+    response: Response | None = None  # and its response
 
     def open(self, path: str) -> Response:
         response = self.page.goto(self.site.url + path, wait_until="load")
         assert response is not None, f"no response for {path}"
         assert response.status == 200, f"{path}: HTTP {response.status}"
+        self.path, self.response = path, response
         return response
 
     def row(self, milestone: str) -> Locator:
         return self.page.locator(f'tr[id="m-{milestone}"]')
 
 
-@pytest.fixture
-def tab(browser: Browser, site: Site) -> Iterator[Tab]:
+@contextlib.contextmanager
+def _open_tab(browser: Browser, site: Site, width: int, height: int) -> Iterator[Tab]:
+    """A fresh context and page at the given viewport, recording what goes wrong."""
     context = browser.new_context(
-        viewport={"width": 1280, "height": 900},
+        viewport={"width": width, "height": height},
         locale="nl-NL",
         timezone_id="Europe/Amsterdam",
         service_workers="block",
@@ -204,6 +218,47 @@ def tab(browser: Browser, site: Site) -> Iterator[Tab]:
         context.close()
 
 
+@pytest.fixture
+def tab(browser: Browser, site: Site) -> Iterator[Tab]:
+    """A fresh desktop-width tab of its own, for tests that navigate."""
+    with _open_tab(browser, site, 1280, 900) as fresh:
+        yield fresh
+
+
+@pytest.fixture(scope="session")
+def _desktop_tab(browser: Browser, site: Site) -> Iterator[Tab]:
+    with _open_tab(browser, site, 1280, 900) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="session")
+def _phone_tab(browser: Browser, site: Site) -> Iterator[Tab]:
+    with _open_tab(browser, site, PHONE, 800) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def desktop(_desktop_tab: Tab, request: pytest.FixtureRequest) -> Tab:
+    """The page `request.param` opened once at desktop width, in one context kept for
+    the session, and shared by its tests (each leaves it as it found it)."""
+    _desktop_tab.problems.clear()
+    _desktop_tab.open(request.param)
+    return _desktop_tab
+
+
+@pytest.fixture(scope="module")
+def phone(_phone_tab: Tab, request: pytest.FixtureRequest) -> Tab:
+    """The page `request.param` opened once at phone width, shared by its tests."""
+    _phone_tab.problems.clear()
+    _phone_tab.open(request.param)
+    return _phone_tab
+
+
+def on(fixture: str, paths: list[str]) -> pytest.MarkDecorator:
+    """Run the test once per page, on the shared tab `fixture` ("desktop" or "phone")."""
+    return pytest.mark.parametrize(fixture, paths, indirect=True)
+
+
 @pytest.fixture(scope="session")
 def axe_script() -> Path:
     if not AXE.is_file():
@@ -228,11 +283,12 @@ def test_every_page_is_tested(built: Path) -> None:
     assert sorted(p.relative_to(built).as_posix() for p in built.rglob("*.html")) == sorted(PAGES)
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_page_loads_cleanly(tab: Tab, path: str) -> None:
+@on("desktop", PAGES)
+def test_page_loads_cleanly(desktop: Tab) -> None:
     """No console error or warning, no failed or external request; same-site links work."""
-    response = tab.open(path)
-    assert response.headers["content-type"].startswith("text/html")
+    tab, path = desktop, desktop.path
+    assert tab.response is not None
+    assert tab.response.headers["content-type"].startswith("text/html")
     expect(tab.page.locator("h1")).to_be_visible()
     assert tab.page.title()
     assert tab.problems == [], f"{path}:\n" + "\n".join(tab.problems)
@@ -247,9 +303,9 @@ def test_page_loads_cleanly(tab: Tab, path: str) -> None:
             assert tab.page.locator(f'[id="{fragment}"]').count() == 1, f"{path}: no #{fragment}"
 
 
-def test_row_3_1_2_reads_dutch_date_and_time(tab: Tab) -> None:
-    tab.open("iwmo-ijw-3.0-3.1/index.html")
-    row = tab.row("3.1.2")
+@on("desktop", ["iwmo-ijw-3.0-3.1/index.html"])
+def test_row_3_1_2_reads_dutch_date_and_time(desktop: Tab) -> None:
+    row = desktop.row("3.1.2")
     expect(row).to_be_visible()
     cells = row.locator("td")
     assert cells.nth(0).inner_text().strip() == "3.1.2"
@@ -261,10 +317,9 @@ def test_row_3_1_2_reads_dutch_date_and_time(tab: Tab) -> None:
     assert "17.00 uur" in text
 
 
-@pytest.mark.parametrize("path", RUNBOOK_PAGES)
-def test_timeline_svg(tab: Tab, path: str) -> None:
-    tab.open(path)
-    svg = tab.page.locator(".timeline svg")
+@on("desktop", RUNBOOK_PAGES)
+def test_timeline_svg(desktop: Tab) -> None:
+    svg = desktop.page.locator(".timeline svg")
     expect(svg).to_have_count(1)
     expect(svg).to_be_visible()
     box = svg.bounding_box()
@@ -295,10 +350,10 @@ def _check_webcal(site: Site, href: str, runbook: str | None) -> str:
     return name
 
 
-@pytest.mark.parametrize("path", RUNBOOK_PAGES)
-def test_subscribe_links(tab: Tab, path: str) -> None:
-    runbook = path.split("/")[0]
-    tab.open(path)
+@on("desktop", RUNBOOK_PAGES)
+def test_subscribe_links(desktop: Tab) -> None:
+    tab = desktop
+    runbook = tab.path.split("/")[0]
     downloads = tab.page.locator(".subscribe a.download")
     webcals = tab.page.locator(".subscribe a.webcal")
     assert downloads.count() == len(ROLES) + 1  # all.ics and one per role
@@ -322,10 +377,11 @@ def test_subscribe_links(tab: Tab, path: str) -> None:
         _check_webcal(tab.site, href, runbook)
 
 
-def test_site_index_feed_links(tab: Tab) -> None:
+@on("desktop", ["index.html"])
+def test_site_index_feed_links(desktop: Tab) -> None:
     """Per-runbook feeds, and first the durable ones: the root set and one per standard
     (iWmo, iJw), each `alles.ics` and one per role."""
-    tab.open("index.html")
+    tab = desktop
     feeds = tab.page.eval_on_selector_all(
         'a[href$=".ics"]:not([href^="webcal:"])', "as => as.map(a => a.href)"
     )
@@ -362,20 +418,34 @@ def _rows(page: Page) -> dict[str, set[str]]:
     return {row_id: set(roles.split()) for row_id, roles in pairs}
 
 
-def test_gemeenten_view_shows_only_their_rows(tab: Tab) -> None:
-    tab.open("iwmo-ijw-3.0-3.1/gemeenten.html")
-    expect(tab.row("3.1.2")).not_to_be_visible()  # zorgaanbieders only
-    expect(tab.row("3.1.3")).to_be_visible()  # gemeenten
-    expect(tab.row("3.2.1")).to_be_visible()  # a hub milestone, section 3.2 informs all
+@pytest.fixture(scope="module")
+def full_rows(browser: Browser, site: Site) -> dict[str, dict[str, set[str]]]:
+    """Each seed's full runbook page: row id -> its data-roles, read in the browser."""
+    out = {}
+    with _open_tab(browser, site, 1280, 900) as tab:
+        for seed in SEEDS:
+            tab.open(f"{seed}/index.html")
+            out[seed] = _rows(tab.page)
+            assert out[seed], f"{seed}: the full runbook has no schedule rows"
+        assert tab.problems == []
+    return out
 
 
-@pytest.mark.parametrize(("seed", "role"), [(s, r) for s in SEEDS for r in ROLES])
-def test_role_view_rows(tab: Tab, seed: str, role: str) -> None:
-    tab.open(f"{seed}/index.html")
-    everything = _rows(tab.page)
-    assert everything, "the full runbook has no schedule rows"
-    tab.open(f"{seed}/{role}.html")
-    for row_id, roles in everything.items():
+@on("desktop", ["iwmo-ijw-3.0-3.1/gemeenten.html"])
+def test_gemeenten_view_shows_only_their_rows(desktop: Tab) -> None:
+    expect(desktop.row("3.1.2")).not_to_be_visible()  # zorgaanbieders only
+    expect(desktop.row("3.1.3")).to_be_visible()  # gemeenten
+    expect(desktop.row("3.2.1")).to_be_visible()  # a hub milestone, section 3.2 informs all
+
+
+ROLE_PAGES = [f"{seed}/{role}.html" for seed in SEEDS for role in ROLES]
+
+
+@on("desktop", ROLE_PAGES)
+def test_role_view_rows(desktop: Tab, full_rows: dict[str, dict[str, set[str]]]) -> None:
+    tab = desktop
+    seed, role = tab.path.removesuffix(".html").split("/")
+    for row_id, roles in full_rows[seed].items():
         row = tab.page.locator(f'tr[id="{row_id}"]')
         if role in roles:
             expect(row).to_be_visible()
@@ -392,12 +462,13 @@ def test_role_view_rows(tab: Tab, seed: str, role: str) -> None:
     assert tab.problems == []
 
 
-def _axe(page: Page, axe_script: Path) -> list[dict[str, Any]]:
-    """axe-core's violations on the page as it is now: id, impact, help, targets."""
-    page.add_script_tag(path=str(axe_script))
-    result: dict[str, Any] = page.evaluate(
+def _axe(tab: Tab, axe_script: Path) -> None:
+    """axe-core finds no violation on the page as it is now."""
+    if not tab.page.evaluate("typeof axe !== 'undefined'"):
+        tab.page.add_script_tag(path=str(axe_script))
+    result: dict[str, Any] = tab.page.evaluate(
         """async () => {
-            const r = await axe.run();
+            const r = await axe.run({resultTypes: ["violations"]});
             return {
                 passes: r.passes.length,
                 violations: r.violations.map(v => ({
@@ -409,31 +480,23 @@ def _axe(page: Page, axe_script: Path) -> list[dict[str, Any]]:
     )
     assert result["passes"] > 0, "axe-core ran no rule"
     violations: list[dict[str, Any]] = result["violations"]
-    return violations
-
-
-def _report(path: str, violations: list[dict[str, Any]]) -> str:
-    return f"axe-core violations on {path}:\n" + "\n".join(
+    assert violations == [], f"axe-core violations on {tab.path}:\n" + "\n".join(
         f"- {v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>\n    "
         + "\n    ".join(v["targets"])
         for v in violations
     )
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_axe_no_violations(tab: Tab, axe_script: Path, path: str) -> None:
-    tab.open(path)
-    violations = _axe(tab.page, axe_script)
-    assert violations == [], _report(path, violations)
-    assert tab.problems == []
+@on("desktop", PAGES)
+def test_axe_no_violations(desktop: Tab, axe_script: Path) -> None:
+    _axe(desktop, axe_script)
+    assert desktop.problems == []
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_phone_width(tab: Tab, axe_script: Path, screenshots: Path, path: str) -> None:
-    """At 390 px: no sideways scrolling, nothing wider than the screen, axe-core clean
-    (tables as cards, the timeline as a list); a full-page screenshot for review."""
-    tab.page.set_viewport_size({"width": PHONE, "height": 800})
-    tab.open(path)
+@on("phone", PAGES)
+def test_phone_width(phone: Tab) -> None:
+    """At 390 px: no sideways scrolling, nothing wider than the screen."""
+    tab, path = phone, phone.path
     width = tab.page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE, f"{path} is {width} px wide at {PHONE} px"
     # nothing sticks out of the page either (an element wider than the viewport), apart
@@ -453,17 +516,21 @@ def test_phone_width(tab: Tab, axe_script: Path, screenshots: Path, path: str) -
         PHONE,
     )
     assert wide == [], f"{path}: wider than {PHONE} px: {wide[:5]}"
-    violations = _axe(tab.page, axe_script)
-    assert violations == [], _report(path, violations)
-    target = screenshots / (path.removesuffix(".html").replace("/", "__") + "-phone.png")
-    tab.page.screenshot(path=str(target), full_page=True)
-    assert target.stat().st_size > 0
+    assert tab.problems == []
 
 
-@pytest.mark.parametrize("path", ["iwmo-ijw-3.0-3.1/index.html", "index.html"])
-def test_tables_become_labelled_cards_on_a_phone(tab: Tab, path: str) -> None:
-    tab.page.set_viewport_size({"width": PHONE, "height": 800})
-    tab.open(path)
+# A role view is its runbook's page with other rows left out: the same template and CSS.
+# axe-core checks every page at desktop width (above), and every kind at phone width.
+@on("phone", KINDS)
+def test_axe_no_violations_on_a_phone(phone: Tab, axe_script: Path) -> None:
+    """Tables as cards and the timeline as a list pass axe-core too."""
+    _axe(phone, axe_script)
+    assert phone.problems == []
+
+
+@on("phone", ["iwmo-ijw-3.0-3.1/index.html", "index.html"])
+def test_tables_become_labelled_cards_on_a_phone(phone: Tab) -> None:
+    tab, path = phone, phone.path
     tables = tab.page.locator("table.cards")
     assert tables.count() > 0
     # the column headings stay for screen readers, clipped to one pixel on screen
@@ -497,17 +564,12 @@ def test_tables_become_labelled_cards_on_a_phone(tab: Tab, path: str) -> None:
         assert last.inner_text().strip() == "Zorgaanbieders"
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_role_marks_visible_on_a_phone(tab: Tab, seed: str) -> None:
-    """On a phone the timeline is a list per phase: every mark of each role is within the
-    screen's width, without scrolling sideways."""
-    for role in ROLES:
-        tab.page.set_viewport_size({"width": PHONE, "height": 800})
-        tab.open(f"{seed}/{role}.html")
-        _role_marks(tab, role)
-
-
-def _role_marks(tab: Tab, role: str) -> None:
+@on("phone", ROLE_PAGES)
+def test_role_marks_visible_on_a_phone(phone: Tab) -> None:
+    """On a phone the timeline is a list per phase: every mark of the role is within the
+    screen's width, without scrolling sideways; at desktop width the SVG is back."""
+    tab = phone
+    role = tab.path.removesuffix(".html").split("/")[1]
     expect(tab.page.locator(".timeline svg")).not_to_be_visible()
     marks = tab.page.locator(".timeline-list ol li")
     expected = [r for r, roles in _rows(tab.page).items() if role in roles]
@@ -522,10 +584,12 @@ def _role_marks(tab: Tab, role: str) -> None:
         assert box["x"] + box["width"] <= PHONE
         shown.append("m-" + (mark.locator("a").get_attribute("href") or "").removeprefix("#m-"))
     assert sorted(shown) == sorted(expected)
-    # at desktop width the SVG is back and the list is gone
     tab.page.set_viewport_size({"width": 1280, "height": 900})
-    expect(tab.page.locator(".timeline svg")).to_be_visible()
-    expect(marks.first).not_to_be_visible()
+    try:
+        expect(tab.page.locator(".timeline svg")).to_be_visible()
+        expect(marks.first).not_to_be_visible()
+    finally:
+        tab.page.set_viewport_size({"width": PHONE, "height": 800})
 
 
 # Chromium's own PNG decoder reads the screenshot back in the page: size, the background
@@ -556,23 +620,20 @@ _PIXELS = """async ([b64, boxes]) => {
 }"""
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_screenshot(tab: Tab, screenshots: Path, path: str) -> None:
-    """The full-page screenshot is a whole PNG of the whole page, and not blank: the
-    heading, the tables and (on runbook pages) the timeline are drawn where they are."""
-    tab.open(path)
-    target = screenshots / (path.removesuffix(".html").replace("/", "__") + ".png")
+def _check_screenshot(tab: Tab, screenshots: Path, areas: list[str], suffix: str) -> None:
+    """A full-page screenshot, saved for review, is a whole PNG of the whole page and not
+    blank: each of `areas` (CSS selectors) is drawn where the page lays it out."""
+    target = screenshots / (tab.path.removesuffix(".html").replace("/", "__") + suffix + ".png")
     tab.page.screenshot(path=str(target), full_page=True)
     print(f"screenshot: {target}")
     data = target.read_bytes()
     png = read_png(data)
     size = tab.page.evaluate(
         "[document.documentElement.scrollWidth, document.documentElement.scrollHeight,"
-        " window.devicePixelRatio]"
+        " window.devicePixelRatio, window.innerHeight]"
     )
     assert (png.width, png.height) == (round(size[0] * size[2]), round(size[1] * size[2]))
-    assert png.height >= 900  # at least the viewport
-    areas = ["h1", "main ul"] if path == "index.html" else ["h1", "table", ".timeline svg"]
+    assert png.height >= size[3] * size[2]  # at least the viewport
     boxes = []
     for selector in areas:
         box = tab.page.locator(selector).first.bounding_box()
@@ -590,24 +651,46 @@ def test_screenshot(tab: Tab, screenshots: Path, path: str) -> None:
         assert ink >= 0.02 * area[2] * area[3], f"{selector} is not drawn ({ink} pixels)"
 
 
-@pytest.mark.parametrize("path", RUNBOOK_PAGES)
-def test_print_hides_nav_and_subscribe(tab: Tab, path: str) -> None:
-    tab.open(path)
+@on("desktop", SHOT_PAGES)
+def test_screenshot(desktop: Tab, screenshots: Path) -> None:
+    """At desktop width: the heading, the tables and (on runbook pages) the timeline."""
+    index = desktop.path == "index.html"
+    areas = ["h1", "main ul"] if index else ["h1", "table", ".timeline svg"]
+    _check_screenshot(desktop, screenshots, areas, "")
+
+
+@on("phone", SHOT_PAGES)
+def test_screenshot_phone(phone: Tab, screenshots: Path) -> None:
+    """At phone width: the heading, the cards and (on runbook pages) the timeline list."""
+    index = phone.path == "index.html"
+    areas = ["h1", "main ul"] if index else ["h1", "table", ".timeline-list"]
+    _check_screenshot(phone, screenshots, areas, "-phone")
+
+
+@on("desktop", RUNBOOK_PAGES)
+def test_print_hides_nav_and_subscribe(desktop: Tab) -> None:
+    tab = desktop
     nav = tab.page.locator("nav")
     subscribe = tab.page.locator("section.subscribe")
     expect(nav).to_be_visible()
     expect(subscribe).to_be_visible()
     tab.page.emulate_media(media="print")
-    expect(nav).to_be_hidden()
-    expect(subscribe).to_be_hidden()
-    expect(tab.page.locator("h1")).to_be_visible()  # the runbook itself still prints
-    expect(tab.page.locator(".timeline svg")).to_be_visible()
-    expect(tab.page.locator("tr[data-roles]").first).to_be_visible()
-    # the print layout is the table and the SVG, never the phone's cards or list
-    expect(tab.page.locator("table.schedule thead").first).to_be_visible()
-    expect(tab.page.locator(".timeline-list")).to_be_hidden()
-    display = tab.page.locator("tr[data-roles]").first.evaluate("r => getComputedStyle(r).display")
-    assert display == "table-row"
+    try:
+        expect(nav).to_be_hidden()
+        expect(subscribe).to_be_hidden()
+        expect(tab.page.locator("h1")).to_be_visible()  # the runbook itself still prints
+        expect(tab.page.locator(".timeline svg")).to_be_visible()
+        expect(tab.page.locator("tr[data-roles]").first).to_be_visible()
+        # the print layout is the table and the SVG, never the phone's cards or list
+        expect(tab.page.locator("table.schedule thead").first).to_be_visible()
+        expect(tab.page.locator(".timeline-list")).to_be_hidden()
+        display = tab.page.locator("tr[data-roles]").first.evaluate(
+            "r => getComputedStyle(r).display"
+        )
+        assert display == "table-row"
+    finally:
+        tab.page.emulate_media(media="null")  # back to no emulation
+    expect(nav).to_be_visible()  # the shared tab is back on screen
 
 
 def test_hostile_text_is_inert_in_the_browser(
@@ -632,3 +715,30 @@ def test_hostile_text_is_inert_in_the_browser(
         assert errors == []
     finally:
         context.close()
+
+
+def test_links_from_data_are_inert_in_the_browser(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Links from runbook data (tests/testdata/hostile/links.yaml): Chromium loads nothing
+    from outside, shows no image, and no link has a scheme outside the allow-list."""
+    out = tmp_path_factory.mktemp("links")
+    links = ROOT / "tests" / "testdata" / "hostile" / "links.yaml"
+    assert main(["build", str(links), "--out", str(out), "--base-url", "https://x.example"]) == 0
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.route("http*://**", lambda route: route.abort())  # no network, ever
+        page.goto((out / "links" / "index.html").as_uri())
+        protocols = page.eval_on_selector_all("a[href]", "as => as.map(a => a.protocol)")
+        images = page.eval_on_selector_all("img", "is => is.length")
+    finally:
+        context.close()
+    assert "javascript:" not in protocols
+    assert set(protocols) <= {"http:", "https:", "mailto:", "tel:", "webcal:", "file:"}
+    assert "https:" in protocols  # the image, now a link, and the good link
+    assert images == 0
+    assert requests  # the page itself
+    assert [u for u in requests if not u.startswith("file:")] == []

@@ -2,8 +2,8 @@
 
 Parsers: ical.js (Thunderbird's parser, npm), libical (Evolution's, through Debian's
 gir1.2-ical-3.0 under Debian's own python3), the `ical` package (Home Assistant's,
-strict) and icalendar. Each prints `[{uid, summary, start, end}]` with UTC instants (see
-tests/readers/).
+strict) and icalendar. Each reads every feed in one process per test module and gives
+`{uid, summary, start, end, alarms}` per event with UTC instants (see tests/readers/).
 
 Readers people use day to day (tests/conformance_readers.py, `read_many_*`), each run
 once per test session over every feed: khal reading webcal subscriptions through
@@ -19,11 +19,11 @@ reader is a failure; locally the test skips and says why, loudly.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from icalendar import Calendar
@@ -36,12 +36,13 @@ from calgen.validate import load_runbook
 from tests.calendars import AMS
 from tests.conformance_readers import (
     Feeds,
-    read_ical,
     read_icalendar,
     read_icaljs,
-    read_libical,
     read_many_calcurse,
+    read_many_ical,
+    read_many_icaljs,
     read_many_khal,
+    read_many_libical,
     read_many_nodeical,
     read_many_radicale,
     read_many_recurring,
@@ -73,11 +74,12 @@ def expected(runbook: Runbook) -> dict[str, tuple[str, str]]:
     return out
 
 
-READ = {
-    "icalendar": read_icalendar,
-    "ical.js": read_icaljs,
-    "libical": read_libical,
-    "ical": read_ical,
+# Each reads many feeds in one process: {str(path): events}.
+READ_MANY: dict[str, Callable[[list[Path]], Feeds]] = {
+    "icalendar": lambda paths: {str(p): read_icalendar(p) for p in paths},
+    "ical.js": read_many_icaljs,
+    "libical": read_many_libical,
+    "ical": read_many_ical,
 }
 
 
@@ -130,14 +132,17 @@ FEED_NAMES = [
 ]
 
 
-@pytest.mark.parametrize("reader", list(READ))
+@pytest.mark.parametrize("reader", list(READ_MANY))
 @pytest.mark.parametrize("feed_name", FEED_NAMES)
 def test_reader_agrees_with_model(
-    feeds: dict[str, tuple[Path, Runbook]], reader: str, feed_name: str
+    feeds: dict[str, tuple[Path, Runbook]],
+    readers: Callable[[str], Feeds],
+    reader: str,
+    feed_name: str,
 ) -> None:
-    path, runbook = feeds[feed_name]
+    _path, runbook = feeds[feed_name]
     model = expected(runbook)
-    read = READ[reader](path)
+    read = readers(reader)[feed_name]
     assert read, f"{reader} read no events from {feed_name}"
     for event in read:
         assert event["uid"] in model, f"{reader}: unexpected {event['uid']}"
@@ -195,12 +200,15 @@ def expected_alarms(runbook: Runbook, role: str | None) -> dict[str, list[str]]:
 @pytest.mark.parametrize("reader", ["ical.js", "libical"])
 @pytest.mark.parametrize("feed_name", FEED_NAMES)
 def test_reminders_agree_with_model(
-    feeds: dict[str, tuple[Path, Runbook]], reader: str, feed_name: str
+    feeds: dict[str, tuple[Path, Runbook]],
+    readers: Callable[[str], Feeds],
+    reader: str,
+    feed_name: str,
 ) -> None:
-    path, runbook = feeds[feed_name]
+    _path, runbook = feeds[feed_name]
     role = feed_name.split("/")[1].removesuffix(".ics")
     model = expected_alarms(runbook, None if role == "all" else role)
-    read = READ[reader](path)
+    read = readers(reader)[feed_name]
     assert any(e["alarms"] for e in read), f"{feed_name} has no reminders at all"
     for event in read:
         assert event["alarms"] == model[event["uid"]], f"{reader}: {event['uid']} in {feed_name}"
@@ -239,37 +247,35 @@ EVERYDAY_CASES = [
 
 
 @pytest.fixture(scope="module")
-def everyday(
+def readers(
     feeds: dict[str, tuple[Path, Runbook]], tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str], Feeds]:
-    """Each reader run once over every feed, on first use; a missing reader skips (or
-    fails in CI) every test that asks for it."""
-    done: dict[str, Feeds] = {}
+) -> Iterator[Callable[[str], Feeds]]:
+    """Every reader, the four above and the everyday ones, started at once in the
+    background, each run once over every feed; `readers(name)` waits for one and gives
+    {feed name: events}. A missing reader skips (or fails in CI) the tests that ask."""
     names = {name: feeds[name][0] for name in FEED_NAMES}
     whole = {name: path for name, path in names.items() if name.endswith("/all.ics")}
-    keyed_by_path: dict[str, Callable[[], dict[str, Any]]] = {
-        "node-ical": lambda: read_many_nodeical(list(names.values())),
-        "vobject": lambda: read_many_vobject(list(names.values())),
-        "recurring-ical-events": lambda: read_many_recurring(list(names.values())),
-        "calcurse": lambda: read_many_calcurse(
-            list(names.values()), tmp_path_factory.mktemp("calcurse")
-        ),
+    by_path: dict[str, Callable[[list[Path]], Feeds]] = {
+        **READ_MANY,
+        "node-ical": read_many_nodeical,
+        "vobject": read_many_vobject,
+        "recurring-ical-events": read_many_recurring,
+        "calcurse": lambda paths: read_many_calcurse(paths, tmp_path_factory.mktemp("calcurse")),
     }
-    keyed_by_name: dict[str, Callable[[], dict[str, Any]]] = {
-        "khal": lambda: read_many_khal(whole, tmp_path_factory.mktemp("khal")),
-        "radicale": lambda: read_many_radicale(whole, tmp_path_factory.mktemp("radicale")),
+    by_name: dict[str, Callable[[dict[str, Path]], Feeds]] = {
+        "khal": lambda feeds: read_many_khal(feeds, tmp_path_factory.mktemp("khal")),
+        "radicale": lambda feeds: read_many_radicale(feeds, tmp_path_factory.mktemp("radicale")),
     }
 
-    def read(reader: str) -> Feeds:
-        if reader not in done:
-            if reader in keyed_by_path:
-                by_path = keyed_by_path[reader]()
-                done[reader] = {n: by_path[str(p)] for n, p in names.items()}
-            else:
-                done[reader] = keyed_by_name[reader]()
-        return done[reader]
+    def keyed_by_name(read: Callable[[list[Path]], Feeds]) -> Feeds:
+        found = read(list(names.values()))
+        return {name: found[str(path)] for name, path in names.items()}
 
-    return read
+    # the readers are other processes or servers: running them side by side halves the wait
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(by_path) + len(by_name)) as pool:
+        running = {r: pool.submit(keyed_by_name, read) for r, read in by_path.items()}
+        running |= {r: pool.submit(read, whole) for r, read in by_name.items()}
+        yield lambda reader: running[reader].result()
 
 
 def _shown_end(kind: str, start: str, reader: str) -> str | None:
@@ -289,7 +295,7 @@ def _shown_end(kind: str, start: str, reader: str) -> str | None:
 @pytest.mark.parametrize(("feed_name", "reader"), EVERYDAY_CASES)
 def test_everyday_reader_agrees_with_model(
     feeds: dict[str, tuple[Path, Runbook]],
-    everyday: Callable[[str], Feeds],
+    readers: Callable[[str], Feeds],
     reader: str,
     feed_name: str,
 ) -> None:
@@ -297,7 +303,7 @@ def test_everyday_reader_agrees_with_model(
     path, runbook = feeds[feed_name]
     model = expected(runbook)
     in_feed = {str(e["UID"]): e for e in Calendar.from_ical(path.read_bytes()).walk("VEVENT")}
-    read = everyday(reader)[feed_name]
+    read = readers(reader)[feed_name]
     assert sorted(e["uid"] for e in read) == sorted(in_feed), f"{reader}: events missing"
     for event in read:
         start, end = model[event["uid"]]
@@ -315,7 +321,7 @@ def test_everyday_reader_agrees_with_model(
 @pytest.mark.parametrize(("feed_name", "reader"), EVERYDAY_CASES)
 def test_everyday_reader_keeps_reminders(
     feeds: dict[str, tuple[Path, Runbook]],
-    everyday: Callable[[str], Feeds],
+    readers: Callable[[str], Feeds],
     reader: str,
     feed_name: str,
 ) -> None:
@@ -325,7 +331,7 @@ def test_everyday_reader_keeps_reminders(
     for the events with a relative one. calcurse flags an alarm on timed events only."""
     path, _ = feeds[feed_name]
     in_feed = {str(e["UID"]): e for e in Calendar.from_ical(path.read_bytes()).walk("VEVENT")}
-    for event in everyday(reader)[feed_name]:
+    for event in readers(reader)[feed_name]:
         alarms = in_feed[event["uid"]].walk("VALARM")
         relative = [a for a in alarms if "VALUE" not in a["TRIGGER"].params]
         want: int | None = len(alarms)
@@ -339,12 +345,16 @@ def test_everyday_reader_keeps_reminders(
 @pytest.mark.parametrize("reader", ["ical.js", "libical"])
 @pytest.mark.parametrize("runbook_id", ["iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1", REPLANNED])
 def test_reminders_fire_in_office_hours(
-    feeds: dict[str, tuple[Path, Runbook]], reader: str, runbook_id: str
+    feeds: dict[str, tuple[Path, Runbook]],
+    readers: Callable[[str], Feeds],
+    reader: str,
+    runbook_id: str,
 ) -> None:
     """Every reminder instant a reader computes from the seeds' (and the re-planned)
     feeds is on a working day between 08:00 and 18:00 Amsterdam time."""
-    path, runbook = feeds[f"{runbook_id}/all.ics"]
-    instants = [a for event in READ[reader](path) for a in event["alarms"]]
+    feed_name = f"{runbook_id}/all.ics"
+    _path, runbook = feeds[feed_name]
+    instants = [a for event in readers(reader)[feed_name] for a in event["alarms"]]
     assert instants
     for instant in instants:
         local = dt.datetime.fromisoformat(instant).astimezone(AMS)

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import email
 import email.policy
+import functools
 import re
 from pathlib import Path
 
@@ -88,7 +89,14 @@ MESSAGES = {
 
 
 def _feed(outputs: dict[str, bytes], runbook: str, feed: str) -> Feed:
-    return Feed.parse(outputs[f"{runbook}/{feed}.ics"], f"{runbook}/{feed}.ics")
+    name = f"{runbook}/{feed}.ics"
+    return _parsed(outputs[name], name)
+
+
+@functools.cache
+def _parsed(data: bytes, name: str) -> Feed:
+    """Each feed parsed once per session (the tests only read it)."""
+    return Feed.parse(data, name)
 
 
 def test_table_covers_every_milestone(seed_runbooks: dict[str, Runbook]) -> None:

@@ -2,10 +2,10 @@
 
 Runs in the project venv:
 
-    .venv/bin/python tests/readers/ical_read.py FILE.ics
+    .venv/bin/python tests/readers/ical_read.py FILE.ics [FILE.ics ...]
 
-Prints a JSON array on stdout, one object per VEVENT, sorted by uid:
-{"uid", "summary", "start", "end"}; start/end are "YYYY-MM-DDTHH:MM:SSZ"
+Prints a JSON object on stdout, {FILE: [event, ...]}, one event per VEVENT, sorted by
+uid: {"uid", "summary", "start", "end"}; start/end are "YYYY-MM-DDTHH:MM:SSZ"
 (UTC instant) for DATE-TIME values and "YYYY-MM-DD" for DATE values.
 On a parse error: exit 1 with the library's message on stderr.
 
@@ -55,10 +55,11 @@ from ical.exceptions import CalendarParseError
 from ical.timezone import IcsTimezoneInfo
 
 PROG = "ical_read"
+CURRENT = ""  # the file being read
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    sys.stderr.write(f"{PROG}: {message}\n")
+    sys.stderr.write(f"{PROG}: {CURRENT}: {message}\n" if CURRENT else f"{PROG}: {message}\n")
     sys.exit(code)
 
 
@@ -85,10 +86,22 @@ def fmt(value: object, what: str, uid: str, file_zones: dict[str, IcsTimezoneInf
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 2:
-        fail("usage: ical_read.py FILE.ics", 64)
+    if len(argv) < 2:
+        fail("usage: ical_read.py FILE.ics [FILE.ics ...]", 64)
+    mode = os.environ.get("ICAL_READ_TZ", "")
+    if mode not in ("", "library", "vtimezone"):
+        fail("ICAL_READ_TZ must be 'library' (default) or 'vtimezone'", 64)
+    out = {path: read(path, mode) for path in argv[1:]}
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+
+
+def read(path: str, mode: str) -> list[dict[str, str]]:
+    """The events of one file, sorted by uid."""
+    global CURRENT
+    CURRENT = path  # named in every failure
     try:
-        with open(argv[1], "rb") as f:
+        with open(path, "rb") as f:
             text = unfold_octets(f.read()).decode("utf-8")  # strict
     except (OSError, UnicodeDecodeError) as exc:
         fail(str(exc))
@@ -100,9 +113,6 @@ def main(argv: list[str]) -> None:
     except ValueError as exc:  # e.g. unbalanced BEGIN/END comes out as this
         fail(f"{type(exc).__name__}: {exc}")
 
-    mode = os.environ.get("ICAL_READ_TZ", "")
-    if mode not in ("", "library", "vtimezone"):
-        fail("ICAL_READ_TZ must be 'library' (default) or 'vtimezone'", 64)
     file_zones: dict[str, IcsTimezoneInfo] | None = None
     if mode == "vtimezone":
         file_zones = {tz.tz_id: IcsTimezoneInfo.from_timezone(tz) for tz in calendar.timezones}
@@ -119,8 +129,7 @@ def main(argv: list[str]) -> None:
             }
         )
     events.sort(key=lambda e: e["uid"])
-    json.dump(events, sys.stdout, ensure_ascii=False, indent=1)
-    sys.stdout.write("\n")
+    return events
 
 
 if __name__ == "__main__":

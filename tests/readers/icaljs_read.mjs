@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Independent iCalendar reader #1: ical.js (npm package "ical.js", v2.x).
 //
-// Usage:   node tests/readers/icaljs_read.mjs FILE.ics
-// Output:  JSON array on stdout, one object per VEVENT, sorted by uid:
+// Usage:   node tests/readers/icaljs_read.mjs FILE.ics [FILE.ics ...]
+// Output:  JSON object on stdout, {FILE: [event, ...]}, one event per VEVENT, sorted by uid:
 //            {"uid", "summary", "start", "end", "sequence", "status", "last_modified"}
 //          start/end are "YYYY-MM-DDTHH:MM:SSZ" (UTC instant) for DATE-TIME
 //          values and "YYYY-MM-DD" for DATE values.
@@ -33,14 +33,16 @@
 import { readFileSync } from "node:fs";
 import ICAL from "ical.js";
 
+let current = ""; // the file being read, named in every failure
+
 function fail(message, code = 1) {
-  process.stderr.write(`icaljs_read: ${message}\n`);
+  process.stderr.write(`icaljs_read: ${current ? current + ": " : ""}${message}\n`);
   process.exit(code);
 }
 
-const path = process.argv[2];
-if (!path || process.argv.length !== 3) {
-  fail("usage: icaljs_read.mjs FILE.ics", 64);
+const paths = process.argv.slice(2);
+if (paths.length === 0) {
+  fail("usage: icaljs_read.mjs FILE.ics [FILE.ics ...]", 64);
 }
 
 const pad = (n, w = 2) => String(n).padStart(w, "0");
@@ -86,53 +88,57 @@ function unfoldOctets(buf) {
   return out.subarray(0, n);
 }
 
-let events;
-try {
-  const raw = readFileSync(path);
-  const text = process.env.ICALJS_READ_DECODE_FIRST
-    ? raw.toString("utf8")
-    : new TextDecoder("utf-8", { fatal: true }).decode(unfoldOctets(raw));
-  const jcal = ICAL.parse(text);
-  // A file may hold several VCALENDARs; ICAL.parse then returns an array.
-  const roots = (Array.isArray(jcal[0]) ? jcal : [jcal]).map(
-    (j) => new ICAL.Component(j),
-  );
+function read(path) {
+  current = path;
+  const events = [];
+  try {
+    const raw = readFileSync(path);
+    const text = process.env.ICALJS_READ_DECODE_FIRST
+      ? raw.toString("utf8")
+      : new TextDecoder("utf-8", { fatal: true }).decode(unfoldOctets(raw));
+    const jcal = ICAL.parse(text);
+    // A file may hold several VCALENDARs; ICAL.parse then returns an array.
+    const roots = (Array.isArray(jcal[0]) ? jcal : [jcal]).map(
+      (j) => new ICAL.Component(j),
+    );
 
-  ICAL.TimezoneService.reset();
-  for (const root of roots) {
-    for (const vtz of root.getAllSubcomponents("vtimezone")) {
-      ICAL.TimezoneService.register(vtz); // name = the VTIMEZONE's TZID
+    ICAL.TimezoneService.reset(); // only this file's zones
+    for (const root of roots) {
+      for (const vtz of root.getAllSubcomponents("vtimezone")) {
+        ICAL.TimezoneService.register(vtz); // name = the VTIMEZONE's TZID
+      }
     }
-  }
 
-  events = [];
-  for (const root of roots) {
-    for (const vevent of root.getAllSubcomponents("vevent")) {
-      const ev = new ICAL.Event(vevent);
-      const uid = ev.uid ?? "";
-      const start = ev.startDate;
-      if (!start) fail(`${uid}: VEVENT without DTSTART`, 2);
-      // Remember the TZID parameters for error messages.
-      start._tzidParam = vevent.getFirstProperty("dtstart")?.getParameter("tzid");
-      // ical.js's Event.endDate: DTEND, else DTSTART + DURATION, else
-      // DTSTART (+1 day for a DATE).
-      const end = ev.endDate;
-      end._tzidParam =
-        vevent.getFirstProperty("dtend")?.getParameter("tzid") ?? start._tzidParam;
-      events.push({
-        uid,
-        summary: ev.summary ?? "",
-        start: formatTime(start, "DTSTART", uid),
-        end: formatTime(end, "DTEND", uid),
-        sequence: ev.sequence ?? 0,
-        status: vevent.getFirstPropertyValue("status") ?? "",
-        last_modified: lastModified(vevent),
-        alarms: vevent.getAllSubcomponents("valarm").map((valarm) => triggerTime(valarm, start, uid)),
-      });
+    for (const root of roots) {
+      for (const vevent of root.getAllSubcomponents("vevent")) {
+        const ev = new ICAL.Event(vevent);
+        const uid = ev.uid ?? "";
+        const start = ev.startDate;
+        if (!start) fail(`${uid}: VEVENT without DTSTART`, 2);
+        // Remember the TZID parameters for error messages.
+        start._tzidParam = vevent.getFirstProperty("dtstart")?.getParameter("tzid");
+        // ical.js's Event.endDate: DTEND, else DTSTART + DURATION, else
+        // DTSTART (+1 day for a DATE).
+        const end = ev.endDate;
+        end._tzidParam =
+          vevent.getFirstProperty("dtend")?.getParameter("tzid") ?? start._tzidParam;
+        events.push({
+          uid,
+          summary: ev.summary ?? "",
+          start: formatTime(start, "DTSTART", uid),
+          end: formatTime(end, "DTEND", uid),
+          sequence: ev.sequence ?? 0,
+          status: vevent.getFirstPropertyValue("status") ?? "",
+          last_modified: lastModified(vevent),
+          alarms: vevent.getAllSubcomponents("valarm").map((valarm) => triggerTime(valarm, start, uid)),
+        });
+      }
     }
+  } catch (err) {
+    fail(err && err.message ? err.message : String(err));
   }
-} catch (err) {
-  fail(err && err.message ? err.message : String(err));
+  events.sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
+  return events;
 }
 
 function triggerTime(valarm, start, uid) {
@@ -155,5 +161,6 @@ function lastModified(vevent) {
   return value.convertToZone(ICAL.Timezone.utcTimezone).toString().replace(/Z?$/, "Z");
 }
 
-events.sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
-process.stdout.write(JSON.stringify(events, null, 1) + "\n");
+const out = {};
+for (const path of paths) out[path] = read(path);
+process.stdout.write(JSON.stringify(out, null, 1) + "\n");

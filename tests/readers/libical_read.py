@@ -3,11 +3,12 @@
 
 Runs under Debian's system interpreter, NOT the project venv:
 
-    /usr/bin/python3 tests/readers/libical_read.py FILE.ics
+    /usr/bin/python3 tests/readers/libical_read.py FILE.ics [FILE.ics ...]
 
 Needs the Debian packages python3-gi and gir1.2-ical-3.0 (libical 3.0.x).
 
-Prints a JSON array on stdout, one object per VEVENT, sorted by uid:
+Prints a JSON object on stdout, {FILE: [event, ...]}, one event per VEVENT, sorted by
+uid:
 {"uid", "summary", "start", "end"}; start/end are "YYYY-MM-DDTHH:MM:SSZ"
 (UTC instant) for DATE-TIME values and "YYYY-MM-DD" for DATE values.
 On a parse error: exit 1 with libical's message on stderr.
@@ -59,10 +60,11 @@ gi.require_version("ICalGLib", "3.0")
 from gi.repository import ICalGLib  # noqa: E402
 
 PROG = "libical_read"
+CURRENT = ""  # the file being read
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    sys.stderr.write(f"{PROG}: {message}\n")
+    sys.stderr.write(f"{PROG}: {CURRENT}: {message}\n" if CURRENT else f"{PROG}: {message}\n")
     sys.exit(code)
 
 
@@ -126,10 +128,19 @@ def fmt(t: Any, what: str, uid: str, tzid: str | None, vcal: Any) -> str:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 2:
-        fail("usage: libical_read.py FILE.ics", 64)
+    if len(argv) < 2:
+        fail("usage: libical_read.py FILE.ics [FILE.ics ...]", 64)
+    out = {path: read(path) for path in argv[1:]}
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+
+
+def read(path: str) -> list[dict[str, Any]]:
+    """The events of one file, sorted by uid."""
+    global CURRENT
+    CURRENT = path  # named in every failure
     try:
-        with open(argv[1], "rb") as f:
+        with open(path, "rb") as f:
             raw = f.read()
         text = unfold_octets(raw).decode("utf-8")  # strict
     except (OSError, UnicodeDecodeError) as exc:
@@ -179,8 +190,7 @@ def main(argv: list[str]) -> None:
         ev = vcal.get_next_component(ICalGLib.ComponentKind.VEVENT_COMPONENT)
 
     events.sort(key=lambda e: e["uid"])
-    json.dump(events, sys.stdout, ensure_ascii=False, indent=1)
-    sys.stdout.write("\n")
+    return events
 
 
 def alarms(ev: Any, uid: str, tzid: str | None, vcal: Any) -> list[str]:
