@@ -64,18 +64,18 @@ def read_icalendar(path: Path) -> list[dict[str, Any]]:
 Feeds = dict[str, list[dict[str, Any]]]
 
 
+def _output(what: str, command: list[str], env: dict[str, str] | None = None) -> str:
+    """What `command` prints; the test fails, naming `what`, when it exits non-zero."""
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, env=env, input=""
+    )
+    assert done.returncode == 0, f"{what} failed: {done.stderr}{done.stdout}"
+    return done.stdout
+
+
 def _run(command: list[str], paths: list[Path], env: dict[str, str] | None = None) -> Feeds:
     """One reader process over many files: {str(path): events}."""
-    done = subprocess.run(
-        [*command, *map(str, paths)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
-    assert done.returncode == 0, f"{Path(command[-1]).name} failed: {done.stderr}"
-    result: Feeds = json.loads(done.stdout)
+    result: Feeds = json.loads(_output(Path(command[-1]).name, [*command, *map(str, paths)], env))
     return result
 
 
@@ -226,17 +226,10 @@ def read_many_calcurse(paths: list[Path], work: Path) -> Feeds:
     for i, path in enumerate(paths):
         folder = work / f"calcurse-{i}"
         folder.mkdir()
-        done = subprocess.run(
-            [str(calcurse), "-D", str(folder), "-i", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=env,
-        )
-        assert done.returncode == 0, f"calcurse import failed: {done.stderr}{done.stdout}"
+        _output("calcurse import", [str(calcurse), "-D", str(folder), "-i", str(path)], env)
         first, last = _span(path)
-        query = subprocess.run(
+        query = _output(
+            "calcurse query",
             [
                 str(calcurse),
                 "-D",
@@ -255,13 +248,8 @@ def read_many_calcurse(paths: list[Path], work: Path) -> Feeds:
                 "--format-recur-event",
                 "R\t%m\n",
             ],  # fmt: skip
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=env,
+            env,
         )
-        assert query.returncode == 0, f"calcurse query failed: {query.stderr}"
         # calcurse's own store: `MM/DD/YYYY @ HH:MM -> ... [>note] [!]SUMMARY`, `!`: alarm
         alarmed = {}
         for stored in (folder / "apts").read_text(encoding="utf-8").splitlines():
@@ -270,7 +258,7 @@ def read_many_calcurse(paths: list[Path], work: Path) -> Feeds:
                 alarmed[flagged[2]] = flagged[1] == "!"
         events: list[dict[str, Any]] = []
         day = ""
-        for line in query.stdout.splitlines():
+        for line in query.splitlines():
             if not line.startswith(("A\t", "E\t", "R\t")):
                 day = line.rstrip(":")  # a day heading, mm/dd/yy
                 continue
@@ -371,16 +359,7 @@ def read_many_khal(feeds: dict[str, Path], work: Path) -> Feeds:
             calendars += [f"[[{key}]]", f"path = {vdir}"]
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         for step in ("discover", "sync"):
-            done = subprocess.run(
-                [str(vdirsyncer), "-c", str(config), step],
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-                env=env,
-                input="",
-            )
-            assert done.returncode == 0, f"vdirsyncer {step} failed: {done.stderr}"
+            _output(f"vdirsyncer {step}", [str(vdirsyncer), "-c", str(config), step], env)
     khal_conf.write_text(
         "\n".join(
             [
@@ -400,7 +379,8 @@ def read_many_khal(feeds: dict[str, Path], work: Path) -> Feeds:
     )
     spans = [_span(p) for p in feeds.values()]
     first, last = min(a for a, _ in spans), max(b for _, b in spans)
-    listed = subprocess.run(
+    listed = _output(
+        "khal list",
         [
             str(khal),
             "-c",
@@ -413,13 +393,8 @@ def read_many_khal(feeds: dict[str, Path], work: Path) -> Feeds:
             f"{first:%Y-%m-%d}",
             f"{last:%Y-%m-%d}",
         ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
+        env,
     )
-    assert listed.returncode == 0, f"khal list failed: {listed.stderr}"
     # vdirsyncer's http storage replaces each UID with a hash of the item: match on
     # SUMMARY (unique in calgen's feeds) to the UID the feed itself gives
     uids: dict[tuple[str, str], str] = {}
@@ -430,7 +405,7 @@ def read_many_khal(feeds: dict[str, Path], work: Path) -> Feeds:
             uids[(key, file.stem)] = by_summary[str(item["SUMMARY"])]
     out: Feeds = {name: [] for name in names.values()}
     seen: set[tuple[str, str]] = set()
-    for line in listed.stdout.splitlines():
+    for line in listed.splitlines():
         if not line.strip():
             continue
         key, href, start, end, alarm = line.split("\t")
@@ -443,7 +418,6 @@ def read_many_khal(feeds: dict[str, Path], work: Path) -> Feeds:
                 "start": _khal_time(start),
                 "end": _khal_time(end),
                 "alarm_count": int(bool(alarm.strip())),
-                "warnings": listed.stderr,
             }
         )
     return out

@@ -41,7 +41,7 @@ def fake_holidays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (base / name).write_text("x", encoding="utf-8")
     spec = importlib.machinery.ModuleSpec("holidays", None, origin=str(base / "__init__.py"))
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
-    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.109")
+    (base.parent / "holidays-0.109.dist-info").mkdir()  # as pip installs it, beside it
     return base
 
 
@@ -59,9 +59,35 @@ def test_key_follows_version_translation_and_module(
         keys.add(cache.holidays_key())
     (fake_holidays / "locale/nl/LC_MESSAGES/NL.mo").write_text("longer", encoding="utf-8")
     keys.add(cache.holidays_key())
-    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.110")
+    (fake_holidays.parent / "holidays-0.109.dist-info").rename(
+        fake_holidays.parent / "holidays-0.110.dist-info"
+    )
     keys.add(cache.holidays_key())
     assert len(keys) == 6  # every change gave a new key
+
+
+def test_version_without_dist_info_comes_from_the_metadata(
+    fake_holidays: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (fake_holidays.parent / "holidays-0.109.dist-info").rmdir()
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.109")
+    first = cache.holidays_key()
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.110")
+    assert first
+    assert cache.holidays_key() not in ("", first)
+
+    def missing(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert cache.holidays_key() == ""  # nothing cached rather than a wrong answer
+
+
+def test_the_real_holidays_version_is_found() -> None:
+    import holidays
+
+    found = cache._version(Path(holidays.__file__).parent)
+    assert found == importlib.metadata.version("holidays")
 
 
 def test_saved_holidays_load_back_and_other_keys_are_pruned(

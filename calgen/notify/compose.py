@@ -69,10 +69,14 @@ class Composer:
         self._bodies: OrderedDict[tuple[tuple[object, ...], str], bytes] = OrderedDict()
         self.renders = 0  # how many times templates ran (tests check the reuse)
 
-    def _links(self, runbook: Runbook, role: str) -> dict[str, str]:
-        # only links built from the base URL: no address from data ends up in a mail
+    def _context(self, runbook: Runbook, role: str) -> dict[str, object]:
+        """What every message's templates get: the runbook, the role, the greeting and
+        links built from the base URL only (no address from data ends up in a mail)."""
         base = self.base
         return {
+            "runbook": runbook,
+            "role": runbook.role(role),
+            "greeting": _GREETING,
             "page": f"{base}/{runbook.id}/{role}.html" if base else "",
             "feed": f"{base}/{runbook.id}/{role}.ics" if base else "",
         }
@@ -104,10 +108,7 @@ class Composer:
         key = ("reminder", runbook.id, role, tuple((d.item.id, d.lead.key, d.late) for d in dues))
         if (found := self._hit(key)) is not None:
             return key, found
-        context: dict[str, object] = {
-            "runbook": runbook,
-            "role": runbook.role(role),
-            "greeting": _GREETING,
+        context = self._context(runbook, role) | {
             "entries": [
                 {
                     "item": d.item,
@@ -119,7 +120,6 @@ class Composer:
                 for d in seen.values()
             ],
             "late": any(d.late for d in dues),
-            **self._links(runbook, role),
         }
         names = ("mail/subject.txt.j2", "mail/reminder.txt.j2", "mail/reminder.html.j2")
         return key, self._cached(key, context, names)
@@ -130,14 +130,10 @@ class Composer:
         key = ("notice", runbook.id, role, old, new, tuple(lines))
         if (found := self._hit(key)) is not None:
             return key, found
-        context: dict[str, object] = {
-            "runbook": runbook,
-            "role": runbook.role(role),
-            "greeting": _GREETING,
+        context = self._context(runbook, role) | {
             "old": old,
             "new": new,
             "changes": list(lines),
-            **self._links(runbook, role),
         }
         names = ("mail/change-subject.txt.j2", "mail/change.txt.j2", "mail/change.html.j2")
         return key, self._cached(key, context, names)
