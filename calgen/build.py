@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from calgen import publish
+from calgen import outputs, publish
 from calgen.errors import CalgenError
 from calgen.model import Runbook
 
@@ -61,12 +61,12 @@ def run(
         publish.refuse_early(out, protected=protected)  # before anything is rendered
     notes: list[str] = []
     resolved = templates.resolve() if templates else None
-    outputs = publish.with_history(
-        publish.iter_outputs(
+    rendered = outputs.with_history(
+        outputs.iter_outputs(
             runbooks,
             base_url=base_url,
             templates=resolved,
-            history=publish.read_history(out, runbooks, notes),
+            history=outputs.read_history(out, runbooks, notes),
         ),
         out,
         moment,
@@ -77,9 +77,9 @@ def run(
     written: list[Path] = []
     try:  # outputs are rendered as they are compared or written
         if check:
-            problems, total = publish.stale(outputs, out)
+            problems, total = outputs.stale(rendered, out)
         else:
-            written, total = publish.write(outputs, out, protected=protected)
+            written, total = publish.write(rendered, out, protected=protected)
     except Exception as exc:
         frame = _user_template_frame(exc, resolved)
         if isinstance(exc, jinja2.TemplateSyntaxError | jinja2.TemplateNotFound):

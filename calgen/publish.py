@@ -1,217 +1,31 @@
-"""The only module that writes `dist/`: outputs are rendered one at a time (a generator)
-and streamed into a staging tree beside the output folder, which is swapped in whole
-once the last output is written, so a runbook or template that fails part-way leaves the
+"""The only module that writes `dist/`: the outputs (calgen.outputs, a generator) are
+streamed into a staging tree beside the output folder, which is swapped in whole once the
+last output is written, so a runbook or template that fails part-way leaves the
 published folder as it was. Where the folder cannot be swapped (a symlink's target, a
-mount point) files are replaced one by one with atomic renames (see `write`). Validation
-happens before any of this: an invalid runbook never reaches rendering.
+mount point) files are replaced one by one with atomic renames (see `write`). calgen owns
+its out folder: it writes only into an absent or empty folder or one holding its
+manifest (`target`, `owned_files`). Validation happens before any of this: an invalid
+runbook never reaches rendering.
 """
 
 from __future__ import annotations
 
 import ctypes
-import datetime as dt
-import errno
 import fcntl
 import json
 import os
 import re
 import shutil
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from calgen.diff import Snapshot, compare, from_json, snapshot, to_json
 from calgen.errors import CalgenError
-from calgen.model import Runbook
-from calgen.render import durable
-from calgen.render.document import iter_documents, render_index
-from calgen.render.ics import PRODID, feed_parts
-from calgen.render.revise import revise
-from calgen.templating import environment
-
-
-def iter_outputs(
-    runbooks: Iterable[Runbook],
-    *,
-    base_url: str = "",
-    templates: Path | None = None,
-    prodid: str = PRODID,
-    history: Mapping[str, Mapping[str, Snapshot]] | None = None,
-) -> Iterator[tuple[str, bytes]]:
-    """(relative path, bytes) for every output, one at a time: first each runbook's
-    version snapshot and feeds, then the durable feeds (calgen.render.durable), then each
-    runbook's pages, then the site's index. A large runbook never has all its outputs in
-    memory at once; the events the durable feeds need are held (as the bytes objects the
-    feeds share) only until the durable feeds are out, before the pages are rendered.
-
-    `history` holds the snapshots of earlier versions (read_history): a runbook page shows
-    the changes since the previous version of its version table when that one is known.
-    """
-    env = environment(templates)
-    runbooks = list(runbooks)
-    lasting = durable.plan(runbooks)  # refuses ids that would take a durable feed's path
-    kept = {rb_id for feed in lasting for rb_id in feed.runbooks}
-    bodies: dict[tuple[str, str], list[bytes]] = {}
-    changes: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for runbook in runbooks:
-        if runbook.versions:
-            current = runbook.versions[0].version
-            yield (
-                f"{runbook.id}/versies/{current}.json",
-                to_json(current, snapshot(runbook)).encode("utf-8"),
-            )
-            earlier = (history or {}).get(runbook.id, {})
-            if len(runbook.versions) > 1 and runbook.versions[1].version in earlier:
-                previous = runbook.versions[1].version
-                found = compare(earlier[previous], snapshot(runbook), runbook.calendar)
-                changes[runbook.id] = (previous, tuple(str(c) for c in found))
-        for name, parts in feed_parts(env, runbook, prodid, base_url):
-            if runbook.id in kept:  # the events' bytes objects, shared, not copies
-                bodies[(runbook.id, name.removesuffix(".ics"))] = parts[2:-1]
-            yield f"{runbook.id}/{name}", b"".join(parts)
-    yield from durable.iter_durable(lasting, runbooks, bodies, prodid)
-    bodies.clear()
-    for runbook in runbooks:
-        for name, text in iter_documents(env, runbook, base_url, changes.get(runbook.id)):
-            data = text.encode("utf-8")
-            del text  # not kept alive while the next page is rendered
-            yield f"{runbook.id}/{name}", data
-    yield "index.html", render_index(env, runbooks, base_url, lasting).encode("utf-8")
-
-
-def render_all(
-    runbooks: Iterable[Runbook],
-    *,
-    base_url: str = "",
-    templates: Path | None = None,
-    prodid: str = PRODID,
-    history: Mapping[str, Mapping[str, Snapshot]] | None = None,
-) -> dict[str, bytes]:
-    """All outputs at once, by relative path (for tests and small uses)."""
-    outputs = iter_outputs(
-        runbooks, base_url=base_url, templates=templates, prodid=prodid, history=history
-    )
-    return dict(sorted(outputs))
-
-
-# ----------------------------------------------------------------- earlier output
+from calgen.outputs import read_earlier
 
 MANIFEST = ".calgen-manifest.json"
-MAX_EARLIER_BYTES = 50 * 1024 * 1024  # far above any real feed; a bigger file is not ours
-
-
-def read_earlier(path: Path) -> bytes | None:
-    """The bytes of an earlier output, or None when there is none.
-
-    Earlier output is untrusted: only a regular file is read (never a FIFO or a device,
-    which could block), up to MAX_EARLIER_BYTES. Raises OSError or ValueError otherwise.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno in (errno.ENOTDIR, errno.ENOENT):
-            return None
-        raise
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("not a regular file")
-        if info.st_size > MAX_EARLIER_BYTES:
-            raise ValueError(f"larger than {MAX_EARLIER_BYTES} bytes")
-        return fh.read(MAX_EARLIER_BYTES + 1)
-
-
-def read_history(
-    out_dir: Path, runbooks: Iterable[Runbook], notes: list[str] | None = None
-) -> dict[str, dict[str, Snapshot]]:
-    """The version snapshots already published in `out_dir/<id>/versies/`.
-
-    A snapshot that cannot be read or parsed is noted in `notes` (naming the file) and
-    left out, as if it had never been published."""
-    history: dict[str, dict[str, Snapshot]] = {}
-    for runbook in runbooks:
-        folder = out_dir / runbook.id / "versies"
-        if folder.is_symlink() or not folder.is_dir():
-            continue
-        found: dict[str, Snapshot] = {}
-        for path in sorted(folder.glob("*.json")):
-            try:
-                raw = read_earlier(path)
-                if raw is None:
-                    continue
-                found[path.stem] = from_json(raw.decode("utf-8"))
-            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                _note(notes, path, exc)
-        history[runbook.id] = found
-    return history
-
-
-def _note(notes: list[str] | None, path: Path, exc: BaseException) -> None:
-    if notes is not None:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        if isinstance(exc, ValueError) and str(exc) and not isinstance(exc, UnicodeError):
-            reason = str(exc).splitlines()[0][:120]
-        notes.append(f"{path}: earlier output is unreadable ({reason}); built as if it were absent")
-
-
-def with_history(
-    outputs: Iterable[tuple[str, bytes]],
-    out_dir: Path,
-    now: dt.datetime,
-    notes: list[str] | None = None,
-    only: Iterable[str] | None = None,
-) -> Iterator[tuple[str, bytes]]:
-    """Every feed revised against the one it replaces in `out_dir` (calgen.render.revise).
-
-    `only`: the ids of the runbooks of a build of some runbooks only (files named on the
-    command line, not the folder): events of other runbooks in a published durable feed
-    are then kept as they are, not cancelled, since this build does not speak for them.
-
-    A published feed that cannot be read or revised against (bytes that are not UTF-8,
-    `SEQUENCE:x`, a FIFO) is noted in `notes` and treated as absent."""
-    keep = None
-    if only is not None:
-        suffixes = tuple(f".{rid}@calgen" for rid in only)
-
-        def keep(uid: str) -> bool:  # UIDs are `<kind>-<id>.<runbook id>@calgen`
-            return not uid.endswith(suffixes)
-
-    for rel, data in outputs:
-        if rel.endswith(".ics"):
-            target = out_dir / rel
-            try:
-                previous = read_earlier(target)
-                data = revise(data, previous, now, keep)
-            except (OSError, ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
-                _note(notes, target, exc)
-        yield rel, data
-
-
-def stale(outputs: Iterable[tuple[str, bytes]], out_dir: Path) -> tuple[list[str], int]:
-    """The outputs that are missing from `out_dir` or differ from what is there, and how
-    many outputs there are."""
-    problems = []
-    total = 0
-    for rel, data in outputs:
-        total += 1
-        target = out_dir / rel
-        try:
-            published = read_earlier(target)
-        except (OSError, ValueError) as exc:
-            problems.append(f"{target}: unreadable ({exc})")
-            continue
-        if published is None:
-            problems.append(f"{target}: missing")
-        elif published != data:
-            problems.append(f"{target}: stale")
-    return problems, total
-
-
-# ----------------------------------------------------------------- the out folder
 
 
 class PublishError(CalgenError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from calgen.model import Runbook
-from calgen.publish import render_all
+from calgen.outputs import render_all
 from calgen.validate import load_runbook
 
 ROOT = Path(__file__).resolve().parent.parent

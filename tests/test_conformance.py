@@ -30,7 +30,7 @@ from icalendar import Calendar
 
 from calgen.cli import main
 from calgen.model import Runbook
-from calgen.publish import render_all
+from calgen.outputs import render_all
 from calgen.render.ics import uid
 from calgen.validate import load_runbook
 from tests.calendars import AMS

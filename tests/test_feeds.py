@@ -10,7 +10,7 @@ import pytest
 from icalendar import Calendar
 
 from calgen.model import Runbook
-from calgen.publish import render_all
+from calgen.outputs import render_all
 from calgen.reminders import Lead
 from calgen.render.ics import uid
 from calgen.validate import load_runbook

@@ -17,7 +17,7 @@ from icalendar import Calendar
 from markdown_it import MarkdownIt
 
 from calgen.cli import main
-from calgen.publish import render_all
+from calgen.outputs import render_all
 from calgen.validate import load_runbook
 from tests.conformance_readers import read_icaljs
 from tests.conftest import ROOT, TESTDATA

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar, Component, Event, vDuration, vInt
 
-from calgen.publish import render_all
+from calgen.outputs import render_all
 from calgen.render import ics, revise
 from calgen.render.lines import component, duration, escape, fold
 from calgen.templating import environment
@@ -189,7 +189,7 @@ def test_markdown_fast_path_equals_markdown_it(text: str) -> None:
 
 def test_unreadable_sequence_in_a_published_feed_is_refused_by_name() -> None:
     """A hand-edited published feed with a SEQUENCE that is not a number is a ValueError,
-    which calgen.publish reports naming the file and builds as if the feed were absent
+    which calgen.outputs reports naming the file and builds as if the feed were absent
     (tests/test_publish_owned.py): the damaged line is never carried forward."""
     runbook, _ = load_runbook(RUNBOOKS[1])
     feed = render_all([runbook], base_url=BASE_URL)[f"{runbook.id}/all.ics"]

@@ -12,7 +12,7 @@ from icalendar import Calendar, vDDDTypes
 
 from calgen.errors import CalgenError
 from calgen.notify import due
-from calgen.publish import render_all
+from calgen.outputs import render_all
 from calgen.reminders import (
     DEFAULTS,
     Lead,

@@ -19,7 +19,7 @@ import pytest
 
 from calgen.cli import main
 from calgen.model import Runbook
-from calgen.publish import render_all
+from calgen.outputs import render_all
 from tests.calendars import (
     Feed,
     assert_event_at,

@@ -112,7 +112,7 @@ def test_relative_fixture_resolves() -> None:
 
 
 def test_page_shows_the_rule() -> None:
-    from calgen.publish import render_all
+    from calgen.outputs import render_all
 
     runbook, _ = load_runbook(TESTDATA / "valid" / "relative-2018.yaml")
     html = render_all([runbook])["relative-2018/index.html"].decode()
