@@ -17,7 +17,7 @@ from calgen.render import dutch
 from calgen.schedule import DEFAULT_CALENDAR, WorkCalendar
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class State:
     title: str
     roles: tuple[str, ...]
@@ -28,7 +28,7 @@ class State:
 Snapshot = dict[str, State]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Change:
     kind: str  # verschoven, toegevoegd, vervallen, gewijzigd
     id: str
@@ -40,7 +40,8 @@ class Change:
 
 def snapshot(runbook: Runbook) -> Snapshot:
     return {
-        m.id: State(m.title, tuple(sorted(m.roles)), m.start, m.end) for m in runbook.milestones
+        m.id: State(title=m.title, roles=tuple(sorted(m.roles)), start=m.start, end=m.end)
+        for m in runbook.milestones
     }
 
 
@@ -64,10 +65,10 @@ def from_json(text: str) -> Snapshot:
     data = json.loads(text)
     return {
         mid: State(
-            m["title"],
-            tuple(m["roles"]),
-            dt.datetime.fromisoformat(m["start"]),
-            dt.datetime.fromisoformat(m["end"]) if m["end"] else None,
+            title=m["title"],
+            roles=tuple(m["roles"]),
+            start=dt.datetime.fromisoformat(m["start"]),
+            end=dt.datetime.fromisoformat(m["end"]) if m["end"] else None,
         )
         for mid, m in data["milestones"].items()
     }
@@ -95,12 +96,16 @@ def compare(
         before, after = old.get(mid), new.get(mid)
         if before is None and after is not None:
             when = dutch.when(after.start, after.end)
-            changes.append(Change("toegevoegd", mid, f"{mid} toegevoegd: {after.title}, {when}"))
+            changes.append(
+                Change(kind="toegevoegd", id=mid, text=f"{mid} toegevoegd: {after.title}, {when}")
+            )
             continue
         if after is None and before is not None:
             when = dutch.when(before.start, before.end)
             changes.append(
-                Change("vervallen", mid, f"{mid} vervallen: {before.title} (was {when})")
+                Change(
+                    kind="vervallen", id=mid, text=f"{mid} vervallen: {before.title} (was {when})"
+                )
             )
             continue
         assert before is not None
@@ -108,23 +113,22 @@ def compare(
         if (before.start, before.end) != (after.start, after.end):
             changes.append(
                 Change(
-                    "verschoven",
-                    mid,
-                    f"{mid} verschoven: {dutch.when(before.start, before.end)} → "
+                    kind="verschoven",
+                    id=mid,
+                    text=f"{mid} verschoven: {dutch.when(before.start, before.end)} → "
                     f"{dutch.when(after.start, after.end)} "
                     f"({_shift_words(before.start, after.start, calendar)})",
                 )
             )
         if before.title != after.title:
             changes.append(
-                Change("gewijzigd", mid, f"{mid} nieuwe titel: '{before.title}' → '{after.title}'")
-            )
-        if before.roles != after.roles:
-            changes.append(
                 Change(
-                    "gewijzigd",
-                    mid,
-                    f"{mid} actiehouders: {', '.join(before.roles)} → {', '.join(after.roles)}",
+                    kind="gewijzigd",
+                    id=mid,
+                    text=f"{mid} nieuwe titel: '{before.title}' → '{after.title}'",
                 )
             )
+        if before.roles != after.roles:
+            roles = f"{', '.join(before.roles)} → {', '.join(after.roles)}"
+            changes.append(Change(kind="gewijzigd", id=mid, text=f"{mid} actiehouders: {roles}"))
     return changes

@@ -16,7 +16,7 @@ class Severity(Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, kw_only=True, order=True)
 class Pos:
     """A place in a source file; line and column are 1-based, as editors show them."""
 
@@ -30,7 +30,7 @@ class Pos:
         return self.file
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Diagnostic:
     pos: Pos
     message: str
@@ -50,17 +50,19 @@ def _visible(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Diagnostics:
     """Collects errors and warnings for one run."""
 
     items: list[Diagnostic] = field(default_factory=list)
 
     def error(self, pos: Pos, message: str, path: str = "") -> None:
-        self.items.append(Diagnostic(pos, message, Severity.ERROR, path))
+        self.items.append(Diagnostic(pos=pos, message=message, severity=Severity.ERROR, path=path))
 
     def warning(self, pos: Pos, message: str, path: str = "") -> None:
-        self.items.append(Diagnostic(pos, message, Severity.WARNING, path))
+        self.items.append(
+            Diagnostic(pos=pos, message=message, severity=Severity.WARNING, path=path)
+        )
 
     def extend(self, other: Diagnostics) -> None:
         self.items.extend(other.items)

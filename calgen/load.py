@@ -36,7 +36,7 @@ def format_path(path: PathKey) -> str:
     return out
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Document:
     """A loaded YAML file: its data and where each value (and each key) stands."""
 
@@ -50,13 +50,16 @@ class Document:
         """Position of the value at `path`, or of its nearest known parent."""
         while path:
             if path in self.values:
-                return Pos(self.file, *self.values[path])
+                return self._at(self.values[path])
             path = path[:-1]
-        return Pos(self.file, *self.values.get((), (1, 1)))
+        return self._at(self.values.get((), (1, 1)))
 
     def key_pos(self, path: PathKey) -> Pos:
         found = self.keys.get(path)
-        return Pos(self.file, *found) if found else self.pos(path)
+        return self._at(found) if found else self.pos(path)
+
+    def _at(self, where: tuple[int, int]) -> Pos:
+        return Pos(file=self.file, line=where[0], col=where[1])
 
 
 _STANDARD_TAGS = frozenset(
@@ -73,7 +76,7 @@ class _TooBig(Exception):
         self.pos = pos
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Frame:
     """A mapping or sequence being built."""
 
@@ -109,7 +112,7 @@ class _Builder:
         self.plain_tags: dict[str, str] = {}
 
     def pos(self, mark: Any) -> Pos:
-        return Pos(self.doc.file, mark.line + 1, mark.column + 1)
+        return Pos(file=self.doc.file, line=mark.line + 1, col=mark.column + 1)
 
     def count(self, n: int, mark: Any) -> None:
         self.nodes += n
@@ -175,7 +178,7 @@ class _Builder:
         if key in frame.value:
             first_line = self.doc.keys[(*frame.path, key)][0]
             self.diags.error(
-                Pos(self.doc.file, *frame.key_pos) if frame.key_pos else self.pos(mark),
+                self.doc._at(frame.key_pos) if frame.key_pos else self.pos(mark),
                 f"duplicate key '{key}' (first defined at line {first_line})",
                 format_path((*frame.path, key)),
             )
@@ -244,7 +247,7 @@ class _Builder:
         if len(self.stack) >= MAX_DEPTH:
             raise _TooBig(f"nested deeper than {MAX_DEPTH} levels", self.pos(event.start_mark))
         self.place(value, path, event.start_mark)
-        self.stack.append(_Frame(value, path, event.anchor, self.nodes))
+        self.stack.append(_Frame(value=value, path=path, anchor=event.anchor, start=self.nodes))
 
     def end(self) -> None:
         if self.skipping:
@@ -289,7 +292,7 @@ class _Builder:
 
 def load_text(text: str, file: str, diags: Diagnostics) -> Document:
     """Parse YAML text. Problems go to `diags`; the returned data may then be partial."""
-    doc = Document(file, None)
+    doc = Document(file=file, data=None)
     loader = _EventLoader(text)
     try:
         doc.data = _Builder(doc, diags, loader).run()
@@ -299,7 +302,11 @@ def load_text(text: str, file: str, diags: Diagnostics) -> Document:
         return doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
+        pos = (
+            Pos(file=file, line=mark.line + 1, col=mark.column + 1)
+            if mark
+            else Pos(file=file, line=1, col=1)
+        )
         problem = exc.problem or exc.context or "invalid YAML"
         context = exc.context_mark
         if exc.context and context and mark and context.line != mark.line:
@@ -311,17 +318,17 @@ def load_text(text: str, file: str, diags: Diagnostics) -> Document:
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - text.rfind("\n", 0, exc.position)
         reason = f"{exc.reason} (character #x{exc.character:04x})"
-        diags.error(Pos(file, line, col), f"invalid YAML: {reason}")
+        diags.error(Pos(file=file, line=line, col=col), f"invalid YAML: {reason}")
         doc.data = None
         return doc
     except yaml.YAMLError as exc:
-        diags.error(Pos(file, 1, 1), f"invalid YAML: {exc}")
+        diags.error(Pos(file=file, line=1, col=1), f"invalid YAML: {exc}")
         doc.data = None
         return doc
     finally:
         loader.dispose()
     if doc.data is None and () not in doc.values:
-        diags.error(Pos(file, 1, 1), "the file is empty")
+        diags.error(Pos(file=file, line=1, col=1), "the file is empty")
     return doc
 
 
@@ -379,20 +386,22 @@ def load_file(path: Path, diags: Diagnostics, display: str | None = None) -> Doc
         with os.fdopen(fd, "rb") as fh:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode):
-                diags.error(Pos(name, 1, 1), "refused: not a regular file")
-                return Document(name, None)
+                diags.error(Pos(file=name, line=1, col=1), "refused: not a regular file")
+                return Document(file=name, data=None)
             raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        diags.error(Pos(name, 1, 1), f"cannot read file: {exc.strerror or exc}")
-        return Document(name, None)
+        diags.error(Pos(file=name, line=1, col=1), f"cannot read file: {exc.strerror or exc}")
+        return Document(file=name, data=None)
     if len(raw) > MAX_BYTES:
         size = max(info.st_size, len(raw))
-        diags.error(Pos(name, 1, 1), f"refused: file is {size} bytes, more than {MAX_BYTES}")
-        return Document(name, None)
+        diags.error(
+            Pos(file=name, line=1, col=1), f"refused: file is {size} bytes, more than {MAX_BYTES}"
+        )
+        return Document(file=name, data=None)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        diags.error(Pos(name, line, 1), "file is not valid UTF-8")
-        return Document(name, None)
+        diags.error(Pos(file=name, line=line, col=1), "file is not valid UTF-8")
+        return Document(file=name, data=None)
     return load_text(text, name, diags)

@@ -61,7 +61,7 @@ class ReleaseError(CalgenError, ValueError):
     """A re-plan that cannot be done (go-live on a non-working day, a DST conflict...)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Move:
     what: str  # "3.1.2", "fase afsluiting (start)", "go_live"
     old: dt.datetime
@@ -82,7 +82,7 @@ class Kept:
         return f"{where}: kept as written ({self.reason}): {self.sentence}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Plan:
     text: str  # the new runbook YAML
     moves: list[Move] = field(default_factory=list)
@@ -194,10 +194,10 @@ def replan(
             raise ReleaseError(f"{what}: {exc}") from None
         date_map[old.date()] = new_day
         container[key] = _same_style(value, f"{new:%Y-%m-%d %H:%M}")
-        plan.moves.append(Move(what, old, new, rule))
+        plan.moves.append(Move(what=what, old=old, new=new, rule=rule))
 
     data["go_live"] = _same_style(data["go_live"], f"{go_live:%Y-%m-%d %H:%M}")
-    plan.moves.append(Move("go-live", old_live, go_live, "nieuwe go-live"))
+    plan.moves.append(Move(what="go-live", old=old_live, new=go_live, rule="nieuwe go-live"))
     for i, phase in enumerate(data.get("phases", [])):
         before = len(plan.moves)
         for key in ("start", "end"):
@@ -224,10 +224,10 @@ def replan(
             midnight = dt.time(0, tzinfo=schedule.AMSTERDAM)
             plan.moves.append(
                 Move(
-                    event["id"],
-                    dt.datetime.combine(old_day, midnight),
-                    dt.datetime.combine(new_day, midnight),
-                    rule,
+                    what=event["id"],
+                    old=dt.datetime.combine(old_day, midnight),
+                    new=dt.datetime.combine(new_day, midnight),
+                    rule=rule,
                 )
             )
         moved_items.append(("events", i, plan.moves[before:]))

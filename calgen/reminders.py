@@ -75,7 +75,7 @@ def _at(day: dt.date, time: dt.time) -> dt.datetime:
     )
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, kw_only=True, order=True)
 class Lead:
     """How long before an event's start a reminder goes off, and within which office
     hours (None: whenever that is). The hours are the runbook's, set by
@@ -139,7 +139,7 @@ def parse_lead(text: str) -> Lead | None:
     match = _LEAD.fullmatch(text)
     if not match:
         return None
-    lead = Lead(int(match["n"]), match["unit"].rstrip("s"))
+    lead = Lead(amount=int(match["n"]), unit=match["unit"].rstrip("s"))
     days = (
         lead.amount
         if lead.unit == "working day"
@@ -149,14 +149,14 @@ def parse_lead(text: str) -> Lead | None:
 
 
 DEFAULTS: Mapping[str, tuple[Lead, ...]] = {
-    "deadline": (Lead(1, "week"), Lead(1, "working day")),
-    "period": (Lead(1, "working day"),),
-    "phase": (Lead(1, "working day"),),
-    "event": (Lead(1, "working day"),),
+    "deadline": (Lead(amount=1, unit="week"), Lead(amount=1, unit="working day")),
+    "period": (Lead(amount=1, unit="working day"),),
+    "phase": (Lead(amount=1, unit="working day"),),
+    "event": (Lead(amount=1, unit="working day"),),
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReminderPolicy:
     """The runbook's reminder settings (all optional)."""
 

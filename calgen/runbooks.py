@@ -21,7 +21,7 @@ def find(paths: Sequence[Path], diags: Diagnostics) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            diags.error(Pos(str(path), 1, 1), "no such file or folder")
+            diags.error(Pos(file=str(path), line=1, col=1), "no such file or folder")
     return found
 
 
@@ -35,5 +35,7 @@ def load(paths: Sequence[Path]) -> tuple[list[Runbook], Diagnostics]:
     runbooks, more = load_many(files)
     diags.extend(more)
     if not files and not diags.errors:
-        diags.error(Pos(", ".join(map(str, paths)), 1, 1), "no runbooks found (*.yaml)")
+        diags.error(
+            Pos(file=", ".join(map(str, paths)), line=1, col=1), "no runbooks found (*.yaml)"
+        )
     return list(runbooks), diags

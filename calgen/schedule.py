@@ -134,7 +134,7 @@ def all_holiday_names() -> frozenset[str]:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkCalendar:
     """Which days count as working days for a runbook.
 
@@ -211,7 +211,7 @@ RELATIVE_PATTERN = re.sub(r"\(\?P<\w+>", "(?:", _RELATIVE.pattern)
 MAX_OFFSET_DAYS = 3660  # ten years: further than any migration plans
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Relative:
     """`3 working days before go_live at 17:00`: a time written relative to go-live or to
     another milestone (its start)."""

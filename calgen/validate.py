@@ -66,7 +66,7 @@ def load_runbook(path: Path, display: str | None = None) -> tuple[Runbook, Diagn
     runbook = _build(ctx)
     diags.raise_if_errors()
     assert runbook is not None  # errors above would have raised
-    return runbook, Diagnostics(diags.warnings)
+    return runbook, Diagnostics(items=diags.warnings)
 
 
 def _build(ctx: Context) -> Runbook | None:
@@ -177,7 +177,9 @@ def _build_calendar(ctx: Context) -> schedule.WorkCalendar:
         day = ctx.date(("working_days", "closures", j, "date"), closure["date"])
         if day is not None:
             closures.append((day, closure["reason"]))
-    return schedule.WorkCalendar(frozenset(spec.get("count_as_working", [])), tuple(closures))
+    return schedule.WorkCalendar(
+        working_holidays=frozenset(spec.get("count_as_working", [])), closures=tuple(closures)
+    )
 
 
 def _block(data: dict[str, Any]) -> Block:
@@ -476,7 +478,8 @@ def load_many(paths: Iterable[Path]) -> tuple[list[Runbook], Diagnostics]:
     for rb in runbooks:
         if rb.id in ids:
             diags.error(
-                Pos(rb.source, rb.id_line, 5), f"runbook id '{rb.id}' is also used by {ids[rb.id]}"
+                Pos(file=rb.source, line=rb.id_line, col=5),
+                f"runbook id '{rb.id}' is also used by {ids[rb.id]}",
             )
         ids[rb.id] = rb.source
     return runbooks, diags

@@ -28,10 +28,10 @@ from tests.calendars import alarm_instants, local
 from tests.conftest import ROOT, TESTDATA
 
 WEEK, DAY, TWO_HOURS, WORKDAY = (
-    Lead(1, "week"),
-    Lead(1, "day"),
-    Lead(2, "hour"),
-    Lead(1, "working day"),
+    Lead(amount=1, unit="week"),
+    Lead(amount=1, unit="day"),
+    Lead(amount=2, unit="hour"),
+    Lead(amount=1, unit="working day"),
 )
 
 
@@ -39,12 +39,12 @@ WEEK, DAY, TWO_HOURS, WORKDAY = (
     ("text", "lead"),
     [
         ("1 week", WEEK),
-        ("2 weeks", Lead(2, "week")),
+        ("2 weeks", Lead(amount=2, unit="week")),
         ("1 day", DAY),
         ("2 hours", TWO_HOURS),
-        ("30 minutes", Lead(30, "minute")),
+        ("30 minutes", Lead(amount=30, unit="minute")),
         ("1 working day", WORKDAY),
-        ("3 working days", Lead(3, "working day")),
+        ("3 working days", Lead(amount=3, unit="working day")),
     ],
 )
 def test_parse(text: str, lead: Lead) -> None:

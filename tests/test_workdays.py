@@ -61,7 +61,9 @@ def test_shift_and_distance(start: D, n: int, expected: D) -> None:
 
 
 def test_closures_and_holidays_counted_as_working() -> None:
-    calendar = WorkCalendar(frozenset({"Goede vrijdag"}), ((D(2018, 3, 28), "Sluiting"),))
+    calendar = WorkCalendar(
+        working_holidays=frozenset({"Goede vrijdag"}), closures=((D(2018, 3, 28), "Sluiting"),)
+    )
     assert calendar.is_working(D(2018, 3, 30))
     assert calendar.non_working_reason(D(2018, 3, 28)) == "Sluiting"
     assert calendar.shift(D(2018, 4, 3), -2) == D(2018, 3, 29)

@@ -105,7 +105,7 @@ class Report:
 
 def _lead(key: str) -> Lead:
     amount, _, unit = key.partition("-")
-    return Lead(int(amount), unit.replace("-", " "))
+    return Lead(amount=int(amount), unit=unit.replace("-", " "))
 
 
 class _Run:

@@ -23,7 +23,7 @@ from calgen.render.ics import anchor as anchor  # built in ics; also imported fr
 from calgen.render.timeline import Timeline, build_timeline, select_lane
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Row:
     id: str
     anchor: str
@@ -39,7 +39,7 @@ class Row:
     period: bool = False  # a period (start and end), not a deadline
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SectionView:
     number: str
     title: str
@@ -49,7 +49,7 @@ class SectionView:
     rows_html: str = ""  # the rows' <tr>s, made once per runbook and joined for this view
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Chapter:
     number: int
     title: str
@@ -58,7 +58,7 @@ class Chapter:
     sections: tuple[SectionView, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Feed:
     role: str  # a role id, or "all"
     name: str  # Dutch name for people
@@ -68,7 +68,7 @@ class Feed:
     page: str  # the per-role view of the page
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RoleView:
     id: str
     name: str
@@ -85,7 +85,7 @@ class NarrowPhase:
     items_html: str  # the marks' <li>s, each made once per runbook
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DocumentContext:
     runbook: Runbook
     role: RoleView | None  # the per-role view, or None for the whole runbook
@@ -138,7 +138,7 @@ def feeds(runbook: Runbook, base_url: str) -> tuple[Feed, ...]:
         file = f"{role_id}.ics"
         https, webcal = _links(f"{runbook.id}/{file}", base_url, file)
         page = "index.html" if role_id == ALL else f"{role_id}.html"
-        out.append(Feed(role_id, name, file, https, webcal, page))
+        out.append(Feed(role=role_id, name=name, file=file, https=https, webcal=webcal, page=page))
     return tuple(out)
 
 
@@ -210,7 +210,7 @@ def document(
                 sections=sections,
             )
         )
-    roles = tuple(RoleView(r.id, r.name, f"{r.id}.html") for r in runbook.roles)
+    roles = tuple(RoleView(id=r.id, name=r.name, page=f"{r.id}.html") for r in runbook.roles)
     view = next((r for r in roles if r.id == role), None)
     return DocumentContext(
         runbook=runbook,
@@ -306,7 +306,9 @@ def durable_sets(
         for f in found:
             https, webcal = _links(f.path, base_url, f.path)
             name = f"{f.role_name}, alleen {standard}" if standard else f.role_name
-            links.append(Feed(f.role, name, f.path, https, webcal, ""))
+            links.append(
+                Feed(role=f.role, name=name, file=f.path, https=https, webcal=webcal, page="")
+            )
         out.append(
             FeedSet(
                 id=f"abonneer-{f.path.split('/')[0] if standard else 'alles'}",

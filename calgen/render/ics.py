@@ -32,7 +32,7 @@ PRODID = "-//calgen//Landelijk draaiboek migratie//NL"
 ALL = "all"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FeedItem:
     uid: str
     data: bytes  # one serialized VEVENT without alarms, CRLF line ends, folded
@@ -135,13 +135,13 @@ def _phase_item(env: jinja2.Environment, runbook: Runbook, phase: Phase) -> Feed
         description.strip(),
     )
     return FeedItem(
-        uid(runbook, "fase", phase.id),
-        data,
-        frozenset(r.id for r in runbook.roles),
-        "phase",
-        phase.start,
-        phase_label(phase),
-        dutch.when(phase.start),
+        uid=uid(runbook, "fase", phase.id),
+        data=data,
+        audience=frozenset(r.id for r in runbook.roles),
+        kind="phase",
+        start=phase.start,
+        title=phase_label(phase),
+        when=dutch.when(phase.start),
     )
 
 
@@ -174,15 +174,15 @@ def _milestone_item(
         url,
     )
     return FeedItem(
-        uid(runbook, "mijlpaal", milestone.id),
-        data,
-        milestone.audience,
-        milestone.kind,
-        milestone.start,
-        summary(milestone),
-        dutch.when(milestone.start, milestone.end)
+        uid=uid(runbook, "mijlpaal", milestone.id),
+        data=data,
+        audience=milestone.audience,
+        kind=milestone.kind,
+        start=milestone.start,
+        title=summary(milestone),
+        when=dutch.when(milestone.start, milestone.end)
         + (f" ({milestone.time_label})" if milestone.time_label else ""),
-        milestone.reminders,
+        own=milestone.reminders,
     )
 
 
@@ -203,14 +203,14 @@ def _fact_item(env: jinja2.Environment, runbook: Runbook, fact: Fact) -> FeedIte
     )
     data = _event(runbook, "datum", fact.id, fact.title, when, "", description.strip())
     return FeedItem(
-        uid(runbook, "datum", fact.id),
-        data,
-        frozenset(fact.roles),
-        "event",
-        fact.moment,
-        fact.title,
-        when_text,
-        fact.reminders,
+        uid=uid(runbook, "datum", fact.id),
+        data=data,
+        audience=frozenset(fact.roles),
+        kind="event",
+        start=fact.moment,
+        title=fact.title,
+        when=when_text,
+        own=fact.reminders,
         all_day=fact.day is not None,
     )
 

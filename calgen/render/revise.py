@@ -27,7 +27,7 @@ _BOOKKEEPING = ("DTSTAMP", "SEQUENCE", "LAST-MODIFIED")
 _EVENT = re.compile(rb"BEGIN:VEVENT\r\n.*?END:VEVENT\r\n", re.S)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Published:
     raw: bytes
     sequence: int
@@ -62,7 +62,12 @@ def _events(feed: bytes) -> dict[str, _Published]:
             # builds as if it were absent, so the damaged line is not carried forward
             raise ValueError(f"SEQUENCE {found[:20]!r} is not a number calgen wrote")
         sequence = int(found)
-        out[_uid(lines)] = _Published(raw, sequence, _content(lines), "STATUS:CANCELLED" in lines)
+        out[_uid(lines)] = _Published(
+            raw=raw,
+            sequence=sequence,
+            content=_content(lines),
+            cancelled="STATUS:CANCELLED" in lines,
+        )
     return out
 
 

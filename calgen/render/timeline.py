@@ -23,7 +23,7 @@ BAND = 26
 LANE = 34
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Day:
     x: float
     width: float
@@ -33,7 +33,7 @@ class Day:
     holiday: str  # Dutch name, or ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Band:
     x: float
     width: float
@@ -42,7 +42,7 @@ class Band:
     title: str  # the whole name, for tooltips and screen readers
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Marker:
     """A milestone's mark, at height 0 of its lane (a lane is drawn translated)."""
 
@@ -53,7 +53,7 @@ class Marker:
     early: bool = False  # before the window: drawn at its left edge
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Lane:
     y: float
     name: str
@@ -61,13 +61,13 @@ class Lane:
     shift: float = 0  # drawn this much lower (a role's view moves its lane up)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Line:
     x: float
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Timeline:
     width: int
     height: int
@@ -121,7 +121,13 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
         width = round(x(p.end) - x(p.start), 1)
         title = f"Fase {p.number}: {p.title}"
         fits = len(title) * 6 <= width  # about 6 px a character at 11 px
-        return Band(x(p.start), width, title if fits else f"Fase {p.number}", p.id, title)
+        return Band(
+            x=x(p.start),
+            width=width,
+            label=title if fits else f"Fase {p.number}",
+            css=p.id,
+            title=title,
+        )
 
     bands = tuple(band(p) for p in runbook.phases)
     roles = [r for r in runbook.roles if role is None or r.id == role]
@@ -142,7 +148,7 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
     for i, r in enumerate(roles):
         y = TOP + BAND + 12 + i * LANE
         markers = tuple(marks[m.id] for m in milestones if r.id in m.audience)
-        lanes.append(Lane(y, r.name, markers))
+        lanes.append(Lane(y=y, name=r.name, markers=markers))
     dst = []
     for day in dates:
         before, after = midnight(day).utcoffset(), midnight(day).replace(hour=4).utcoffset()
@@ -152,9 +158,11 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
                 if (after or dt.timedelta()) > (before or dt.timedelta())
                 else "wintertijd"
             )
-            dst.append(Line(x(midnight(day).replace(hour=2)), f"{label} ({dutch.date_long(day)})"))
+            dst.append(
+                Line(x=x(midnight(day).replace(hour=2)), label=f"{label} ({dutch.date_long(day)})")
+            )
     height = TOP + BAND + 12 + len(lanes) * LANE + 10
-    go_live = Line(x(runbook.go_live), f"live {dutch.when(runbook.go_live)}")
+    go_live = Line(x=x(runbook.go_live), label=f"live {dutch.when(runbook.go_live)}")
     holidays = [(day, name) for day in dates if (name := schedule.holiday_name(day))]
     description = " ".join(
         [
