@@ -128,6 +128,7 @@ TEXTS = [
     "x" * 63,
     "a;b,c\\d\r\ne\nf\rg",
     "Er is dus *geen* conversieperiode: zie 3.1.2, 3.1.3; \\n blijft staan",
+    "map C:\\Nieuw\\NL en \\N: een backslash blijft een backslash",
     "",
 ]
 

@@ -19,10 +19,13 @@ LIMIT = 75  # octets; icalendar folds before a line would reach it
 
 
 def escape(text: str) -> str:
-    """TEXT escaping (RFC 5545 3.3.11), in icalendar's order."""
+    """TEXT escaping (RFC 5545 3.3.11): backslash first, then `;`, `,` and line breaks.
+
+    A backslash in the text stays a backslash (`C:\\Nieuw` is written `C:\\\\Nieuw`, which
+    icalendar, ical.js and libical read back as written). icalendar's own writer first
+    turns a literal `\\N` into a line break; calgen does not copy that."""
     return (
-        text.replace("\\N", "\n")
-        .replace("\\", "\\\\")
+        text.replace("\\", "\\\\")
         .replace(";", "\\;")
         .replace(",", "\\,")
         .replace("\r\n", "\n")
