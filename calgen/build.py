@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,8 @@ import jinja2
 from calgen import outputs, publish
 from calgen.errors import CalgenError
 from calgen.model import Runbook
+
+INDEX = "index.html"  # the site index, at the root of the out folder
 
 
 class TemplateProblem(CalgenError):
@@ -73,6 +75,8 @@ def run(
         notes,
         only={rb.id for rb in runbooks} if partial else None,
     )
+    if partial and (out / INDEX).is_file():
+        rendered = _keep_published_index(rendered, notes)
     problems: list[str] = []
     written: list[Path] = []
     try:  # outputs are rendered as they are compared or written
@@ -92,6 +96,22 @@ def run(
             raise  # calgen's own bug: a traceback is what is needed
         raise TemplateProblem(f"template error: {where}{exc}; nothing was written") from exc
     return Result(total=total, written=len(written), stale=tuple(problems), notes=tuple(notes))
+
+
+def _keep_published_index(
+    rendered: Iterable[tuple[str, bytes]], notes: list[str]
+) -> Iterator[tuple[str, bytes]]:
+    """The outputs without the site index: a build of named runbook files knows only
+    those, and would publish an index that drops every other runbook. The published one
+    stays (calgen never removes what it wrote and does not write now)."""
+    for rel, data in rendered:
+        if rel == INDEX:
+            notes.append(
+                f"{INDEX} kept as published: a build of named runbook files does not list "
+                "the others; build the folder to update it"
+            )
+            continue
+        yield rel, data
 
 
 def _user_template_frame(exc: BaseException, templates: Path | None) -> str | None:

@@ -295,6 +295,35 @@ def test_a_build_of_one_runbook_keeps_the_others_published_events(tmp_path: Path
     assert all(b"STATUS:CANCELLED" in raw for raw in old)
 
 
+def test_a_build_of_one_runbook_keeps_the_published_site_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The site index of a build of named files would list only those: over a published
+    dist/ the published index stays, and the build says so; into a new folder the index
+    lists what was built."""
+    dist = tmp_path / "dist"
+    _build(dist, ROOT / "runbooks")
+    before = {p: p.read_bytes() for p in dist.rglob("*") if p.is_file()}
+    index = (dist / "index.html").read_bytes()
+    assert all(f'href="{rid}/index.html"' in index.decode() for rid in OLD)
+    one = ROOT / "runbooks" / f"{OLD[1]}.yaml"
+    capsys.readouterr()
+    assert main(["build", str(one), "--out", str(dist), "--base-url", BASE_URL]) == 0
+    err = capsys.readouterr().err
+    assert "index.html kept as published" in err
+    # the runbook did not change, so no byte did: not the index, and not the order of
+    # the other runbook's events in the durable feeds
+    assert "built 1 runbook(s): 0 of " in err
+    assert {p: p.read_bytes() for p in dist.rglob("*") if p.is_file()} == before
+    assert (dist / OLD[0] / "index.html").is_file()  # the other runbook's pages stay
+    assert main(["build", str(one), "--out", str(dist), "--base-url", BASE_URL, "--check"]) == 0
+    fresh = tmp_path / "fresh"
+    assert main(["build", str(one), "--out", str(fresh), "--base-url", BASE_URL]) == 0
+    listed = (fresh / "index.html").read_text(encoding="utf-8")
+    assert f'href="{OLD[1]}/index.html"' in listed
+    assert f'href="{OLD[0]}/index.html"' not in listed
+
+
 @pytest.mark.parametrize(
     ("rid", "message"),
     [("iwmo", "also the folder of the durable iWmo feeds"), ("alles.ics", "path of a durable")],
