@@ -27,11 +27,13 @@ import importlib.util
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -41,7 +43,31 @@ import calgen
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"
 BASE_URL = "https://draaiboeken.example.org"
-DEPS = "import icalendar, jinja2, yaml, babel.dates, holidays"
+# The module calgen uses of each runtime dependency in pyproject.toml ([project]
+# dependencies): the import baseline is all of them. A dependency missing here stops
+# the script, so the baseline cannot drift from what calgen declares.
+MODULES = {
+    "jinja2": "jinja2",
+    "pyyaml": "yaml",
+    "tzdata": "tzdata",
+    "holidays": "holidays",
+    "babel": "babel.dates",
+    "markdown-it-py": "markdown_it",
+    "ruamel.yaml": "ruamel.yaml",
+}
+
+
+def deps_import() -> str:
+    """`import ...` of every runtime dependency pyproject.toml declares."""
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    declared_deps = declared["project"]["dependencies"]
+    names = [re.split(r"[<>=!~ ;\[]", d, maxsplit=1)[0].lower() for d in declared_deps]
+    unknown = [n for n in names if n not in MODULES]
+    if unknown:
+        raise SystemExit(f"bench: add the module of {unknown} to MODULES")
+    return "import " + ", ".join(MODULES[n] for n in names)
+
+
 WRAPPER = """\
 import os, sys, time
 t = time.perf_counter()
@@ -151,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             for n, r in ((mid, 4), (mid, 8), (mid, 32), (big, 8))
         }
         cases: dict[str, list[str]] = {
-            "import of runtime deps": [py, "-c", DEPS],
+            "import of runtime deps": [py, "-c", deps_import()],
             "seeds: build": build + seeds,
             "seeds: build, empty cache": build + seeds,
             "seeds: validate": [py, "-m", "calgen", "validate", *seeds],

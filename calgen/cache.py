@@ -5,7 +5,8 @@ Two things are kept, both only by the command line (calgen.cli), never by the pu
 - the Dutch public holidays the `holidays` package gives, one JSON file for every year
   calgen asked for, named by a key over everything that changes the answer: the package's
   version and the size and mtime of its Dutch module, its Dutch translation, its base
-  class and its holiday groups. Another key (an upgrade, a patched file) is another file.
+  classes (observed holidays included), helpers, holiday groups and calendars, and of
+  dateutil's Easter. Another key (an upgrade, a patched file) is another file.
 
 The folder is $CALGEN_CACHE_DIR, else $XDG_CACHE_HOME/calgen, else ~/.cache/calgen;
 without a writable place nothing is cached. It stays small: writing keeps only the
@@ -113,9 +114,15 @@ def holidays_key() -> str:
         base / "countries" / "netherlands.py",
         base / "locale" / "nl" / "LC_MESSAGES" / "NL.mo",
         base / "holiday_base.py",
+        base / "observed_holiday_base.py",  # King's Day on the 26th when the 27th is a Sunday
+        base / "helpers.py",
         *sorted((base / "groups").glob("*.py")),
+        *sorted((base / "calendars").glob("*.py")),
     ]
-    parts = [version] + [f"{f.relative_to(base)}:{_stamp(f)}" for f in files]
+    easter = importlib.util.find_spec("dateutil")  # Easter comes from dateutil.easter
+    if easter is not None and easter.origin is not None:
+        files.append(Path(easter.origin).parent / "easter.py")
+    parts = [version] + [f"{f.name}:{f.parent.name}:{_stamp(f)}" for f in files]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 

@@ -35,6 +35,7 @@ def fake_holidays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "countries/netherlands.py",
         "locale/nl/LC_MESSAGES/NL.mo",
         "holiday_base.py",
+        "observed_holiday_base.py",
         "groups/christian.py",
     ):
         (base / name).parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +53,12 @@ def test_key_follows_version_translation_and_module(
     assert first
     assert cache.holidays_key() == first
     keys = {first}
-    for name in ("locale/nl/LC_MESSAGES/NL.mo", "countries/netherlands.py", "groups/christian.py"):
+    for name in (
+        "locale/nl/LC_MESSAGES/NL.mo",
+        "countries/netherlands.py",
+        "groups/christian.py",
+        "observed_holiday_base.py",
+    ):
         path = fake_holidays / name
         stat = path.stat()
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
@@ -63,7 +69,7 @@ def test_key_follows_version_translation_and_module(
         fake_holidays.parent / "holidays-0.110.dist-info"
     )
     keys.add(cache.holidays_key())
-    assert len(keys) == 6  # every change gave a new key
+    assert len(keys) == 7  # every change gave a new key
 
 
 def test_version_without_dist_info_comes_from_the_metadata(

@@ -55,7 +55,7 @@ def test_every_public_exception_derives_from_calgen_error() -> None:
     assert outside == []
 
 
-# Filled in step by step by their one owner, so not frozen.
+# Filled in step by step while they are made, so not frozen.
 MUTABLE = {
     "calgen.errors.Diagnostics",  # collects errors and warnings during a run
     "calgen.load.Document",  # the YAML loader fills in values and positions

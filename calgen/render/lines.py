@@ -4,10 +4,10 @@ A feed of thousands of milestones in a dozen role feeds spends most of its time 
 icalendar's generic component machinery. calgen's events have a fixed set of properties,
 so they are written here directly, revised and cancelled events included
 (calgen.render.revise): TEXT escaping, icalendar's property order and 75-octet folding
-that never splits a UTF-8 character or a backslash escape. icalendar only *reads*: the
-previously published feeds, and in tests, where it and the conformance readers parse
-what is written here back to the same values (`tests/test_lines.py`). So a new
-icalendar release cannot change a published byte.
+that never splits a UTF-8 character or a backslash escape. calgen does not use
+icalendar at run time at all: it is the oracle in tests, where it and the conformance
+readers parse what is written here back to the same values (`tests/test_lines.py`). So a
+new icalendar release cannot change a published byte.
 """
 
 from __future__ import annotations

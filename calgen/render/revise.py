@@ -11,7 +11,15 @@ A new feed is compared, event by event (by UID), with the feed it replaces:
 "Changed" means any property other than DTSTAMP, SEQUENCE and LAST-MODIFIED differs. The
 build's moment is passed in (the CLI takes it from SOURCE_DATE_EPOCH or the clock); it
 is only ever written into events that really changed. Revised events are written by
-calgen.render.lines, like every other event: this module never serializes with icalendar.
+calgen.render.lines, like every other event.
+
+The published feed is read here, not with icalendar: an unchanged or kept event must be
+written back byte for byte, which needs each event's published bytes (icalendar gives
+parsed values, not them), and icalendar parses a 2.4 MB feed of 2,000 events in 2.7 s
+where this splitter takes 0.13 s (a rebuild reads every published feed). The splitter is
+strict about what calgen wrote: an event without a UID, a SEQUENCE that is not a number
+calgen wrote, bytes that are not UTF-8 raise, and the build then names the file and
+treats it as absent (calgen.outputs).
 """
 
 from __future__ import annotations

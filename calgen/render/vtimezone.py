@@ -10,13 +10,7 @@ zoneinfo for every year calgen accepts, and the conformance suite against real c
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING
-
 from calgen.render import lines
-
-if TYPE_CHECKING:
-    from icalendar import Timezone
 
 TZID = "Europe/Amsterdam"
 
@@ -34,8 +28,7 @@ def _part(name: str, start: str, month: int, offsets: tuple[str, str], tzname: s
     )
 
 
-# What every feed carries; `amsterdam()` below builds the same with icalendar, and
-# tests/test_vtimezone.py checks that the two are the same bytes.
+# What every feed carries; tests/test_vtimezone.py reads it back with icalendar.
 VTIMEZONE = lines.component(
     "VTIMEZONE",
     [("TZID", TZID)],
@@ -44,26 +37,3 @@ VTIMEZONE = lines.component(
         _part("STANDARD", "19701025T030000", 10, ("+0200", "+0100"), "CET"),
     ],
 )
-
-
-def amsterdam() -> Timezone:
-    """The same zone as an icalendar component (for tests and for reading)."""
-    from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
-
-    tz = Timezone()
-    tz.add("tzid", TZID)
-    daylight = TimezoneDaylight()
-    daylight.add("tzname", "CEST")
-    daylight.add("tzoffsetfrom", dt.timedelta(hours=1))
-    daylight.add("tzoffsetto", dt.timedelta(hours=2))
-    daylight.add("dtstart", dt.datetime(1970, 3, 29, 2, 0))  # noqa: DTZ001 - local, per RFC 5545
-    daylight.add("rrule", {"freq": "yearly", "bymonth": 3, "byday": "-1su"})
-    standard = TimezoneStandard()
-    standard.add("tzname", "CET")
-    standard.add("tzoffsetfrom", dt.timedelta(hours=2))
-    standard.add("tzoffsetto", dt.timedelta(hours=1))
-    standard.add("dtstart", dt.datetime(1970, 10, 25, 3, 0))  # noqa: DTZ001 - local, per RFC 5545
-    standard.add("rrule", {"freq": "yearly", "bymonth": 10, "byday": "-1su"})
-    tz.add_component(daylight)
-    tz.add_component(standard)
-    return tz
