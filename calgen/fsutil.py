@@ -12,16 +12,27 @@ from pathlib import Path
 
 
 def atomic_write(
-    path: Path, data: bytes | str, *, durable: bool = False, mode: int = 0o644
+    path: Path,
+    data: bytes | str,
+    *,
+    durable: bool = False,
+    mode: int = 0o644,
+    temp: Path | None = None,
 ) -> None:
     """Replace `path` with `data` atomically.
 
     `durable` also fsyncs the file and its folder, for state that must survive a power cut
-    (it costs milliseconds, so outputs that can be rebuilt do without).
+    (it costs milliseconds, so outputs that can be rebuilt do without). `temp`: the exact
+    temporary name to write first (calgen.publish, in a folder where it names every file
+    it may touch), replacing what a killed run left there; else a fresh unique one.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
     folder = path.parent
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    if temp is None:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    else:
+        temp.unlink(missing_ok=True)
+        fd, tmp = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(temp)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)

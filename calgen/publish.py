@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calgen.errors import CalgenError
+from calgen.fsutil import atomic_write
 from calgen.outputs import read_earlier
 
 MANIFEST = ".calgen-manifest.json"
@@ -294,11 +295,7 @@ def write(
 def _replace(final: Path, data: bytes) -> None:
     """One file replaced with an atomic rename from its exact temporary name."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_name(final)
-    temp.unlink(missing_ok=True)
-    temp.write_bytes(data)
-    os.chmod(temp, 0o644)
-    os.replace(temp, final)
+    atomic_write(final, data, temp=_temp_name(final))
 
 
 def _carry_over(old: Path, new: Path, owned: set[str]) -> None:

@@ -25,3 +25,13 @@ def test_failure_keeps_old_bytes(tmp_path: Path) -> None:
         atomic_write(target, 12345)  # type: ignore[arg-type]
     assert target.read_bytes() == b"published"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feed.ics"]
+
+
+def test_an_exact_temporary_name_replaces_a_leftover_and_is_gone_after(tmp_path: Path) -> None:
+    target = tmp_path / "feed.ics"
+    temp = tmp_path / ".feed.ics.calgen-tmp"
+    temp.write_bytes(b"left by a killed run")
+    atomic_write(target, b"new", temp=temp)
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feed.ics"]
+    assert target.stat().st_mode & 0o777 == 0o644
