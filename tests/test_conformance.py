@@ -5,7 +5,7 @@ gir1.2-ical-3.0 under Debian's own python3), the `ical` package (Home Assistant'
 strict) and icalendar. Each reads every feed in one process per test module and gives
 `{uid, summary, start, end, alarms}` per event with UTC instants (see tests/readers/).
 
-Readers people use day to day (tests/conformance_readers.py, `read_many_*`), each run
+Readers people use day to day (tests/everyday_readers.py), each run
 once per test session over every feed: khal reading webcal subscriptions through
 vdirsyncer's `http` storage from a loopback server, calcurse, node-ical, vobject,
 recurring-ical-events, and Radicale as a CalDAV server read back with the `caldav`
@@ -38,18 +38,20 @@ from tests.conformance_readers import (
     Feeds,
     read_icalendar,
     read_icaljs,
-    read_many_calcurse,
     read_many_ical,
     read_many_icaljs,
-    read_many_khal,
     read_many_libical,
+    utc_text,
+)
+from tests.conftest import ROOT, TESTDATA
+from tests.everyday_readers import (
+    read_many_calcurse,
+    read_many_khal,
     read_many_nodeical,
     read_many_radicale,
     read_many_recurring,
     read_many_vobject,
-    utc_text,
 )
-from tests.conftest import ROOT, TESTDATA
 
 pytestmark = pytest.mark.conformance
 
