@@ -57,6 +57,9 @@ def seed_outputs(seed_runbooks: dict[str, Runbook]) -> dict[str, bytes]:
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
+# The browser tests' fixtures (the built site, Chromium, a tab per page and width).
+pytest_plugins = ["tests.pages"]
+
 
 def check_golden(name: str | Path, data: bytes | str, update: bool) -> None:
     """`data` equals its golden file: tests/golden/<name>, or the path given (a validation
