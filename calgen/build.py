@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +15,6 @@ import jinja2
 from calgen import outputs, publish
 from calgen.errors import CalgenError
 from calgen.model import Runbook
-
-INDEX = "index.html"  # the site index, at the root of the out folder
 
 
 class TemplateProblem(CalgenError):
@@ -54,8 +52,8 @@ def run(
     partial: bool = False,
 ) -> Result:
     """Publish (or with `check`, compare) every output of `runbooks` in `out`.
-    `partial`: the runbooks were named one by one, not as their folder, so the durable
-    feeds keep the published events of runbooks outside this build (never cancelled).
+    `partial`: the runbooks were named one by one, not as their folder: the site-wide
+    outputs (index, durable feeds) already published are then left as they are.
     Raises publish.PublishError before rendering when `out` may not be written, and
     TemplateProblem when a template fails."""
     protected = protected_paths(paths, runbooks, templates)
@@ -73,10 +71,11 @@ def run(
         out,
         moment,
         notes,
-        only={rb.id for rb in runbooks} if partial else None,
     )
-    if partial and (out / INDEX).is_file():
-        rendered = _keep_published_index(rendered, notes)
+    if partial:  # the index and durable feeds stay as the last build of the folder made them
+        rendered = outputs.keep_published_site(rendered, out, [rb.id for rb in runbooks], notes)
+    else:
+        rendered = outputs.cancel_orphans(rendered, out, moment, notes)
     problems: list[str] = []
     written: list[Path] = []
     try:  # outputs are rendered as they are compared or written
@@ -96,22 +95,6 @@ def run(
             raise  # calgen's own bug: a traceback is what is needed
         raise TemplateProblem(f"template error: {where}{exc}; nothing was written") from exc
     return Result(total=total, written=len(written), stale=tuple(problems), notes=tuple(notes))
-
-
-def _keep_published_index(
-    rendered: Iterable[tuple[str, bytes]], notes: list[str]
-) -> Iterator[tuple[str, bytes]]:
-    """The outputs without the site index: a build of named runbook files knows only
-    those, and would publish an index that drops every other runbook. The published one
-    stays (calgen never removes what it wrote and does not write now)."""
-    for rel, data in rendered:
-        if rel == INDEX:
-            notes.append(
-                f"{INDEX} kept as published: a build of named runbook files does not list "
-                "the others; build the folder to update it"
-            )
-            continue
-        yield rel, data
 
 
 def _user_template_frame(exc: BaseException, templates: Path | None) -> str | None:

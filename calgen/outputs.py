@@ -154,32 +154,86 @@ def with_history(
     out_dir: Path,
     now: dt.datetime,
     notes: list[str] | None = None,
-    only: Iterable[str] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """Every feed revised against the one it replaces in `out_dir` (calgen.render.revise).
 
-    `only`: the ids of the runbooks of a build of some runbooks only (files named on the
-    command line, not the folder): events of other runbooks in a published durable feed
-    are then kept as they are, not cancelled, since this build does not speak for them.
-
     A published feed that cannot be read or revised against (bytes that are not UTF-8,
     `SEQUENCE:x`, a FIFO) is noted in `notes` and treated as absent."""
-    keep = None
-    if only is not None:
-        suffixes = tuple(f".{rid}@calgen" for rid in only)
-
-        def keep(uid: str) -> bool:  # UIDs are `<kind>-<id>.<runbook id>@calgen`
-            return not uid.endswith(suffixes)
-
     for rel, data in outputs:
         if rel.endswith(".ics"):
             target = out_dir / rel
             try:
-                previous = read_earlier(target)
-                data = revise(data, previous, now, keep)
+                data = revise(data, read_earlier(target), now)
             except (OSError, ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
                 _note(notes, target, exc)
         yield rel, data
+
+
+def site_wide(rel: str, runbook_ids: Iterable[str]) -> bool:
+    """Whether an output belongs to the whole site (the index, the durable feeds) rather
+    than to one of these runbooks (everything of a runbook is under `<id>/`)."""
+    return rel.split("/", 1)[0] not in set(runbook_ids)
+
+
+def keep_published_site(
+    outputs: Iterable[tuple[str, bytes]],
+    out_dir: Path,
+    runbook_ids: Iterable[str],
+    notes: list[str],
+) -> Iterator[tuple[str, bytes]]:
+    """The outputs of a build of named runbook files, without the site-wide ones that are
+    already published: such a build knows only its runbooks, and an index or durable feed
+    made from them would drop, revive or rename what the other runbooks put there. What
+    is not published yet (a new folder) is written."""
+    ids, kept = set(runbook_ids), []
+    for rel, data in outputs:
+        if site_wide(rel, ids) and (out_dir / rel).exists():
+            kept.append(rel)
+            continue
+        yield rel, data
+    if kept:
+        notes.append(
+            f"{len(kept)} site-wide file(s) kept as published ({', '.join(kept[:3])}"
+            f"{', …' if len(kept) > 3 else ''}): a build of named runbook files does not know "
+            "the other runbooks; build the folder to update the index and the durable feeds"
+        )
+
+
+def cancel_orphans(
+    outputs: Iterable[tuple[str, bytes]],
+    out_dir: Path,
+    now: dt.datetime,
+    notes: list[str] | None = None,
+) -> Iterator[tuple[str, bytes]]:
+    """The outputs of a build of the whole folder, then every durable feed published
+    before that this build no longer makes (a standard no runbook names any more), with
+    all its events cancelled, so subscribers' clients drop them.
+
+    A published durable feed is an `.ics` file at the root of `out_dir` or in a folder of
+    it without `index.html` (every runbook's folder has its page)."""
+    made = set()
+    for rel, data in outputs:
+        made.add(rel)
+        yield rel, data
+    if not out_dir.is_dir():
+        return
+    candidates = list(out_dir.glob("*.ics"))
+    for folder in out_dir.iterdir():
+        if folder.is_dir() and not folder.is_symlink() and not (folder / "index.html").exists():
+            candidates += folder.glob("*.ics")
+    for path in sorted(candidates):
+        rel = path.relative_to(out_dir).as_posix()
+        if rel in made or path.is_symlink():
+            continue
+        try:
+            previous = read_earlier(path)
+            if previous is None:
+                continue
+            start = previous.find(b"BEGIN:VEVENT\r\n")
+            head = previous[: start if start >= 0 else previous.rfind(b"END:VCALENDAR")]
+            yield rel, revise(head + b"END:VCALENDAR\r\n", previous, now)
+        except (OSError, ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
+            _note(notes, path, exc)
 
 
 def stale(outputs: Iterable[tuple[str, bytes]], out_dir: Path) -> tuple[list[str], int]:

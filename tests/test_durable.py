@@ -259,16 +259,40 @@ def test_runbook_leaving_the_window_is_cancelled(tmp_path: Path) -> None:
     assert (dist / "gemeenten.ics").read_bytes() == before
 
 
-def test_a_build_of_one_runbook_keeps_the_others_published_events(tmp_path: Path) -> None:
-    """`calgen build runbooks/one.yaml` over the published dist/ speaks only for that
-    runbook: the other runbook's events stay byte for byte in the durable feeds; a build of
-    the folder after the other runbook is removed cancels them."""
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def _site_wide(rel: str) -> bool:
+    return rel.split("/", 1)[0] not in OLD
+
+
+def test_a_build_of_named_files_leaves_the_published_site_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`calgen build runbooks/one.yaml` over a published dist/ knows only that runbook: it
+    updates that runbook's own pages and feeds, and leaves the index and every durable feed
+    exactly as the last build of the folder made them (an index or durable feed made from
+    one runbook would drop, revive or rename what the others put there); it says so, and
+    `--check` with the same file agrees. The next build of the folder brings them up to
+    date. Into a folder with no index, the index lists what was built."""
     runbooks = tmp_path / "runbooks"
     shutil.copytree(ROOT / "runbooks", runbooks)
     dist = tmp_path / "dist"
     _build(dist, runbooks)
-    published = events((dist / "alles.ics").read_bytes())
-    one = runbooks / "iwmo-ijw-3.0-3.1.yaml"
+    before = _tree(dist)
+    one = runbooks / f"{OLD[1]}.yaml"
+    capsys.readouterr()
+    # unchanged: nothing changes, not even the order of events in the durable feeds
+    assert main(["build", str(one), "--out", str(dist), "--base-url", BASE_URL]) == 0
+    err = capsys.readouterr().err
+    assert "built 1 runbook(s): 0 of " in err
+    assert "site-wide file(s) kept as published (" in err
+    assert _tree(dist) == before
+    assert main(["build", str(one), "--out", str(dist), "--base-url", BASE_URL, "--check"]) == 0
+    # changed: its own feeds change, the site-wide files do not
     one.write_text(
         one.read_text(encoding="utf-8").replace(
             "title: Alle heenberichten verzonden door aanbieders",
@@ -277,51 +301,70 @@ def test_a_build_of_one_runbook_keeps_the_others_published_events(tmp_path: Path
         encoding="utf-8",
     )
     assert main(["build", str(one), "--out", str(dist), "--base-url", BASE_URL]) == 0
-    after = events((dist / "alles.ics").read_bytes())
-    assert set(after) == set(published)
-    for uid, raw in after.items():
-        if runbook_of(uid) == OLD[0]:
-            assert raw == published[uid], uid  # not cancelled, not touched
-            assert b"STATUS:CANCELLED" not in raw
-    changed = [u for u, raw in after.items() if raw != published[u]]
+    after = _tree(dist)
+    changed = {rel for rel in after if after[rel] != before.get(rel)}
     assert changed
-    assert all(runbook_of(u) == OLD[1] for u in changed)
-    # the folder, without the 2018 runbook: now its events are cancelled
-    (runbooks / f"{OLD[0]}.yaml").unlink()
+    assert all(rel.startswith(f"{OLD[1]}/") for rel in changed), changed
+    # the folder: now the durable feeds carry the change, and nothing is cancelled
     _build(dist, runbooks)
-    gone = events((dist / "alles.ics").read_bytes())
-    old = [raw for u, raw in gone.items() if runbook_of(u) == OLD[0]]
-    assert old
-    assert all(b"STATUS:CANCELLED" in raw for raw in old)
-
-
-def test_a_build_of_one_runbook_keeps_the_published_site_index(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The site index of a build of named files would list only those: over a published
-    dist/ the published index stays, and the build says so; into a new folder the index
-    lists what was built."""
-    dist = tmp_path / "dist"
-    _build(dist, ROOT / "runbooks")
-    before = {p: p.read_bytes() for p in dist.rglob("*") if p.is_file()}
-    index = (dist / "index.html").read_bytes()
-    assert all(f'href="{rid}/index.html"' in index.decode() for rid in OLD)
-    one = ROOT / "runbooks" / f"{OLD[1]}.yaml"
-    capsys.readouterr()
-    assert main(["build", str(one), "--out", str(dist), "--base-url", BASE_URL]) == 0
-    err = capsys.readouterr().err
-    assert "index.html kept as published" in err
-    # the runbook did not change, so no byte did: not the index, and not the order of
-    # the other runbook's events in the durable feeds
-    assert "built 1 runbook(s): 0 of " in err
-    assert {p: p.read_bytes() for p in dist.rglob("*") if p.is_file()} == before
-    assert (dist / OLD[0] / "index.html").is_file()  # the other runbook's pages stay
-    assert main(["build", str(one), "--out", str(dist), "--base-url", BASE_URL, "--check"]) == 0
+    folder_build = _tree(dist)
+    assert any(_site_wide(r) and folder_build[r] != before[r] for r in before if r.endswith(".ics"))
+    assert b"STATUS:CANCELLED" not in folder_build["alles.ics"]
     fresh = tmp_path / "fresh"
     assert main(["build", str(one), "--out", str(fresh), "--base-url", BASE_URL]) == 0
     listed = (fresh / "index.html").read_text(encoding="utf-8")
     assert f'href="{OLD[1]}/index.html"' in listed
     assert f'href="{OLD[0]}/index.html"' not in listed
+
+
+def test_out_of_window_events_stay_cancelled_after_a_build_of_that_runbook(tmp_path: Path) -> None:
+    """Three newer iWmo runbooks push 2018 out of the root and iwmo/ windows (its events
+    cancelled); building the 2018 file by name does not bring them back."""
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", runbooks)
+    dist = tmp_path / "dist"
+    _build(dist, runbooks)  # 2018 published in the window
+    source = (runbooks / f"{OLD[1]}.yaml").read_text(encoding="utf-8")
+    for year in (2027, 2028, 2029):
+        text = source.replace(f"id: {OLD[1]}", f"id: kopie-{year}").replace("2022-", f"{year}-")
+        (runbooks / f"kopie-{year}.yaml").write_text(text, encoding="utf-8")
+    _build(dist, runbooks)  # and now out of it
+    old = {u: raw for u, raw in events((dist / "alles.ics").read_bytes()).items()
+           if u.endswith(f".{OLD[0]}@calgen")}  # fmt: skip
+    assert old
+    assert all(b"STATUS:CANCELLED" in raw for raw in old.values())
+    before = _tree(dist)
+    assert (
+        main(
+            ["build", str(runbooks / f"{OLD[0]}.yaml"), "--out", str(dist), "--base-url", BASE_URL]
+        )
+        == 0
+    )
+    assert _tree(dist) == before
+
+
+def test_a_standard_no_runbook_names_any_more_is_cancelled_in_its_feeds(tmp_path: Path) -> None:
+    """ijw/ is made from the 2022 runbook alone: a build of the folder without it cancels
+    every event in ijw/*.ics (they are no longer made, but subscribers still read them),
+    as it does in the root feeds."""
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", runbooks)
+    dist = tmp_path / "dist"
+    _build(dist, runbooks)
+    live = events((dist / "ijw" / "gemeenten.ics").read_bytes())
+    assert live
+    assert not any(b"STATUS:CANCELLED" in raw for raw in live.values())
+    (runbooks / f"{OLD[1]}.yaml").unlink()
+    _build(dist, runbooks)
+    for feed in ("ijw/gemeenten.ics", "ijw/alles.ics", "alles.ics"):
+        gone = {u: raw for u, raw in events((dist / feed).read_bytes()).items()
+                if runbook_of(u) == OLD[1]}  # fmt: skip
+        assert gone, feed
+        assert all(b"STATUS:CANCELLED" in raw for raw in gone.values()), feed
+    # and a rebuild over its own output changes nothing
+    again = _tree(dist)
+    _build(dist, runbooks)
+    assert _tree(dist) == again
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from calgen.render.lines import component, fold, utc
@@ -137,50 +136,30 @@ def _bump(raw: bytes, sequence: int, now: dt.datetime, cancel: bool = False) -> 
     )
 
 
-def revise(
-    feed: bytes,
-    previous: bytes | None,
-    now: dt.datetime,
-    keep: Callable[[str], bool] | None = None,
-) -> bytes:
-    """`feed` as it must be published over `previous` (None: first publication).
-
-    An event of `previous` that `feed` lacks is cancelled, unless `keep(uid)` says this
-    build does not speak for it (a build of some runbooks only, over durable feeds that
-    carry others): then it stays exactly as published, and where it was published
-    (before the same event as before), so a build that changes nothing changes no byte."""
+def revise(feed: bytes, previous: bytes | None, now: dt.datetime) -> bytes:
+    """`feed` as it must be published over `previous` (None: first publication): events
+    in the order of `feed`, then those of `previous` that `feed` lacks, cancelled."""
     if not previous:
         return feed
     before = _events(previous)
     head_end = feed.find(b"BEGIN:VEVENT\r\n")
     if head_end < 0:
         head_end = feed.rfind(b"END:VCALENDAR\r\n")
-    events = []
-    for match in _EVENT.finditer(feed):
-        lines = _unfold(match.group(0))
-        events.append((match.group(0), lines, _uid(lines)))
-    present = {uid for _, _, uid in events}
-    kept_before: dict[str, list[bytes]] = {}  # a present event -> kept ones published before it
-    kept: list[bytes] = []
-    for uid, old in before.items():  # in published order
-        if uid in present:
-            if kept:
-                kept_before[uid], kept = kept, []
-        elif keep is not None and keep(uid):
-            kept.append(old.raw)
     body: list[bytes] = []
-    for raw, lines, uid in events:
-        body.extend(kept_before.get(uid, ()))
-        published = before.get(uid)
-        if published is None:
+    seen = set()
+    for match in _EVENT.finditer(feed):
+        raw = match.group(0)
+        lines = _unfold(raw)
+        uid = _uid(lines)
+        seen.add(uid)
+        old = before.get(uid)
+        if old is None:
             body.append(raw)
-        elif published.content == _content(lines):
-            body.append(published.raw)
+        elif old.content == _content(lines):
+            body.append(old.raw)
         else:
-            body.append(_bump(raw, published.sequence + 1, now))
-    body.extend(kept)  # published after every event of this build
+            body.append(_bump(raw, old.sequence + 1, now))
     for uid, old in before.items():
-        if uid in present or (keep is not None and keep(uid)):
-            continue
-        body.append(old.raw if old.cancelled else _bump(old.raw, old.sequence + 1, now, True))
+        if uid not in seen:
+            body.append(old.raw if old.cancelled else _bump(old.raw, old.sequence + 1, now, True))
     return feed[:head_end] + b"".join(body) + b"END:VCALENDAR\r\n"
