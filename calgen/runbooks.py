@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # the model (and its imports) load only in the commands that 
 
 
 def find(paths: Sequence[Path], diags: Diagnostics) -> list[Path]:
-    """Files as given; folders contribute their *.yaml files (not sub-folders: shared/)."""
+    """Files as given; folders contribute their *.yaml files (not sub-folders: shared/).
+    A file named twice (or named and in a folder named too) counts once."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -22,7 +23,10 @@ def find(paths: Sequence[Path], diags: Diagnostics) -> list[Path]:
             found.append(path)
         else:
             diags.error(Pos(file=str(path), line=1, col=1), "no such file or folder")
-    return found
+    unique: dict[Path, Path] = {}
+    for file in found:
+        unique.setdefault(file.resolve(), file)
+    return list(unique.values())
 
 
 def load(paths: Sequence[Path]) -> tuple[list[Runbook], Diagnostics]:

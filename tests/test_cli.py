@@ -119,6 +119,17 @@ def test_missing_path(workspace: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "nope.yaml:1:1: no such file or folder" in capsys.readouterr().err
 
 
+def test_a_file_named_twice_counts_once(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = "runbooks/iwmo-2.1-2.2.yaml"
+    assert main(["validate", one, one, "runbooks"]) == 0
+    err = capsys.readouterr().err
+    assert "also used by" not in err
+    assert err.count("3.1.1 falls on a non-working day") == 1  # its one warning, once
+    assert "2 runbook(s) valid" in err
+
+
 def test_empty_folder(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (workspace / "empty").mkdir()
     assert main(["validate", "empty"]) == 1
