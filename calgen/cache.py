@@ -27,10 +27,13 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from calgen.fsutil import atomic_write
+from calgen.fsutil import atomic_write, read_regular
+from calgen.schedule import FIRST_YEAR, LAST_YEAR
 
 ENV = "CALGEN_CACHE_DIR"
 MAX_TEMPLATES = 200  # compiled templates kept; calgen ships about 30
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a holidays file is some 1 KB a year
+MAX_NAME = 200  # characters in a holiday's name ("Bevrijdingsdag; Hemelvaartsdag": 30)
 HolidayTable = dict[int, dict[dt.date, str]]
 # Each folder calgen makes carries a CACHEDIR.TAG (backup tools skip it); calgen removes
 # only files and folders named as it names them, in folders with that tag, so a
@@ -43,6 +46,7 @@ TAG_TEXT = (
 _JINJA = re.compile(r"jinja-[0-9][0-9A-Za-z.+-]*")
 _COMPILED = re.compile(r"__jinja2_[0-9a-f]+\.cache")
 _HOLIDAYS = re.compile(r"NL-[0-9a-f]{20}\.json")
+_YEAR = re.compile(r"[0-9]{4}")
 
 
 def root() -> Path:
@@ -157,18 +161,50 @@ def _holidays_file(key: str, create: bool) -> Path | None:
 
 
 def load_holidays() -> HolidayTable:
-    """Every year kept for the installed package; {} when none (or unreadable)."""
+    """Every year kept for the installed package; {} when none, or when the file is
+    damaged in any way (then the answer is made again)."""
     path = _holidays_file(holidays_key(), create=False)
     if path is None:
         return {}
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return {
-            int(year): {dt.date.fromisoformat(day): str(name) for day, name in days.items()}
-            for year, days in raw.items()
-        }
-    except (OSError, ValueError, AttributeError, TypeError):
+        raw = read_regular(path, MAX_FILE_BYTES)
+        if raw is None:
+            return {}
+        return _table(json.loads(raw.decode("utf-8"), object_pairs_hook=_unique))
+    except (OSError, ValueError, RecursionError):
         return {}
+
+
+def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("a key twice")
+    return found
+
+
+def _table(data: object) -> HolidayTable:
+    """The holidays in `data`, when it is exactly what save_holidays writes: years as
+    4-digit keys in FIRST_YEAR-LAST_YEAR, each a non-empty object of that year's days
+    (YYYY-MM-DD) and printable, non-empty names of at most MAX_NAME characters.
+    ValueError for anything else."""
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    table: HolidayTable = {}
+    for year_key, days in data.items():
+        year = int(year_key) if _YEAR.fullmatch(year_key) else 0
+        if not FIRST_YEAR <= year <= LAST_YEAR or not isinstance(days, dict) or not days:
+            raise ValueError(f"not a year's holidays: {year_key}")
+        table[year] = {}
+        for day_key, name in days.items():
+            day = dt.date.fromisoformat(day_key)
+            if day.isoformat() != day_key or day.year != year or not _name_ok(name):
+                raise ValueError(f"not a holiday: {day_key}")
+            table[year][day] = name
+    return table
+
+
+def _name_ok(name: object) -> bool:
+    return isinstance(name, str) and 0 < len(name) <= MAX_NAME and name.isprintable()
 
 
 def save_holidays(table: Mapping[int, Mapping[dt.date, str]]) -> None:
@@ -186,9 +222,12 @@ def save_holidays(table: Mapping[int, Mapping[dt.date, str]]) -> None:
         for year, days in sorted(merged.items())
     }
     try:
+        _table(data)  # never write what would be read as damaged
         atomic_write(path, json.dumps(data, ensure_ascii=False, sort_keys=True))
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(OSError):  # pruning is housekeeping: the cache still works
         for other in path.parent.iterdir():
             if other != path and _HOLIDAYS.fullmatch(other.name):
-                other.unlink(missing_ok=True)
-    except OSError:
-        pass
+                with contextlib.suppress(OSError):  # a folder of that name stays
+                    other.unlink()

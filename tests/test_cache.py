@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.machinery
 import importlib.metadata
 import importlib.util
 import json
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -110,14 +114,130 @@ def test_saved_holidays_load_back_and_other_keys_are_pruned(
     assert len(list((own_dir / "holidays").glob("*.json"))) == 1  # the old file is gone
 
 
-@pytest.mark.parametrize(
-    "content", ["", "not json", "[1, 2]", '{"2031": [1]}', '{"x": {}}', '{"2031": {"1-1": ""}}']
-)
+class Blocked(Exception):
+    """Not an OSError (as TimeoutError is): no `except OSError` in calgen catches it."""
+
+
+@contextlib.contextmanager
+def _within(seconds: float) -> Iterator[None]:
+    """The block fails (Blocked) instead of hanging the tests when it blocks."""
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise Blocked(f"blocked for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+DAMAGED = [
+    "",
+    "not json",
+    "[1, 2]",
+    '{"2031": [1]}',
+    '{"x": {}}',
+    '{"2031": {"1-1": ""}}',
+    # every value is checked: the whole file counts as damaged for one bad value
+    '{"2031": {"2031-01-01": null}}',
+    '{"2031": {"2031-01-01": ["x"]}}',
+    '{"2031": {"2031-01-01": 1}}',
+    '{"2031": {"2031-01-01": ""}}',
+    '{"2031": {"2031-01-01": "a\\nb"}}',
+    pytest.param('{"2031": {"2031-01-01": "' + "x" * 1000 + '"}}', id="name too long"),
+    '{"2031": {"2031-01-02": "Nieuwjaarsdag"}, "2032": null}',
+    '{"2031": {}}',
+    '{"2031": {"2032-01-01": "Nieuwjaarsdag"}}',  # a day of another year
+    '{"1900": {"1900-01-01": "Nieuwjaarsdag"}}',  # a year calgen does not plan
+    '{"02031": {"2031-01-01": "Nieuwjaarsdag"}}',  # not as calgen writes it
+    '{"2031": {"20310101": "Nieuwjaarsdag"}}',
+    '{"2031": {"2031-01-01": "Nieuwjaarsdag", "2031-01-01": "Migratiedag"}}',
+    pytest.param('{"2031": {"2031-01-01": "Nieuwjaarsdag"}}' + " " * (5 << 20), id="5 MB"),
+]
+
+
+@pytest.mark.parametrize("content", DAMAGED)
 def test_damaged_file_is_ignored(own_dir: Path, content: str) -> None:
     cache.save_holidays(NEW_YEAR)
     (stored,) = (own_dir / "holidays").glob("*.json")
     stored.write_text(content, encoding="utf-8")
     assert cache.load_holidays() == {}
+    cache.save_holidays(NEW_YEAR)  # made again, and kept as it should be
+    assert cache.load_holidays() == NEW_YEAR
+
+
+@pytest.mark.parametrize("value", ["null", '["x"]'])
+def test_cli_never_lists_a_damaged_holiday(
+    own_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+) -> None:
+    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
+    monkeypatch.setattr(schedule, "_FRESH", set())
+    assert main(["holidays", "2022"]) == 0
+    right = capsys.readouterr().out
+    (stored,) = (own_dir / "holidays").glob("*.json")
+    data = stored.read_text(encoding="utf-8")
+    stored.write_text(data.replace('{"2022-', f'{{"2022-03-30": {value}, "2022-', 1))
+    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
+    assert main(["holidays", "2022"]) == 0
+    assert capsys.readouterr().out == right
+    assert stored.read_text(encoding="utf-8") == data  # made again and rewritten
+
+
+def _not_a_file(stored: Path, kind: str, elsewhere: Path) -> None:
+    stored.unlink()
+    if kind == "fifo":
+        os.mkfifo(stored)
+    elif kind == "symlink to /dev/zero":
+        stored.symlink_to("/dev/zero")
+    elif kind == "symlink to a good file":
+        elsewhere.write_text('{"2031": {"2031-01-01": "Migratiedag"}}', encoding="utf-8")
+        stored.symlink_to(elsewhere)
+    else:
+        stored.mkdir()
+
+
+NOT_A_FILE = ["fifo", "symlink to /dev/zero", "symlink to a good file", "folder"]
+
+
+@pytest.mark.parametrize("kind", NOT_A_FILE)
+def test_only_a_regular_file_is_read(own_dir: Path, tmp_path: Path, kind: str) -> None:
+    cache.save_holidays(NEW_YEAR)
+    (stored,) = (own_dir / "holidays").glob("*.json")
+    elsewhere = tmp_path / "elsewhere.json"
+    _not_a_file(stored, kind, elsewhere)
+    with _within(5):
+        assert cache.load_holidays() == {}
+        cache.save_holidays(NEW_YEAR)  # no error
+    if kind != "folder":  # replaced by a regular file (a symlink itself, not its target)
+        assert cache.load_holidays() == NEW_YEAR
+    if kind == "symlink to a good file":
+        assert "Migratiedag" in elsewhere.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", NOT_A_FILE)
+def test_cli_with_a_cache_file_that_is_not_a_file(
+    own_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+) -> None:
+    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
+    monkeypatch.setattr(schedule, "_FRESH", set())
+    assert main(["holidays", "2022"]) == 0
+    right = capsys.readouterr().out
+    (stored,) = (own_dir / "holidays").glob("*.json")
+    _not_a_file(stored, kind, tmp_path / "elsewhere.json")
+    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
+    with _within(10):
+        assert main(["holidays", "2022"]) == 0
+    assert capsys.readouterr().out == right
 
 
 def test_unwritable_place_means_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
