@@ -32,7 +32,7 @@ from calgen.schedule import FIRST_YEAR, LAST_YEAR
 
 ENV = "CALGEN_CACHE_DIR"
 MAX_TEMPLATES = 200  # compiled templates kept; calgen ships about 30
-MAX_FILE_BYTES = 4 * 1024 * 1024  # a holidays file is some 1 KB a year
+MAX_FILE_BYTES = 4 * 1024 * 1024  # any file read: holidays ~1 KB a year, templates ~30 KB
 MAX_NAME = 200  # characters in a holiday's name ("Bevrijdingsdag; Hemelvaartsdag": 30)
 HolidayTable = dict[int, dict[dt.date, str]]
 # Each folder calgen makes carries a CACHEDIR.TAG (backup tools skip it); calgen removes

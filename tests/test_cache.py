@@ -9,14 +9,17 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
+import jinja2
+import jinja2.bccache
 import pytest
 
-from calgen import cache, schedule
+from calgen import cache, schedule, templating
 from calgen.cli import main
 from calgen.validate import load_runbook
 from tests.conftest import ROOT
@@ -268,6 +271,31 @@ def test_template_cache_is_bounded(own_dir: Path) -> None:
     assert f"__jinja2_{cache.MAX_TEMPLATES + 24}.cache" in kept
     assert (current / "notes.txt").exists()
     assert not old.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink to /dev/zero", "damaged", "folder gone"])
+def test_compiled_templates_are_read_only_from_regular_files(own_dir: Path, kind: str) -> None:
+    bytecode = templating._bytecode_cache()
+    assert bytecode is not None
+
+    def render() -> str:
+        loader = jinja2.DictLoader({"t": "hi {{ who }}"})
+        env = jinja2.Environment(loader=loader, bytecode_cache=bytecode)
+        return env.get_template("t").render(who="you")
+
+    assert render() == "hi you"
+    (compiled,) = own_dir.glob("jinja-*/__jinja2_*.cache")
+    compiled.unlink()
+    if kind == "fifo":
+        os.mkfifo(compiled)
+    elif kind == "symlink to /dev/zero":
+        compiled.symlink_to("/dev/zero")
+    elif kind == "damaged":
+        compiled.write_bytes(jinja2.bccache.bc_magic + b"damaged")
+    else:  # removed under a running build (another Jinja version's calgen prunes it)
+        shutil.rmtree(compiled.parent)
+    with _within(5):
+        assert render() == "hi you"  # compiled again
 
 
 def test_schedule_never_writes(own_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
