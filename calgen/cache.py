@@ -24,6 +24,7 @@ import importlib.util
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -57,47 +58,66 @@ def root() -> Path:
     return Path(base) / "calgen"
 
 
-def folder(name: str) -> Path | None:
-    """`root()/name`, created and tagged as calgen's; None when it cannot be written."""
+def folder(name: str, *, create: bool = True) -> Path | None:
+    """`root()/name` if calgen may use it: a folder it makes now (and tags), or one that
+    carries its CACHEDIR.TAG; never a symlink, never a folder that was there untagged.
+    None when there is no such folder, or (`create`) it cannot be made or written."""
     path = root() / name
+    if not _calgens(path):
+        if not create:
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()  # FileExistsError: something calgen did not make is there
+        except OSError:
+            return None
+        try:
+            atomic_write(path / TAG, TAG_TEXT)
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.rmdir()  # made just now, and still empty
+            return None
+    return path if not create or os.access(path, os.W_OK) else None
+
+
+def _calgens(path: Path) -> bool:
+    """`path` is a folder, not a symlink, with calgen's tag (a regular file, TAG_TEXT)."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        tag = path / TAG
-        if not tag.exists():
-            atomic_write(tag, TAG_TEXT)
-    except OSError:
-        return None
-    return path if os.access(path, os.W_OK) else None
+        if not stat.S_ISDIR(path.lstat().st_mode):
+            return False
+        return read_regular(path / TAG, len(TAG_TEXT)) == TAG_TEXT.encode()
+    except (OSError, ValueError):
+        return False
 
 
 # --------------------------------------------------------------------------- templates
 
 
 def jinja_folder(version: str) -> Path | None:
-    """The bytecode folder for this Jinja version; other versions' folders are removed
-    and only the newest :data:`MAX_TEMPLATES` compiled templates kept."""
+    """The bytecode folder for this Jinja version; other versions' folders (calgen's, by
+    their tag) are emptied of compiled templates and removed, and only the newest
+    :data:`MAX_TEMPLATES` compiled templates kept."""
     name = f"jinja-{version}"
     path = folder(name)
     if path is None:
         return None
-    try:
+    with contextlib.suppress(OSError):  # pruning is housekeeping: the cache still works
         for other in path.parent.iterdir():
-            ours = _JINJA.fullmatch(other.name) and (other / TAG).is_file()
-            if ours and other.name != name and not other.is_symlink():
+            if other.name != name and _JINJA.fullmatch(other.name) and _calgens(other):
                 for entry in other.iterdir():
                     if _COMPILED.fullmatch(entry.name) or entry.name == TAG:
-                        entry.unlink(missing_ok=True)
+                        with contextlib.suppress(OSError):  # a folder of that name stays
+                            entry.unlink()
                 with contextlib.suppress(OSError):  # something else in it: it stays
                     other.rmdir()
         compiled = sorted(
-            (entry.stat().st_mtime_ns, entry.path)
+            (entry.stat(follow_symlinks=False).st_mtime_ns, entry.path)
             for entry in os.scandir(path)
             if _COMPILED.fullmatch(entry.name)
         )
         for _, old in compiled[:-MAX_TEMPLATES]:
-            Path(old).unlink(missing_ok=True)
-    except OSError:
-        pass  # pruning is housekeeping: the cache still works
+            with contextlib.suppress(OSError):
+                Path(old).unlink()
     return path
 
 
@@ -156,7 +176,7 @@ def _stamp(path: Path) -> str:
 def _holidays_file(key: str, create: bool) -> Path | None:
     if not key:
         return None
-    place = folder("holidays") if create else root() / "holidays"
+    place = folder("holidays", create=create)
     return place / f"NL-{key}.json" if place else None
 
 

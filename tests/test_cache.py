@@ -352,4 +352,86 @@ def test_nothing_calgen_did_not_write_is_removed(
     for name, text in theirs.items():
         assert (home / name).read_text(encoding="utf-8") == text, name
     assert (old / "their-file.txt").exists()
-    assert (home / "holidays" / cache.TAG).is_file()
+    # only the folder calgen made is added; their untagged holidays/ is not calgen's
+    assert sorted(p.name for p in home.iterdir()) == [
+        "holidays",
+        "jinja-2.0",
+        "jinja-3.0.0",
+        "jinja-3.1.6",
+        "jinja-notes",
+        "notes.json",
+    ]
+    assert (home / "jinja-3.1.6" / cache.TAG).read_text(encoding="utf-8") == cache.TAG_TEXT
+    assert sorted(p.name for p in (home / "holidays").iterdir()) == ["NL-2024.json", "plan.json"]
+    assert cache.load_holidays() == {}
+
+
+def _state(folder: Path) -> dict[str, tuple[int, str]]:
+    """Every entry under `folder`, itself included: kind and mode, and content or link
+    target, without following symlinks."""
+    found = {}
+    for path in [folder, *sorted(folder.rglob("*"))]:
+        info = path.lstat()
+        if path.is_symlink():
+            what = "-> " + os.readlink(path)
+        elif path.is_file():
+            what = path.read_text(encoding="utf-8")
+        else:
+            what = ""
+        found[str(path.relative_to(folder))] = (info.st_mode, what)
+    return found
+
+
+THEIRS = '{"2031": {"2031-01-01": "Migratiedag"}}'  # as calgen would write it
+
+
+def _their_folder(path: Path, how: str, *names: str) -> Path:
+    """A folder calgen did not make at `path` (or, `symlink`, one elsewhere that `path`
+    links to), holding `names` as files named like calgen's; the folder to watch."""
+    theirs = path.parent.parent / f"theirs-{path.name}" if how.startswith("symlink") else path
+    theirs.mkdir(parents=True)
+    for name in names:
+        (theirs / name).write_text(THEIRS, encoding="utf-8")
+    if how == "symlink to a tagged folder":
+        (theirs / cache.TAG).write_text(cache.TAG_TEXT, encoding="utf-8")
+    elif how == "another program's tag":
+        (theirs / cache.TAG).write_text(cache.TAG_TEXT.splitlines()[0] + "\n", encoding="utf-8")
+    elif how == "a tag that is a symlink":
+        (theirs.parent / "a-tag").write_text(cache.TAG_TEXT, encoding="utf-8")
+        (theirs / cache.TAG).symlink_to(theirs.parent / "a-tag")
+    if theirs != path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(theirs, target_is_directory=True)
+    return theirs
+
+
+NOT_CALGENS = [
+    "untagged",
+    "empty",
+    "symlink",
+    "symlink to a tagged folder",
+    "another program's tag",
+    "a tag that is a symlink",
+]
+
+
+@pytest.mark.parametrize("how", NOT_CALGENS)
+def test_a_holidays_folder_calgen_did_not_make_is_not_used(own_dir: Path, how: str) -> None:
+    own = f"NL-{cache.holidays_key()}.json"
+    names = () if how == "empty" else (own, "NL-0123456789abcdef0123.json", "notes.txt")
+    theirs = _their_folder(own_dir / "holidays", how, *names)
+    before = _state(theirs)
+    assert cache.load_holidays() == {}  # their file, though named as calgen's, is not read
+    cache.save_holidays(NEW_YEAR)
+    assert cache.load_holidays() == {}  # no cache
+    assert _state(theirs) == before  # nothing added, changed or removed
+
+
+@pytest.mark.parametrize("how", NOT_CALGENS)
+def test_a_jinja_folder_calgen_did_not_make_is_not_used(own_dir: Path, how: str) -> None:
+    names = () if how == "empty" else ("__jinja2_ab12.cache", "notes.txt")
+    theirs = _their_folder(own_dir / f"jinja-{jinja2.__version__}", how, *names)
+    other = _their_folder(own_dir / "jinja-0.0.1", how, *names)  # not pruned either
+    before = _state(theirs), _state(other)
+    assert templating._bytecode_cache() is None  # templates are compiled each run
+    assert (_state(theirs), _state(other)) == before
