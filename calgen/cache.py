@@ -48,6 +48,7 @@ _JINJA = re.compile(r"jinja-[0-9][0-9A-Za-z.+-]*")
 _COMPILED = re.compile(r"__jinja2_[0-9a-f]+\.cache")
 _HOLIDAYS = re.compile(r"NL-[0-9a-f]{20}\.json")
 _YEAR = re.compile(r"[0-9]{4}")
+_in_use = True  # see use()
 
 
 def root() -> Path:
@@ -58,10 +59,29 @@ def root() -> Path:
     return Path(base) / "calgen"
 
 
+def within(place: Path) -> bool:
+    """The cache's folder is `place` or inside it (both resolved); True when that cannot
+    be told. calgen.cli builds into such a folder without the cache, which would
+    otherwise be published with the build."""
+    try:
+        return root().resolve().is_relative_to(place.resolve())
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return True
+
+
+def use(on: bool) -> None:
+    """Use the cache (the default), or not at all: nothing is then read or written."""
+    global _in_use
+    _in_use = on
+
+
 def folder(name: str, *, create: bool = True) -> Path | None:
     """`root()/name` if calgen may use it: a folder it makes now (and tags), or one that
     carries its CACHEDIR.TAG; never a symlink, never a folder that was there untagged.
-    None when there is no such folder, or (`create`) it cannot be made or written."""
+    None when there is no such folder, or (`create`) it cannot be made or written, or
+    the cache is not in use."""
+    if not _in_use:
+        return None
     path = root() / name
     if not _calgens(path):
         if not create:

@@ -19,7 +19,7 @@ import jinja2
 import jinja2.bccache
 import pytest
 
-from calgen import cache, schedule, templating
+from calgen import cache, publish, schedule, templating
 from calgen.cli import main
 from calgen.validate import load_runbook
 from tests.conftest import ROOT
@@ -324,6 +324,40 @@ def test_cli_keeps_and_uses_holidays(
     capsys.readouterr()
     main(["validate", runbook])
     assert "Migratiedag" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("own", ["www", "www/.cache", "www/a/b"])
+def test_a_build_into_the_cache_folder_runs_without_the_cache(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    own: str,
+) -> None:
+    """CALGEN_CACHE_DIR is the out folder, or inside it: the cache would be published,
+    and every later build refused for files calgen did not publish."""
+    shutil.copytree(ROOT / "runbooks", tmp_path / "runbooks")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    monkeypatch.setenv(cache.ENV, str(tmp_path / own))
+    monkeypatch.setattr(schedule, "_HOLIDAYS", {})  # asked of the package, worth keeping
+    monkeypatch.setattr(schedule, "_FRESH", set())
+    templating.environment.cache_clear()  # templates compiled anew, with this cache
+    said = []
+    try:
+        for check in ([], [], ["--check"]):
+            assert main(["build", *check, "--out", "www"]) == 0
+            said.append(capsys.readouterr().err)
+    finally:
+        templating.environment.cache_clear()
+    www = tmp_path / "www"
+    listed = json.loads((www / publish.MANIFEST).read_text(encoding="utf-8"))["files"]
+    found = sorted(str(p.relative_to(www)) for p in www.rglob("*") if not p.is_dir())
+    assert found == sorted([*listed, publish.MANIFEST])  # nothing but what calgen publishes
+    for err in said:
+        warning = f"warning: the cache ({tmp_path / own}) is in the out folder www"
+        assert err.count("warning: the cache") == 1
+        assert f"{warning}; this build runs without it" in err, err
+    assert cache.folder("holidays") is not None  # the cache is used again after the build
 
 
 def test_nothing_calgen_did_not_write_is_removed(
