@@ -2,17 +2,31 @@
 
 Two things are kept, both only by the command line (calgen.cli), never by the pure modules:
 - compiled Jinja templates (Jinja's own bytecode cache, in `jinja-<Jinja version>/`);
-- the Dutch public holidays the `holidays` package gives, one JSON file for every year
-  calgen asked for, named by a key over everything that changes the answer: the package's
-  version and the size and mtime of its Dutch module, its Dutch translation, its base
-  classes (observed holidays included), helpers, holiday groups and calendars, and of
-  dateutil's Easter. Another key (an upgrade, a patched file) is another file.
+- the Dutch public holidays the `holidays` package gives, in `holidays/`: one JSON file
+  holding every year calgen asked for, named by a key over everything that changes the
+  answer: the package's version and the size and mtime of its Dutch module, its Dutch
+  translation, its base classes (observed holidays included), helpers, holiday groups
+  and calendars, and of dateutil's Easter. Another key (an upgrade, a patched file) is
+  another file.
 
-The folder is $CALGEN_CACHE_DIR, else $XDG_CACHE_HOME/calgen, else ~/.cache/calgen;
-without a writable place nothing is cached. It stays small: writing keeps only the
-current holidays file and the current Jinja version's folder, and at most
-:data:`MAX_TEMPLATES` compiled templates (the newest). A damaged or foreign file is
-ignored, never trusted: the answer is then made again.
+The root is $CALGEN_CACHE_DIR, else $XDG_CACHE_HOME/calgen, else ~/.cache/calgen. calgen
+uses (reads, writes, prunes) `jinja-<version>/` or `holidays/` only when it makes that
+folder itself (and tags it with its CACHEDIR.TAG) or it already carries that tag, and
+never when it is a symlink: a folder there without the tag (empty or not), with another
+tag, or a symlink means no cache for that part, and nothing in it is touched. In the root
+calgen only makes those folders (the root itself when absent), and removes only other
+Jinja versions' folders that carry its tag. Where a folder cannot be made or written
+nothing is kept. A build whose out folder is the root or holds it runs without the cache
+(calgen.cli: it would be published).
+
+It stays small: writing keeps only the current holidays file and the current Jinja
+version's folder, and at most :data:`MAX_TEMPLATES` compiled templates (the newest).
+Nothing read from it is trusted: a file is read only when it is a regular file (not a
+symlink, FIFO or device) of at most :data:`MAX_FILE_BYTES`, and the holidays file only
+when it is exactly what calgen writes (years in FIRST_YEAR-LAST_YEAR, each a non-empty
+object of that year's YYYY-MM-DD dates and printable names of 1 to :data:`MAX_NAME`
+characters). Anything else counts as damaged: the whole file is ignored and the answer
+made again (and kept, replacing it).
 """
 
 from __future__ import annotations
@@ -36,9 +50,10 @@ MAX_TEMPLATES = 200  # compiled templates kept; calgen ships about 30
 MAX_FILE_BYTES = 4 * 1024 * 1024  # any file read: holidays ~1 KB a year, templates ~30 KB
 MAX_NAME = 200  # characters in a holiday's name ("Bevrijdingsdag; Hemelvaartsdag": 30)
 HolidayTable = dict[int, dict[dt.date, str]]
-# Each folder calgen makes carries a CACHEDIR.TAG (backup tools skip it); calgen removes
-# only files and folders named as it names them, in folders with that tag, so a
-# CALGEN_CACHE_DIR pointed at a folder of other things never loses any of them.
+# Each folder calgen makes carries a CACHEDIR.TAG (backup tools skip it), and calgen uses
+# no folder without it; it removes only files and folders named as it names them, in
+# folders with that tag, so a CALGEN_CACHE_DIR pointed at a folder of other things never
+# loses any of them.
 TAG = "CACHEDIR.TAG"
 TAG_TEXT = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
