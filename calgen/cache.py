@@ -25,8 +25,8 @@ Nothing read from it is trusted: a file is read only when it is a regular file (
 symlink, FIFO or device) of at most :data:`MAX_FILE_BYTES`, and the holidays file only
 when it is exactly what calgen writes (years in FIRST_YEAR-LAST_YEAR, each a non-empty
 object of that year's YYYY-MM-DD dates and printable names of 1 to :data:`MAX_NAME`
-characters). Anything else counts as damaged: the whole file is ignored and the answer
-made again (and kept, replacing it).
+characters). Anything else counts as damaged: the whole file is ignored, and the holidays
+a command needs are asked of the package again and kept in its place.
 """
 
 from __future__ import annotations
