@@ -314,6 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = arguments.parser().parse_args(argv)
     from calgen import cache, schedule  # the holidays kept between runs (calgen.cache)
 
+    if args.command == "build" and cache.within(args.out):  # it would be published
+        print(
+            f"warning: the cache ({cache.root()}) is in the out folder {args.out}; this build "
+            f"runs without it (set {cache.ENV} to a folder outside it)",
+            file=sys.stderr,
+        )
+        cache.use(False)
     schedule.known_holidays(cache.load_holidays())
     try:
         return COMMANDS[args.command](args)
@@ -328,3 +335,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         cache.save_holidays(schedule.take_fresh_holidays())
+        cache.use(True)

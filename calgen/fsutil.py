@@ -2,13 +2,41 @@
 
 A reader (a web server, a cron run, an editor) sees the old bytes or the new ones, never
 a half-written file; a crash leaves at most a hidden temporary file next to the target.
+And the one way calgen reads a file it did not just write (earlier output, its cache):
+bounded, and only a regular file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of the regular file at `path`, or None when there is none.
+
+    The file is untrusted: a symlink at `path` is not followed (OSError), a FIFO or a
+    device is never read, which could block or never end (ValueError), nor a file larger
+    than `limit` bytes (ValueError).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ENOTDIR, errno.ENOENT):
+            return None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"larger than {limit} bytes")
+        return fh.read(limit + 1)
 
 
 def atomic_write(

@@ -9,13 +9,11 @@ absent. Writing it all into the out folder is calgen.publish's job.
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import os
-import stat
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from calgen.diff import Snapshot, compare, from_json, snapshot, to_json
+from calgen.fsutil import read_regular
 from calgen.model import Runbook
 from calgen.render import durable
 from calgen.render.document import iter_documents, render_index
@@ -99,21 +97,7 @@ def read_earlier(path: Path) -> bytes | None:
     Earlier output is untrusted: only a regular file is read (never a FIFO or a device,
     which could block), up to MAX_EARLIER_BYTES. Raises OSError or ValueError otherwise.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno in (errno.ENOTDIR, errno.ENOENT):
-            return None
-        raise
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("not a regular file")
-        if info.st_size > MAX_EARLIER_BYTES:
-            raise ValueError(f"larger than {MAX_EARLIER_BYTES} bytes")
-        return fh.read(MAX_EARLIER_BYTES + 1)
+    return read_regular(path, MAX_EARLIER_BYTES)
 
 
 def read_history(

@@ -8,14 +8,17 @@ never an empty string in a published document.
 
 from __future__ import annotations
 
+import contextlib
 from functools import cache as memoize
 from importlib.resources import files
 from pathlib import Path
 
 import jinja2
 import markupsafe
+from jinja2.bccache import Bucket
 
 from calgen import cache
+from calgen.fsutil import read_regular
 from calgen.render import dutch, text
 
 
@@ -26,10 +29,29 @@ def builtin_templates() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"  # a source checkout
 
 
+class _Compiled(jinja2.FileSystemBytecodeCache):
+    """Jinja's own cache of compiled templates, but a file is read as calgen reads every
+    file it did not just write (calgen.fsutil.read_regular: a regular file, not through
+    a symlink, bounded), and one that cannot be read, loaded or written only means the
+    template is compiled again: the cache never fails a render."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            data = read_regular(Path(self._get_cache_filename(bucket)), cache.MAX_FILE_BYTES)
+            if data is not None:
+                bucket.bytecode_from_string(data)  # Jinja checks it against the source
+        except Exception:  # a damaged file: pickle and marshal raise anything
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):  # e.g. the folder was removed meanwhile
+            super().dump_bytecode(bucket)
+
+
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Compiled templates are kept between runs (Jinja checks each against its source)."""
     folder = cache.jinja_folder(jinja2.__version__)
-    return jinja2.FileSystemBytecodeCache(str(folder)) if folder else None
+    return _Compiled(str(folder)) if folder else None
 
 
 @memoize
