@@ -50,6 +50,17 @@ def read_many_nodeical(paths: list[Path]) -> Feeds:
     )
 
 
+def _as_read(event: Any) -> dict[str, Any]:
+    """An icalendar VEVENT as a reader that hands one back gives it: DTEND only if written."""
+    end = event.decoded("DTEND") if "DTEND" in event else None
+    return {
+        "uid": str(event["UID"]),
+        "start": _instant(event.decoded("DTSTART")),
+        "end": _instant(end),
+        "alarm_count": len(event.walk("VALARM")),
+    }
+
+
 def _instant(value: Any) -> str | None:
     if value is None:
         return None
@@ -94,15 +105,7 @@ def read_many_recurring(paths: list[Path]) -> Feeds:
         for event in recurring_ical_events.of(calendar).between(
             dt.date(2000, 1, 1), dt.date(2100, 1, 1)
         ):
-            end = event.decoded("DTEND") if "DTEND" in event else None
-            events.append(
-                {
-                    "uid": str(event["UID"]),
-                    "start": _instant(event.decoded("DTSTART")),
-                    "end": _instant(end),
-                    "alarm_count": len(event.walk("VALARM")),
-                }
-            )
+            events.append(_as_read(event))
         out[str(path)] = sorted(events, key=lambda e: e["uid"])
     return out
 
@@ -383,15 +386,7 @@ def read_many_radicale(feeds: dict[str, Path], work: Path) -> Feeds:
             events: list[dict[str, Any]] = []
             for obj in calendar.events():
                 for event in obj.icalendar_instance.walk("VEVENT"):
-                    end = event.decoded("DTEND") if "DTEND" in event else None
-                    events.append(
-                        {
-                            "uid": str(event["UID"]),
-                            "start": _instant(event.decoded("DTSTART")),
-                            "end": _instant(end),
-                            "alarm_count": len(event.walk("VALARM")),
-                        }
-                    )
+                    events.append(_as_read(event))
             in_range = calendar.search(
                 start=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
                 end=dt.datetime(2100, 1, 1, tzinfo=dt.UTC),

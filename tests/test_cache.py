@@ -172,6 +172,22 @@ def test_damaged_file_is_ignored(own_dir: Path, content: str) -> None:
     assert cache.load_holidays() == NEW_YEAR
 
 
+def _forget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process's own memory of holidays gone: the next ask reads the cache."""
+    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
+    monkeypatch.setattr(schedule, "_FRESH", set())
+
+
+def _kept_after_a_run(
+    own_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[Path, str]:
+    """`calgen holidays 2022` from the package: the file it keeps and what it printed."""
+    _forget(monkeypatch)
+    assert main(["holidays", "2022"]) == 0
+    (stored,) = (own_dir / "holidays").glob("*.json")
+    return stored, capsys.readouterr().out
+
+
 @pytest.mark.parametrize("value", ["null", '["x"]'])
 def test_cli_never_lists_a_damaged_holiday(
     own_dir: Path,
@@ -179,11 +195,7 @@ def test_cli_never_lists_a_damaged_holiday(
     capsys: pytest.CaptureFixture[str],
     value: str,
 ) -> None:
-    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
-    monkeypatch.setattr(schedule, "_FRESH", set())
-    assert main(["holidays", "2022"]) == 0
-    right = capsys.readouterr().out
-    (stored,) = (own_dir / "holidays").glob("*.json")
+    stored, right = _kept_after_a_run(own_dir, monkeypatch, capsys)
     data = stored.read_text(encoding="utf-8")
     stored.write_text(data.replace('{"2022-', f'{{"2022-03-30": {value}, "2022-', 1))
     monkeypatch.setattr(schedule, "_HOLIDAYS", {})
@@ -231,11 +243,7 @@ def test_cli_with_a_cache_file_that_is_not_a_file(
     capsys: pytest.CaptureFixture[str],
     kind: str,
 ) -> None:
-    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
-    monkeypatch.setattr(schedule, "_FRESH", set())
-    assert main(["holidays", "2022"]) == 0
-    right = capsys.readouterr().out
-    (stored,) = (own_dir / "holidays").glob("*.json")
+    stored, right = _kept_after_a_run(own_dir, monkeypatch, capsys)
     _not_a_file(stored, kind, tmp_path / "elsewhere.json")
     monkeypatch.setattr(schedule, "_HOLIDAYS", {})
     with _within(10):
@@ -299,8 +307,7 @@ def test_compiled_templates_are_read_only_from_regular_files(own_dir: Path, kind
 
 
 def test_schedule_never_writes(own_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
-    monkeypatch.setattr(schedule, "_FRESH", set())
+    _forget(monkeypatch)
     load_runbook(ROOT / "runbooks" / "iwmo-ijw-3.0-3.1.yaml")
     assert schedule.holiday_name(dt.date(2022, 4, 18)) == "Tweede paasdag"
     assert not own_dir.exists()
@@ -309,8 +316,7 @@ def test_schedule_never_writes(own_dir: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_cli_keeps_and_uses_holidays(
     own_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
-    monkeypatch.setattr(schedule, "_FRESH", set())
+    _forget(monkeypatch)
     runbook = str(ROOT / "runbooks" / "iwmo-ijw-3.0-3.1.yaml")
     assert main(["validate", runbook]) == 0
     kept = cache.load_holidays()
