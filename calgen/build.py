@@ -15,6 +15,7 @@ import jinja2
 from calgen import outputs, publish
 from calgen.errors import CalgenError
 from calgen.model import Runbook
+from calgen.render import durable
 
 
 class TemplateProblem(CalgenError):
@@ -59,6 +60,7 @@ def run(
     protected = protected_paths(paths, runbooks, templates)
     if not check:
         publish.refuse_early(out, protected=protected)  # before anything is rendered
+    _refuse_standard_over_published_runbook(runbooks, out)
     notes: list[str] = []
     resolved = templates.resolve() if templates else None
     rendered = outputs.with_history(
@@ -95,6 +97,19 @@ def run(
             raise  # calgen's own bug: a traceback is what is needed
         raise TemplateProblem(f"template error: {where}{exc}; nothing was written") from exc
     return Result(total=total, written=len(written), stale=tuple(problems), notes=tuple(notes))
+
+
+def _refuse_standard_over_published_runbook(runbooks: Sequence[Runbook], out: Path) -> None:
+    """A standard's durable feeds go into `<standard>/`; the folder of a runbook published
+    earlier under that id (its page, its versions) is not theirs to overwrite."""
+    for feed in durable.plan(runbooks):
+        folder = feed.path.rpartition("/")[0]
+        published = out / folder
+        if folder and ((published / "index.html").exists() or (published / "versies").exists()):
+            raise durable.DurableFeedError(
+                f"{published}: the durable {feed.standard} feeds would go into the published "
+                f"folder of runbook {folder!r}; give the standard another name"
+            )
 
 
 def _user_template_frame(exc: BaseException, templates: Path | None) -> str | None:

@@ -42,7 +42,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from calgen.fsutil import atomic_write, read_regular
+from calgen.fsutil import MANIFEST, atomic_write, read_regular
 from calgen.schedule import FIRST_YEAR, LAST_YEAR
 
 ENV = "CALGEN_CACHE_DIR"
@@ -95,7 +95,7 @@ def folder(name: str, *, create: bool = True) -> Path | None:
     carries its CACHEDIR.TAG; never a symlink, never a folder that was there untagged.
     None when there is no such folder, or (`create`) it cannot be made or written, or
     the cache is not in use."""
-    if not _in_use:
+    if not _in_use or _published(root()):
         return None
     path = root() / name
     if not _calgens(path):
@@ -113,6 +113,16 @@ def folder(name: str, *, create: bool = True) -> Path | None:
                 path.rmdir()  # made just now, and still empty
             return None
     return path if not create or os.access(path, os.W_OK) else None
+
+
+def _published(place: Path) -> bool:
+    """`place` is in a folder calgen publishes into (one holding its manifest): a cache
+    there would be published, and would make the next build refuse the folder."""
+    try:
+        here = place.resolve()
+    except (OSError, RuntimeError):
+        return True
+    return any((p / MANIFEST).exists() for p in (here, *here.parents))
 
 
 def _calgens(path: Path) -> bool:

@@ -14,6 +14,10 @@ import stat
 import tempfile
 from pathlib import Path
 
+# The list of files calgen wrote in an out folder it owns (calgen.publish); kept here, as
+# the cache must not settle in such a folder either (calgen.cache).
+MANIFEST = ".calgen-manifest.json"
+
 
 def read_regular(path: Path, limit: int) -> bytes | None:
     """The bytes of the regular file at `path`, or None when there is none.

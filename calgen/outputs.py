@@ -18,7 +18,7 @@ from calgen.model import Runbook
 from calgen.render import durable
 from calgen.render.document import iter_documents, render_index
 from calgen.render.ics import PRODID, feed_parts
-from calgen.render.revise import revise
+from calgen.render.revise import revise, uids
 from calgen.templating import environment
 
 
@@ -193,8 +193,10 @@ def cancel_orphans(
     before that this build no longer makes (a standard no runbook names any more), with
     all its events cancelled, so subscribers' clients drop them.
 
-    A published durable feed is an `.ics` file at the root of `out_dir` or in a folder of
-    it without `index.html` (every runbook's folder has its page)."""
+    A published durable feed is an `.ics` file at the root of `out_dir`, or one in a
+    folder of it whose events belong to other runbooks than the folder's name (UIDs end
+    in `.<runbook id>@calgen`; a standard's folder can never be a runbook's id). A
+    runbook's own feeds in `<id>/` are never touched: a dropped runbook keeps them."""
     made = set()
     for rel, data in outputs:
         made.add(rel)
@@ -203,7 +205,7 @@ def cancel_orphans(
         return
     candidates = list(out_dir.glob("*.ics"))
     for folder in out_dir.iterdir():
-        if folder.is_dir() and not folder.is_symlink() and not (folder / "index.html").exists():
+        if folder.is_dir() and not folder.is_symlink():
             candidates += folder.glob("*.ics")
     for path in sorted(candidates):
         rel = path.relative_to(out_dir).as_posix()
@@ -213,6 +215,10 @@ def cancel_orphans(
             previous = read_earlier(path)
             if previous is None:
                 continue
+            own = f".{path.parent.name}@calgen"
+            found = uids(previous)
+            if "/" in rel and (not found or all(uid.endswith(own) for uid in found)):
+                continue  # a runbook's own feed (or an empty one): not a durable feed
             start = previous.find(b"BEGIN:VEVENT\r\n")
             head = previous[: start if start >= 0 else previous.rfind(b"END:VCALENDAR")]
             yield rel, revise(head + b"END:VCALENDAR\r\n", previous, now)

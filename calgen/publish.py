@@ -23,10 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calgen.errors import CalgenError
-from calgen.fsutil import atomic_write
+from calgen.fsutil import MANIFEST, atomic_write
 from calgen.outputs import read_earlier
-
-MANIFEST = ".calgen-manifest.json"
 
 
 class PublishError(CalgenError):

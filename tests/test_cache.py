@@ -19,7 +19,7 @@ import jinja2
 import jinja2.bccache
 import pytest
 
-from calgen import cache, publish, schedule, templating
+from calgen import cache, fsutil, schedule, templating
 from calgen.cli import main
 from calgen.validate import load_runbook
 from tests.conftest import ROOT
@@ -356,9 +356,9 @@ def test_a_build_into_the_cache_folder_runs_without_the_cache(
     finally:
         templating.environment.cache_clear()
     www = tmp_path / "www"
-    listed = json.loads((www / publish.MANIFEST).read_text(encoding="utf-8"))["files"]
+    listed = json.loads((www / fsutil.MANIFEST).read_text(encoding="utf-8"))["files"]
     found = sorted(str(p.relative_to(www)) for p in www.rglob("*") if not p.is_dir())
-    assert found == sorted([*listed, publish.MANIFEST])  # nothing but what calgen publishes
+    assert found == sorted([*listed, fsutil.MANIFEST])  # nothing but what calgen publishes
     for err in said:
         warning = f"warning: the cache ({tmp_path / own}) is in the out folder www"
         assert err.count("warning: the cache") == 1
@@ -475,3 +475,24 @@ def test_a_jinja_folder_calgen_did_not_make_is_not_used(own_dir: Path, how: str)
     before = _state(theirs), _state(other)
     assert templating._bytecode_cache() is None  # templates are compiled each run
     assert (_state(theirs), _state(other)) == before
+
+
+@pytest.mark.parametrize("command", [["holidays", "2022"], ["validate", "runbooks"]])
+def test_no_command_settles_the_cache_in_a_published_folder(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """CALGEN_CACHE_DIR inside a folder calgen publishes into (it holds the manifest): no
+    command keeps anything there, so the next build of that folder is not refused."""
+    shutil.copytree(ROOT / "runbooks", tmp_path / "runbooks")
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "--out", "www"]) == 0
+    before = sorted(p.relative_to(tmp_path / "www") for p in (tmp_path / "www").rglob("*"))
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "www" / ".cache"))
+    _forget(monkeypatch)
+    assert main(command) == 0
+    after = sorted(p.relative_to(tmp_path / "www") for p in (tmp_path / "www").rglob("*"))
+    assert after == before
+    assert main(["build", "--out", "www"]) == 0

@@ -355,7 +355,11 @@ def test_a_standard_no_runbook_names_any_more_is_cancelled_in_its_feeds(tmp_path
     assert live
     assert not any(b"STATUS:CANCELLED" in raw for raw in live.values())
     (runbooks / f"{OLD[1]}.yaml").unlink()
+    # its own folder keeps its feeds, even without its page (an adopted old dist/)
+    (dist / OLD[1] / "index.html").unlink()
+    own = {p.name: p.read_bytes() for p in (dist / OLD[1]).glob("*.ics")}
     _build(dist, runbooks)
+    assert {p.name: p.read_bytes() for p in (dist / OLD[1]).glob("*.ics")} == own
     for feed in ("ijw/gemeenten.ics", "ijw/alles.ics", "alles.ics"):
         gone = {u: raw for u, raw in events((dist / feed).read_bytes()).items()
                 if runbook_of(u) == OLD[1]}  # fmt: skip
@@ -365,6 +369,28 @@ def test_a_standard_no_runbook_names_any_more_is_cancelled_in_its_feeds(tmp_path
     again = _tree(dist)
     _build(dist, runbooks)
     assert _tree(dist) == again
+
+
+def test_a_standard_folder_over_a_published_runbook_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A runbook once published as `zorg`, then a standard `Zorg`: its durable feeds
+    would overwrite that runbook's feeds in zorg/. Refused; nothing changes."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        shutil.copytree(ROOT / "runbooks" / "shared", folder / "shared")
+    source = (ROOT / "runbooks" / f"{OLD[0]}.yaml").read_text(encoding="utf-8")
+    (one / "zorg.yaml").write_text(source.replace(f"id: {OLD[0]}", "id: zorg"), encoding="utf-8")
+    standards = re.search(r"^standards:.*$", source, re.M)
+    assert standards
+    (two / "x.yaml").write_text(source.replace(standards[0], "standards: [Zorg]"), encoding="utf-8")
+    dist = tmp_path / "dist"
+    _build(dist, one)
+    before = _tree(dist)
+    capsys.readouterr()
+    assert main(["build", str(two), "--out", str(dist), "--base-url", BASE_URL]) == 1
+    assert "published folder of runbook 'zorg'" in capsys.readouterr().err
+    assert _tree(dist) == before
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from calgen import publish
+from calgen import fsutil, publish
 from calgen.cli import main
 from tests.conftest import ROOT
 
-MANIFEST = publish.MANIFEST
+MANIFEST = fsutil.MANIFEST
 
 
 @pytest.fixture

@@ -136,6 +136,11 @@ def _bump(raw: bytes, sequence: int, now: dt.datetime, cancel: bool = False) -> 
     )
 
 
+def uids(feed: bytes) -> list[str]:
+    """The UIDs of a published feed's events, as written."""
+    return list(_events(feed))
+
+
 def revise(feed: bytes, previous: bytes | None, now: dt.datetime) -> bytes:
     """`feed` as it must be published over `previous` (None: first publication): events
     in the order of `feed`, then those of `previous` that `feed` lacks, cancelled."""
