@@ -1,7 +1,9 @@
 """What a build produces, and how it meets what is already published: every output
 rendered one at a time (a generator, so a large build is never held in memory whole),
 feeds revised against the feeds they replace (SEQUENCE, LAST-MODIFIED, CANCELLED), the
-version snapshots read back, and `build --check`'s comparison. Earlier output is
+site-wide files left alone by a build of named files (`keep_published_site`), durable
+feeds no longer made published once more, cancelled (`cancel_orphans`), the version
+snapshots read back, and `build --check`'s comparison. Earlier output is
 untrusted: it is read with bounds, and one that cannot be read is named and treated as
 absent. Writing it all into the out folder is calgen.publish's job.
 """
@@ -153,10 +155,10 @@ def with_history(
         yield rel, data
 
 
-def site_wide(rel: str, runbook_ids: Iterable[str]) -> bool:
+def site_wide(rel: str, runbook_ids: set[str]) -> bool:
     """Whether an output belongs to the whole site (the index, the durable feeds) rather
     than to one of these runbooks (everything of a runbook is under `<id>/`)."""
-    return rel.split("/", 1)[0] not in set(runbook_ids)
+    return rel.split("/", 1)[0] not in runbook_ids
 
 
 def keep_published_site(
