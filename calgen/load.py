@@ -291,9 +291,33 @@ class _Builder:
 
 
 def load_text(text: str, file: str, diags: Diagnostics) -> Document:
-    """Parse YAML text. Problems go to `diags`; the returned data may then be partial."""
+    """Parse YAML text. Problems go to `diags`; the returned data may then be partial.
+
+    libyaml 0.2.6 (PyYAML 6.0.4's wheels) scans a flow collection far ahead and stops
+    at 1,000 levels before the first event reaches the builder's own depth guard. Such
+    a file is parsed again by PyYAML's own parser, which looks ahead at most a line or
+    1,024 characters, so the message and its position do not depend on the libyaml in
+    use: always the builder's "nested deeper than MAX_DEPTH levels"."""
+    attempt = Diagnostics()
+    doc = _parse(text, file, attempt, _EventLoader)
+    if _EventLoader is not yaml.SafeLoader and any(
+        _LIBYAML_DEPTH in d.message for d in attempt.errors
+    ):
+        attempt = Diagnostics()
+        doc = _parse(text, file, attempt, yaml.SafeLoader)
+    diags.extend(attempt)
+    return doc
+
+
+# libyaml's own message when it refuses deep nesting (0.2.6 and later)
+_LIBYAML_DEPTH = "exceeded maximum nesting depth"
+
+
+def _parse(
+    text: str, file: str, diags: Diagnostics, loader_class: type[yaml.SafeLoader]
+) -> Document:
     doc = Document(file=file, data=None)
-    loader = _EventLoader(text)
+    loader = loader_class(text)
     try:
         doc.data = _Builder(doc, diags, loader).run()
     except _TooBig as exc:

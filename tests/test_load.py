@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from calgen.cli import main
 from calgen.errors import Diagnostics
@@ -54,6 +55,24 @@ def test_anchors_aliases_and_merge_keys() -> None:
 def test_refusals(text: str, message: str) -> None:
     _, errors, _ = _load(text)
     assert any(message in e for e in errors), errors
+
+
+def test_libyaml_in_use() -> None:
+    """The loader parses with libyaml; `.ci/run` runs this file under PyYAML 6.0.3 as well."""
+    from calgen import load
+
+    assert yaml.__with_libyaml__
+    assert load._EventLoader.__name__ == "CSafeLoader"
+
+
+@pytest.mark.parametrize("depth", [65, 999, 1001, 10_000])
+@pytest.mark.parametrize("opening", ["[", "{a: "])
+def test_deep_nesting_gets_calgens_message_whatever_libyaml(opening: str, depth: int) -> None:
+    # libyaml 0.2.6 stops flow nesting at 1,000 levels on its own, before calgen's guard
+    data, errors, _ = _load(opening * depth)
+    assert data is None
+    column = 64 * len(opening) + 1
+    assert errors == [f"f.yaml:1:{column}: refused: nested deeper than 64 levels"]
 
 
 def test_alias_bomb_refused_before_expanding() -> None:
