@@ -81,9 +81,9 @@ RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS,
 
 def scale(folder: Path, n: int, r: int) -> tuple[Path, Path]:
     """The seed with `n` milestones over `r` roles, and the same events for yaml2ics."""
-    from calgen.render.ics import summary
-    from calgen.schedule import DEFAULT_CALENDAR, parse_local
-    from calgen.validate import load_runbook
+    from calgen.core.schedule import DEFAULT_CALENDAR, parse_local
+    from calgen.render.ical.feeds import summary
+    from calgen.runbook.validate import load_runbook
 
     shared = folder / "shared"
     shutil.copytree(SEED.parent / "shared", shared, dirs_exist_ok=True)

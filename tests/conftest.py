@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from calgen.model import Runbook
-from calgen.outputs import render_all
-from calgen.validate import load_runbook
+from calgen.runbook.model import Runbook
+from calgen.runbook.validate import load_runbook
+from calgen.site.outputs import render_all
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOKS = ROOT / "runbooks"

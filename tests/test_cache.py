@@ -19,9 +19,10 @@ import jinja2
 import jinja2.bccache
 import pytest
 
-from calgen import cache, fsutil, schedule, templating
 from calgen.cli import main
-from calgen.validate import load_runbook
+from calgen.core import cache, fsutil, schedule
+from calgen.render import templating
+from calgen.runbook.validate import load_runbook
 from tests.conftest import ROOT
 
 NEW_YEAR = {2031: {dt.date(2031, 1, 1): "Nieuwjaarsdag"}}

@@ -29,10 +29,10 @@ import pytest
 from icalendar import Calendar
 
 from calgen.cli import main
-from calgen.model import Runbook
-from calgen.outputs import render_all
-from calgen.render.ics import uid
-from calgen.validate import load_runbook
+from calgen.render.ical.feeds import uid
+from calgen.runbook.model import Runbook
+from calgen.runbook.validate import load_runbook
+from calgen.site.outputs import render_all
 from tests.calendars import AMS
 from tests.conformance_readers import (
     Feeds,

@@ -12,8 +12,8 @@ from icalendar import Calendar
 from markdown_it import MarkdownIt
 
 from calgen.cli import main
-from calgen.model import Runbook
-from calgen.render import dutch
+from calgen.core import dutch
+from calgen.runbook.model import Runbook
 from tests.conftest import BASE_URL, ROOT, SEEDS, check_golden
 
 AMS = ZoneInfo("Europe/Amsterdam")

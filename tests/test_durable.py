@@ -21,8 +21,8 @@ import pytest
 from icalendar import Calendar
 
 from calgen.cli import main
-from calgen.model import Runbook
-from calgen.render import durable
+from calgen.render.ical import durable
+from calgen.runbook.model import Runbook
 from tests.conformance_readers import read_icaljs, read_libical
 from tests.conftest import BASE_URL, ROOT, check_golden
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from calgen.model import Runbook
-from calgen.outputs import render_all
-from calgen.reminders import Lead
-from calgen.render.ics import uid
-from calgen.validate import load_runbook
+from calgen.core.reminders import Lead
+from calgen.render.ical.feeds import uid
+from calgen.runbook.model import Runbook
+from calgen.runbook.validate import load_runbook
+from calgen.site.outputs import render_all
 from tests.calendars import alarm_instants
 from tests.conftest import GOLDEN, ROOT, SEEDS, check_golden
 

@@ -1,4 +1,4 @@
-"""calgen.fsutil.atomic_write: the one file-replacing helper."""
+"""calgen.core.fsutil.atomic_write: the one file-replacing helper."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from calgen.fsutil import atomic_write
+from calgen.core.fsutil import atomic_write
 
 
 def test_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:

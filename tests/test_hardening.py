@@ -17,8 +17,8 @@ from icalendar import Calendar
 from markdown_it import MarkdownIt
 
 from calgen.cli import main
-from calgen.outputs import render_all
-from calgen.validate import load_runbook
+from calgen.runbook.validate import load_runbook
+from calgen.site.outputs import render_all
 from tests.conformance_readers import read_icaljs
 from tests.conftest import ROOT, TESTDATA
 

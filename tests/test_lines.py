@@ -1,6 +1,6 @@
 """calgen's content-line writer, checked by parsing back what it wrote.
 
-calgen.render.lines writes every event (revised ones too); icalendar only reads. Here
+calgen.render.ical.lines writes every event (revised ones too); icalendar only reads. Here
 icalendar reads every event of every seed, fixture and hostile runbook back to the values
 calgen meant (and tests/test_conformance.py and tests/test_updates.py do the same with
 ical.js, libical and the `ical` package), so no test depends on how icalendar writes.
@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar, Component, Event, vDuration, vInt
 
-from calgen.outputs import render_all
-from calgen.render import ics, revise
-from calgen.render.lines import component, duration, escape, fold
-from calgen.templating import environment
-from calgen.validate import load_runbook
+from calgen.render.ical import feeds as ics
+from calgen.render.ical import revise
+from calgen.render.ical.lines import component, duration, escape, fold
+from calgen.render.templating import environment
+from calgen.runbook.validate import load_runbook
+from calgen.site.outputs import render_all
 from tests.conftest import BASE_URL, ROOT, TESTDATA
 
 RUNBOOKS = [
@@ -96,7 +97,7 @@ def _others(event: Component) -> dict[str, bytes]:
 @pytest.mark.parametrize("path", RUNBOOKS, ids=[p.stem for p in RUNBOOKS])
 @pytest.mark.parametrize("cancel", [False, True], ids=["changed", "cancelled"])
 def test_revised_events_read_back(path: Path, cancel: bool) -> None:
-    """A revised or cancelled event, written by calgen.render.lines, reads back with the
+    """A revised or cancelled event, written by calgen.render.ical.lines, reads back with the
     new SEQUENCE, LAST-MODIFIED and STATUS and everything else as it was."""
     runbook, _ = load_runbook(path)
     data = render_all([runbook], base_url=BASE_URL)[f"{runbook.id}/all.ics"]
@@ -180,7 +181,7 @@ def test_markdown_fast_path_equals_markdown_it(text: str) -> None:
     """Plain text skips the parser: the result must be what markdown-it makes of it."""
     from markdown_it import MarkdownIt
 
-    from calgen.render.text import html_inline, plain
+    from calgen.render.page.text import html_inline, plain
 
     parser = MarkdownIt("commonmark", {"html": False})
     assert html_inline(text) == parser.renderInline(text)
@@ -190,7 +191,7 @@ def test_markdown_fast_path_equals_markdown_it(text: str) -> None:
 
 def test_unreadable_sequence_in_a_published_feed_is_refused_by_name() -> None:
     """A hand-edited published feed with a SEQUENCE that is not a number is a ValueError,
-    which calgen.outputs reports naming the file and builds as if the feed were absent
+    which calgen.site.outputs reports naming the file and builds as if the feed were absent
     (tests/test_publish_owned.py): the damaged line is never carried forward."""
     runbook, _ = load_runbook(RUNBOOKS[1])
     feed = render_all([runbook], base_url=BASE_URL)[f"{runbook.id}/all.ics"]

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from calgen.cli import main
-from calgen.errors import Diagnostics
-from calgen.load import load_text
+from calgen.core.errors import Diagnostics
+from calgen.runbook.load import load_text
 from tests.conftest import ROOT
 
 
@@ -59,7 +59,7 @@ def test_refusals(text: str, message: str) -> None:
 
 def test_libyaml_in_use() -> None:
     """The loader parses with libyaml; `.ci/run` runs this file under PyYAML 6.0.3 as well."""
-    from calgen import load
+    from calgen.runbook import load
 
     assert yaml.__with_libyaml__
     assert load._EventLoader.__name__ == "CSafeLoader"
@@ -168,7 +168,7 @@ def test_uses_from_root_as_working_directory_stays_in_the_runbook_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Run from / (cron does), "inside the working directory" must not mean anywhere."""
-    from calgen.load import SharedPathError, shared_path_of
+    from calgen.runbook.load import SharedPathError, shared_path_of
 
     runbook = tmp_path / "rb" / "x.yaml"
     runbook.parent.mkdir()

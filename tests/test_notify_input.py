@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from calgen.cli import main
-from calgen.diff import snapshot, to_json
-from calgen.errors import CalgenError
+from calgen.core.errors import CalgenError
 from calgen.notify import NotifyError, StateError
-from calgen.validate import load_runbook
+from calgen.render.changes import snapshot, to_json
+from calgen.runbook.validate import load_runbook
 from tests.conftest import ROOT
 
 AT = "2022-03-29 17:30"  # 3.1.2/3.1.3's 1-working-day reminders are due
@@ -342,8 +342,9 @@ def test_dry_run_says_would_send_and_writes_nothing(
 def test_progress_on_a_terminal(workspace: Path) -> None:
     import io
 
-    from calgen import notify, schedule
-    from calgen.validate import load_runbook
+    from calgen import notify
+    from calgen.core import schedule
+    from calgen.runbook.validate import load_runbook
 
     runbook, _ = load_runbook(Path("runbooks") / f"{RUNBOOK}.yaml")
     people = tuple(notify.Recipient(email=f"p{i}@gemeente.nl") for i in range(3))

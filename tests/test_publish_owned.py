@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from calgen import fsutil, publish
 from calgen.cli import main
+from calgen.core import fsutil
+from calgen.site import publish
 from tests.conftest import ROOT
 
 MANIFEST = fsutil.MANIFEST

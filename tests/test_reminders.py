@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar, vDDDTypes
 
-from calgen.errors import CalgenError
-from calgen.notify import due
-from calgen.outputs import render_all
-from calgen.reminders import (
+from calgen.core.errors import CalgenError
+from calgen.core.reminders import (
     DEFAULTS,
     Lead,
     OfficeHours,
@@ -21,8 +19,10 @@ from calgen.reminders import (
     parse_lead,
     parse_office_hours,
 )
-from calgen.schedule import DEFAULT_CALENDAR
-from calgen.validate import load_runbook
+from calgen.core.schedule import DEFAULT_CALENDAR
+from calgen.notify import due
+from calgen.runbook.validate import load_runbook
+from calgen.site.outputs import render_all
 from tests.calendars import AMS as DEFAULT_CALENDAR_ZONE
 from tests.calendars import alarm_instants, local
 from tests.conftest import ROOT, TESTDATA

@@ -11,11 +11,11 @@ import jsonschema
 import pytest
 import yaml
 
-from calgen.check import KEYWORDS, check
 from calgen.cli import main
-from calgen.errors import Diagnostics
-from calgen.load import load_text
-from calgen.schema import RUNBOOK_SCHEMA, SHARED_SCHEMA
+from calgen.core.errors import Diagnostics
+from calgen.runbook.check import KEYWORDS, check
+from calgen.runbook.load import load_text
+from calgen.runbook.schema import RUNBOOK_SCHEMA, SHARED_SCHEMA
 from tests.conftest import ROOT, TESTDATA
 
 SCHEMA_DIR = ROOT / "runbooks" / "schema"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from calgen.cli import main
-from calgen.model import Runbook
-from calgen.outputs import render_all
+from calgen.runbook.model import Runbook
+from calgen.site.outputs import render_all
 from tests.calendars import (
     Feed,
     assert_event_at,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from calgen.cli import main
-from calgen.serve import PreviewServer, make_server
+from calgen.site.serve import PreviewServer, make_server
 
 FEED = (
     b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calgen//test//NL\r\n"

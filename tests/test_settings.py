@@ -1,5 +1,5 @@
 """What the CLI reads around the runbooks: project settings, the base URL, the build's
-moment (calgen.settings) and which files PATH arguments name (calgen.runbooks)."""
+moment (calgen.cli.settings) and which files PATH arguments name (calgen.runbook.files)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from calgen import runbooks, settings
-from calgen.cli import main
-from calgen.errors import Diagnostics
+from calgen.cli import main, settings
+from calgen.core.errors import Diagnostics
+from calgen.runbook import files as runbooks
 from tests.conftest import ROOT
 
 

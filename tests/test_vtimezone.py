@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Timezone, vRecur
 
-from calgen.render.vtimezone import VTIMEZONE
-from calgen.schedule import FIRST_YEAR, LAST_YEAR
+from calgen.core.schedule import FIRST_YEAR, LAST_YEAR
+from calgen.render.ical.vtimezone import VTIMEZONE
 
 AMS = ZoneInfo("Europe/Amsterdam")
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from calgen.cli import main
-from calgen.schedule import DEFAULT_CALENDAR, WorkCalendar, parse_relative
-from calgen.validate import load_runbook
+from calgen.core.schedule import DEFAULT_CALENDAR, WorkCalendar, parse_relative
+from calgen.runbook.validate import load_runbook
 from tests.calendars import local
 from tests.conftest import TESTDATA
 
@@ -114,7 +114,7 @@ def test_relative_fixture_resolves() -> None:
 
 
 def test_page_shows_the_rule() -> None:
-    from calgen.outputs import render_all
+    from calgen.site.outputs import render_all
 
     runbook, _ = load_runbook(TESTDATA / "valid" / "relative-2018.yaml")
     html = render_all([runbook])["relative-2018/index.html"].decode()

@@ -6,7 +6,7 @@ subscribers when a reminder is due and when a new published version moves, adds 
 cancels one of their milestones.
 
 - `addresses`: the subscribers file, addresses and headers through `email.headerregistry`;
-- `due`: which reminders are due at a moment (lead times from calgen.reminders);
+- `due`: which reminders are due at a moment (lead times from calgen.core.reminders);
 - `changes`: change notices between two published version snapshots;
 - `compose`: the messages, rendered once per distinct content;
 - `state`: the durable queue in SQLite, the lock, the JSON migration;

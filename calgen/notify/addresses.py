@@ -15,8 +15,8 @@ from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
 from pathlib import Path
 
-from calgen.errors import Diagnostics
-from calgen.load import PathKey, format_path, load_file
+from calgen.core.errors import Diagnostics
+from calgen.runbook.load import PathKey, format_path, load_file
 
 DEFAULT_FROM = Address("Landelijk draaiboek migratie", "calgen", "localhost")
 # on top of the standard library's parse: a domain with a dot, nothing exotic

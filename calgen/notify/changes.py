@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from calgen.diff import Snapshot, compare, from_json
-from calgen.model import Runbook
-from calgen.render import dutch
+from calgen.core import dutch
+from calgen.render.changes import Snapshot, compare, from_json
+from calgen.runbook.model import Runbook
 
 NOTIFIED = ("verschoven", "toegevoegd", "vervallen")
 

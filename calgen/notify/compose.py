@@ -20,9 +20,9 @@ from email.message import EmailMessage
 
 import jinja2
 
-from calgen.model import Runbook
+from calgen.core import dutch
 from calgen.notify.due import Due
-from calgen.render import dutch
+from calgen.runbook.model import Runbook
 
 _WIRE = email.policy.SMTP  # CRLF line ends, as SMTP and .eml files want them
 _GREETING = "\x00GROET\x00"  # stands for "Beste …" until the recipient is known

@@ -20,7 +20,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TextIO
 
-from calgen.model import Runbook
+from calgen.core.reminders import Lead
 from calgen.notify import changes
 from calgen.notify.addresses import Recipient, Subscribers
 from calgen.notify.compose import Composer, Mail, Rendered, notice_id, reminder_id
@@ -35,8 +35,8 @@ from calgen.notify.transport import (
     SmtpSender,
     SmtpTarget,
 )
-from calgen.reminders import Lead
-from calgen.templating import environment
+from calgen.render.templating import environment
+from calgen.runbook.model import Runbook
 
 CHUNK = 500  # recipients planned per transaction, messages read per page
 

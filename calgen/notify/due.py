@@ -1,6 +1,6 @@
 """What a reminder is about, and which reminders are due at a moment.
 
-The moments come from calgen.reminders (the feeds' lead times), so a change there reaches
+The moments come from calgen.core.reminders (the feeds' lead times), so a change there reaches
 e-mail without a change here. Which reminders a run sends, at moment `at`:
 - due: its moment has come (`trigger <= at`) and it was not queued, sent or expired before;
 - late: due for more than LATE_AFTER when first seen (cron did not run): sent once,
@@ -15,10 +15,10 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from calgen.model import Runbook
-from calgen.reminders import Lead
-from calgen.render.document import anchor
-from calgen.render.ics import actionholder, phase_label, summary
+from calgen.core.reminders import Lead
+from calgen.render.ical.feeds import actionholder, phase_label, summary
+from calgen.render.page.document import anchor
+from calgen.runbook.model import Runbook
 
 LATE_AFTER = dt.timedelta(hours=6)
 DEFAULT_EXPIRE = dt.timedelta(days=14)

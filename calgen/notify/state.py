@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from calgen.errors import CalgenError
+from calgen.core.errors import CalgenError
 
 SCHEMA_VERSION = "2"
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from calgen.fsutil import atomic_write
+from calgen.core.fsutil import atomic_write
 from calgen.notify.state import SCHEMA_VERSION, TABLES, Busy, State, StateError, problem
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from calgen.fsutil import atomic_write
+from calgen.core.fsutil import atomic_write
 from calgen.notify.compose import Mail
 from calgen.notify.state import NotifyError
 

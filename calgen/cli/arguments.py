@@ -1,0 +1,206 @@
+"""The command line's grammar: every command, option and help text of `calgen`.
+
+calgen.cli.commands runs what this parses; nothing here reads files or imports the pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from calgen import __version__
+
+N = TypeVar("N", int, float)
+DEFAULT_RUNBOOKS = Path("runbooks")
+DEFAULT_OUT = Path("dist")
+
+
+def _bounded(kind: Callable[[str], N], low: N, high: N) -> Callable[[str], N]:
+    """An argparse type: a number of `kind` from `low` to `high`, else a usage error."""
+
+    def parse(text: str) -> N:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not from {low} to {high}")
+        return value
+
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="calgen",
+        description="Turn migration runbook YAML into per-role iCalendar feeds.",
+    )
+    parser.add_argument("--version", action="version", version=f"calgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = sub.add_parser(
+        "build",
+        help="build dist/ from runbooks",
+        description="Validate runbooks and write DIR/<runbook id>/all.ics and one feed per role.",
+    )
+    build.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="runbook file or folder of runbooks (default: runbooks/)",
+    )
+    build.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="default: dist/"
+    )
+    build.add_argument(
+        "--check",
+        action="store_true",
+        help="build in memory; exit 1 listing every missing or stale file in DIR",
+    )
+    build.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    build.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="where DIR is published, e.g. https://example.org/draaiboeken: used for webcal:// "
+        "links and the feeds' URL property (default: [tool.calgen] base-url in ./pyproject.toml;"
+        " without one, links stay relative and feeds carry no URL)",
+    )
+    build.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="folder with your own copies of templates; those found there replace the built-in",
+    )
+
+    validate = sub.add_parser(
+        "validate",
+        help="check runbooks without writing anything",
+        description="Report every error (file:line:col: message) and warning; exit 1 on errors.",
+    )
+    validate.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the runbook format",
+        description="Print the JSON Schema of runbooks (or, with --shared, of shared files).",
+    )
+    schema.add_argument("--shared", action="store_true", help="schema of runbooks/shared/*.yaml")
+
+    holidays = sub.add_parser(
+        "holidays",
+        help="list the non-working days of a year",
+        description="List the Dutch public holidays and closures of YEAR that are not working "
+        "days (weekends are never working days and are not listed), with their Dutch names.",
+    )
+    holidays.add_argument("year", type=int, metavar="YEAR")
+    holidays.add_argument(
+        "--runbook",
+        type=Path,
+        metavar="FILE",
+        help="apply the runbook's working_days (holidays counted as working, closures)",
+    )
+
+    notify = sub.add_parser(
+        "notify",
+        help="e-mail due reminders and change notices, once",
+        description="Send each role's subscribers one message listing the reminders that "
+        "are due and not yet sent (lead times as in the feeds), and one change notice when a "
+        "new published version moves, adds or cancels their milestones. A SQLite state "
+        "records what was queued, claimed and sent; one run at a time holds it. SMTP user "
+        "and password come from CALGEN_SMTP_USER and CALGEN_SMTP_PASSWORD, never from the "
+        "command line. Exit 0 when everything due went out, 1 when something could not be "
+        "sent or the input is invalid, 2 for usage errors.",
+    )
+    notify.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: runbooks/")
+    notify.add_argument("--subscribers", required=True, type=Path, metavar="FILE")
+    target = notify.add_mutually_exclusive_group(required=True)
+    target.add_argument("--outbox", type=Path, metavar="DIR", help="write .eml files instead")
+    target.add_argument("--smtp", metavar="URL", help="smtp://host:port or smtps://host:port")
+    notify.add_argument("--starttls", action="store_true", help="STARTTLS after connecting")
+    notify.add_argument(
+        "--smtp-timeout",
+        type=_bounded(float, 0.1, 3600),
+        default=60.0,
+        metavar="SECONDS",
+        help="give up on a server that does not answer (default 60)",
+    )
+    notify.add_argument("--at", metavar='"YYYY-MM-DD HH:MM"', help="the moment (default: now)")
+    notify.add_argument(
+        "--state",
+        type=Path,
+        default=Path("notify-state.sqlite"),
+        metavar="FILE",
+        help="the delivery state (default: notify-state.sqlite; a JSON state of an older "
+        "calgen is migrated once)",
+    )
+    notify.add_argument(
+        "--lock-wait",
+        type=_bounded(float, 0, 3600),
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for another run holding the state (default 30)",
+    )
+    notify.add_argument(
+        "--dist",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help="the published output, for change notices (default: dist/)",
+    )
+    notify.add_argument("--dry-run", action="store_true", help="only print what would go out")
+    notify.add_argument(
+        "--expire-days",
+        type=_bounded(int, 0, 3650),
+        default=14,
+        metavar="N",
+        help="do not send reminders of events over for more than N days (0-3650, default 14)",
+    )
+    notify.add_argument("--base-url", metavar="URL", help="as for build, for links in the mail")
+
+    diff = sub.add_parser(
+        "diff",
+        help="list moved, added and removed milestones between two runbooks",
+        description="Compare two runbooks (two versions, or two releases) milestone by "
+        "milestone; prints one Dutch line per change. Exit 0, also when nothing changed.",
+    )
+    diff.add_argument("old", type=Path, metavar="OLD.yaml")
+    diff.add_argument("new", type=Path, metavar="NEW.yaml")
+
+    release = sub.add_parser(
+        "new-release",
+        help="re-plan a runbook for a new release from a new go-live",
+        description="Write a new runbook: every absolute time of SOURCE moved to keep its "
+        "distance to go-live (in working days, or calendar days where an item says "
+        "`distance: calendar days`) and its time of day; relative times resolve against the "
+        "new go-live; the migrated release pair and the schedule's dates rewritten in the "
+        "text, other sentences kept and reported. Prints the plan.",
+    )
+    release.add_argument("source", type=Path, metavar="SOURCE.yaml")
+    release.add_argument("--go-live", required=True, metavar='"YYYY-MM-DD HH:MM"')
+    release.add_argument("--from", dest="from_", required=True, metavar="X.Y")
+    release.add_argument("--to", required=True, metavar="X.Y")
+    release.add_argument("--id", metavar="ID", help="id of the new runbook (default: derived)")
+    release.add_argument(
+        "--date", metavar="YYYY-MM-DD", help="date of the concept version (default: today)"
+    )
+    release.add_argument("--out", required=True, type=Path, metavar="FILE")
+    release.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    release.add_argument(
+        "--accept-warnings",
+        action="store_true",
+        help="write FILE even when sentences naming other releases or dates outside the "
+        "schedule were kept as written (exit 1 and nothing written otherwise)",
+    )
+
+    serve = sub.add_parser(
+        "serve",
+        help="preview dist/ on http://127.0.0.1",
+        description="Serve a built folder on 127.0.0.1 only, .ics as text/calendar, with ETags.",
+    )
+    serve.add_argument("--dir", type=Path, default=DEFAULT_OUT, help="default: dist/")
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000 (0: any free port)")
+    return parser

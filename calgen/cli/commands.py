@@ -1,0 +1,340 @@
+"""Command line: one function per command (arguments as parsed by calgen.cli.arguments) that
+calls the module owning the work, prints the results and maps them to exit codes.
+
+Exit codes: 0 ok, 1 invalid input (with file:line:col messages), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from calgen.cli import arguments
+from calgen.cli.arguments import DEFAULT_RUNBOOKS
+from calgen.core.errors import CalgenError, Diagnostics
+
+if TYPE_CHECKING:  # the model (and its imports) load only in the commands that need it
+    from calgen.runbook.model import Runbook
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def _report(diags: Diagnostics, strict: bool) -> bool:
+    """Print diagnostics to stderr; True when the run must fail."""
+    for d in diags:
+        print(d, file=sys.stderr)
+    return bool(diags.errors) or (strict and bool(diags.warnings))
+
+
+def _load(paths: Sequence[Path], strict: bool) -> tuple[list[Runbook], bool]:
+    from calgen.runbook import files as runbooks
+
+    found, diags = runbooks.load(paths)
+    return found, _report(diags, strict)
+
+
+def _base_url(given: str | None, command: str) -> str | None:
+    """The base URL (see calgen.cli.settings), or None after saying why it is refused."""
+    from calgen.cli import settings
+
+    try:
+        return settings.base_url(given)
+    except ValueError as exc:
+        print(f"calgen {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    runbooks, failed = _load(args.paths, args.strict)
+    if failed:
+        return EXIT_INVALID
+    print(f"{len(runbooks)} runbook(s) valid", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from calgen.cli import settings
+    from calgen.site import build
+
+    try:
+        moment = settings.build_moment()
+    except ValueError as exc:
+        print(f"calgen build: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    paths = args.paths or [DEFAULT_RUNBOOKS]
+    runbooks, failed = _load(paths, args.strict)
+    if failed:
+        print("build stopped: nothing was written", file=sys.stderr)
+        return EXIT_INVALID
+    if args.templates is not None and not args.templates.is_dir():
+        print(f"{args.templates}: --templates must be a folder", file=sys.stderr)
+        return EXIT_USAGE
+    base_url = _base_url(args.base_url, "build")
+    if base_url is None:
+        return EXIT_USAGE
+    result = build.run(
+        runbooks,
+        paths=paths,
+        out=args.out,
+        check=args.check,
+        templates=args.templates,
+        base_url=base_url,
+        moment=moment,
+        partial=any(p.is_file() for p in paths),
+    )
+    for note in result.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    if args.check:
+        for line in result.stale:
+            print(line, file=sys.stderr)
+        if result.stale:
+            print(f"{len(result.stale)} file(s) out of date: run `calgen build`", file=sys.stderr)
+            return EXIT_INVALID
+        print(f"{result.total} file(s) up to date in {args.out}", file=sys.stderr)
+        return EXIT_OK
+    print(
+        f"built {len(runbooks)} runbook(s): {result.written} of {result.total} file(s) "
+        f"changed in {args.out}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from calgen.runbook.schema import RUNBOOK_SCHEMA, SHARED_SCHEMA
+
+    print(
+        json.dumps(SHARED_SCHEMA if args.shared else RUNBOOK_SCHEMA, indent=2, ensure_ascii=False)
+    )
+    return EXIT_OK
+
+
+def cmd_holidays(args: argparse.Namespace) -> int:
+    from calgen.core import dutch, schedule
+
+    if not schedule.FIRST_YEAR <= args.year <= schedule.LAST_YEAR:
+        print(
+            f"calgen holidays: YEAR must be {schedule.FIRST_YEAR}-{schedule.LAST_YEAR}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    calendar = schedule.DEFAULT_CALENDAR
+    if args.runbook is not None:
+        runbooks, failed = _load([args.runbook], strict=False)
+        if failed:
+            return EXIT_INVALID
+        calendar = runbooks[0].calendar
+    for day, name in calendar.non_working_days(args.year):
+        print(f"{day.isoformat()}  {dutch.date_long(day):<28}  {name}")
+    return EXIT_OK
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from calgen import notify
+    from calgen.core import schedule
+
+    try:
+        if args.at:
+            at = schedule.parse_local(args.at)
+        else:
+            at = dt.datetime.now(dt.UTC).astimezone(schedule.AMSTERDAM).replace(microsecond=0)
+        target = (
+            notify.parse_smtp_url(args.smtp, args.starttls, args.smtp_timeout)
+            if args.smtp
+            else None
+        )
+    except (schedule.TimeProblem, ValueError) as exc:
+        print(f"calgen notify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    base_url = _base_url(args.base_url, "notify")
+    if base_url is None:
+        return EXIT_USAGE
+    runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], strict=False)
+    if failed:
+        return EXIT_INVALID
+    subscribers = notify.load_subscribers(
+        args.subscribers, {r.id for rb in runbooks for r in rb.roles}
+    )
+    report = notify.run(
+        notify.Options(
+            runbooks=runbooks,
+            subscribers=subscribers,
+            at=at,
+            state=args.state,
+            smtp=target,
+            outbox=args.outbox,
+            dry_run=args.dry_run,
+            expire=dt.timedelta(days=args.expire_days),
+            base_url=base_url,
+            dist=args.dist,
+            lock_wait=args.lock_wait,
+            progress=sys.stderr if sys.stderr.isatty() else None,
+        )
+    )
+    for line in report.planned:
+        print(line)
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    return report.exit_code
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from calgen.render.changes import compare, snapshot
+
+    # loaded one by one: two versions of a runbook share its id
+    (old, old_failed), (new, new_failed) = _load([args.old], False), _load([args.new], False)
+    if old_failed or new_failed:
+        return EXIT_INVALID
+    changes = compare(snapshot(old[0]), snapshot(new[0]), new[0].calendar)
+    for change in changes:
+        print(change)
+    if not changes:
+        print("geen wijzigingen in het tijdschema")
+    return EXIT_OK
+
+
+def cmd_new_release(args: argparse.Namespace) -> int:
+    from calgen.core import schedule
+    from calgen.replan import newrelease, release
+
+    for flag, value in (("--from", args.from_), ("--to", args.to)):
+        if not newrelease.RELEASE.match(value):
+            print(
+                f"calgen new-release: {flag} {value!r} is not a release such as 3.1",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    try:
+        go_live = schedule.parse_local(args.go_live)
+        today = dt.date.fromisoformat(args.date) if args.date else dt.date.today()  # noqa: DTZ011
+    except (schedule.TimeProblem, ValueError) as exc:
+        print(f"calgen new-release: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.out.exists() and not args.force:
+        print(f"calgen new-release: {args.out} exists; pass --force to replace it", file=sys.stderr)
+        return EXIT_INVALID
+    runbooks, failed = _load([args.source], strict=False)
+    if failed:
+        return EXIT_INVALID
+    try:
+        plan = newrelease.plan(
+            args.source,
+            runbooks[0],
+            args.out,
+            go_live=go_live,
+            new_from=args.from_,
+            new_to=args.to,
+            new_id=args.id,
+            today=today,
+        )
+    except release.ReleaseError as exc:
+        print(f"calgen new-release: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(release.plan_table(plan))
+    for warning in [*plan.warnings, *(kept.message(str(args.source)) for kept in plan.kept)]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if plan.kept and not args.accept_warnings:
+        print(
+            f"calgen new-release: {len(plan.kept)} sentence(s) kept as written above: fix "
+            "them in the source, or pass --accept-warnings and fix them in the new file; "
+            f"nothing written",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    try:
+        newrelease.write(plan, args.out)
+    except CalgenError as exc:
+        print(
+            f"calgen new-release: the re-planned runbook does not validate:\n{exc}",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    if plan.flagged:
+        print(
+            f"warning: {args.out}: {plan.flagged} comment(s) next to moved dates flagged "
+            f"'{release.CHECK}': check them",
+            file=sys.stderr,
+        )
+    print(f"wrote {args.out}: review the warnings above, then `calgen build`", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C: 0 when stopped, 1 when it cannot start, 2 for a bad --port."""
+    import errno
+
+    from calgen.site import serve
+
+    if not 0 <= args.port <= 65535:
+        print(f"calgen serve: --port {args.port}: must be 0-65535", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.dir.is_dir():
+        what = "is not a folder" if args.dir.exists() else "no such folder"
+        print(
+            f"calgen serve: {args.dir}: {what} (run `calgen build` first, or pass --dir)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    try:
+        server = serve.make_server(args.dir, args.port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = "port already in use; choose another with --port N (0: any free port)"
+        elif exc.errno == errno.EACCES:
+            reason = "permission denied; ports below 1024 need privileges, try --port 8000"
+        else:
+            reason = exc.strerror or str(exc)
+        print(f"calgen serve: cannot listen on {serve.HOST}:{args.port}: {reason}", file=sys.stderr)
+        return EXIT_INVALID
+    with server:
+        print(f"serving {args.dir} on {server.url} (Ctrl-C to stop)", file=sys.stderr)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("\nstopped", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {
+    "build": cmd_build,
+    "validate": cmd_validate,
+    "schema": cmd_schema,
+    "serve": cmd_serve,
+    "holidays": cmd_holidays,
+    "new-release": cmd_new_release,
+    "diff": cmd_diff,
+    "notify": cmd_notify,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments.parser().parse_args(argv)
+    from calgen.core import cache, schedule  # the holidays kept between runs (calgen.core.cache)
+
+    if args.command == "build" and cache.within(args.out):  # it would be published
+        print(
+            f"warning: the cache ({cache.root()}) is in the out folder {args.out}; this build "
+            f"runs without it (set {cache.ENV} to a folder outside it)",
+            file=sys.stderr,
+        )
+        cache.use(False)
+    schedule.known_holidays(cache.load_holidays())
+    try:
+        return COMMANDS[args.command](args)
+    except CalgenError as exc:
+        print(f"calgen: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:
+        name = f"{exc.filename}: " if exc.filename else ""
+        print(f"calgen: {name}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        cache.save_holidays(schedule.take_fresh_holidays())
+        cache.use(True)

@@ -1,0 +1,332 @@
+"""Per-role iCalendar feeds for one runbook.
+
+Each event is serialized once and the bytes reused in every feed that carries it
+(`all.ics` and each role's feed), so adding roles costs almost nothing. Feeds are
+deterministic: UIDs come from runbook id + milestone id, DTSTAMP from the runbook's own
+dates, PRODID is passed in, and nothing reads the clock.
+
+Which feed carries what (documented in the README):
+- phases: every feed;
+- a milestone: the feeds of its action holders (`roles`) plus the roles its section or
+  the milestone itself names in `inform` (section 3.2, blocking and go-live: all roles);
+- a dated fact (`events`): the feeds of its `roles`;
+- `all.ics`: everything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+
+import jinja2
+
+from calgen.core import dutch
+from calgen.core.reminders import Lead
+from calgen.render.ical import lines
+from calgen.render.ical.vtimezone import TZID, VTIMEZONE
+from calgen.runbook.model import Event as Fact
+from calgen.runbook.model import Milestone, Phase, Runbook, Section
+
+PRODID = "-//calgen//Landelijk draaiboek migratie//NL"
+ALL = "all"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedItem:
+    uid: str
+    data: bytes  # one serialized VEVENT without alarms, CRLF line ends, folded
+    audience: frozenset[str]
+    kind: str  # deadline, period, phase, event (calgen.core.reminders)
+    start: dt.datetime
+    title: str  # what the reminder says it is about
+    when: str  # and when, in Dutch
+    own: tuple[Lead, ...] | None = None  # the item's own lead times
+    all_day: bool = False
+
+
+def uid(runbook: Runbook, kind: str, item_id: str) -> str:
+    """Stable across every edit of text or time: only the runbook and item ids count."""
+    return f"{kind}-{item_id}.{runbook.id}@calgen"
+
+
+def anchor(milestone_id: str) -> str:
+    """Stable anchor of a milestone's row on its page, `m-3.1.2`: the page's row id and
+    the fragment of the feeds' and e-mails' links to it."""
+    return f"m-{milestone_id}"
+
+
+def phase_label(phase: Phase) -> str:
+    return f"Fase {phase.number}: {phase.title}"
+
+
+def summary(milestone: Milestone) -> str:
+    """`3.1.2 Alle heenberichten verzonden door aanbieders (305, 307, 315, 317)`"""
+    codes = ", ".join(ref.written for ref in milestone.messages)
+    return f"{milestone.id} {milestone.title}" + (f" ({codes})" if codes else "")
+
+
+def actionholder(runbook: Runbook, milestone: Milestone) -> str:
+    if milestone.actionholder:
+        return milestone.actionholder
+    return ", ".join(runbook.role(r).name for r in milestone.roles)
+
+
+def _macro(env: jinja2.Environment, template: str, name: str) -> Callable[..., str]:
+    """A template's macro, to call from Python: far cheaper per call than rendering a
+    whole template, for text made once per milestone or reminder."""
+    found: Callable[..., str] | None = getattr(env.get_template(template).module, name, None)
+    if found is None:  # a user's copy of the template without it
+        raise jinja2.TemplateError(f"{template} must define the macro `{name}`")
+    return found
+
+
+def _event(
+    runbook: Runbook,
+    kind: str,
+    item_id: str,
+    title: str,
+    when: tuple[tuple[str, str], ...],
+    categories: str,  # "" for none
+    description: str,
+    url: str = "",
+) -> bytes:
+    """One VEVENT, in icalendar's property order (canonical first, then alphabetical)."""
+    properties = [
+        ("SUMMARY", lines.escape(title)),
+        *when,
+        ("DTSTAMP", lines.utc(runbook.stamp)),
+        ("UID", lines.escape(uid(runbook, kind, item_id))),
+        ("SEQUENCE", "0"),
+        *([("CATEGORIES", lines.escape(categories))] if categories else []),
+        ("CLASS", "PUBLIC"),
+        ("DESCRIPTION", lines.escape(description)),
+        ("STATUS", "CONFIRMED"),
+        # deadlines and phases must not make anyone look busy
+        ("TRANSP", "TRANSPARENT"),
+    ]
+    if url:
+        properties.append(("URL", url))
+    return lines.component("VEVENT", properties)
+
+
+def _timed(start: dt.datetime, end: dt.datetime | None) -> tuple[tuple[str, str], ...]:
+    # A deadline is a moment: DTSTART and no DTEND, which RFC 5545 (3.6.1) defines as
+    # ending when it starts. Measured (README, "Calendar clients"): calcurse refuses
+    # DTEND equal to DTSTART and DURATION:PT0S and so drops the event; a short span
+    # would state an end that is not in the runbook.
+    start_line = (f"DTSTART;TZID={TZID}", lines.local(start))
+    if end is None:
+        return (start_line,)
+    return (start_line, (f"DTEND;TZID={TZID}", lines.local(end)))
+
+
+def _phase_item(env: jinja2.Environment, runbook: Runbook, phase: Phase) -> FeedItem:
+    description = env.get_template("ics/phase.txt.j2").render(
+        runbook=runbook, phase=phase, phase_label=phase_label(phase)
+    )
+    data = _event(
+        runbook,
+        "fase",
+        phase.id,
+        phase_label(phase),
+        _timed(phase.start, phase.end),
+        "Fase",
+        description.strip(),
+    )
+    return FeedItem(
+        uid=uid(runbook, "fase", phase.id),
+        data=data,
+        audience=frozenset(r.id for r in runbook.roles),
+        kind="phase",
+        start=phase.start,
+        title=phase_label(phase),
+        when=dutch.when(phase.start),
+    )
+
+
+def _milestone_item(
+    env: jinja2.Environment,
+    runbook: Runbook,
+    milestone: Milestone,
+    base_url: str,
+    phases: Mapping[str, Phase],
+    sections: Mapping[str, Section],
+) -> FeedItem:
+    phase = phases[milestone.phase]
+    description = _macro(env, "ics/description.txt.j2", "description")(
+        runbook,
+        milestone,
+        sections[milestone.section],
+        phase_label(phase),
+        actionholder(runbook, milestone),
+    )
+    # the milestone's row on the published page
+    url = f"{base_url.rstrip('/')}/{runbook.id}/#{anchor(milestone.id)}" if base_url else ""
+    data = _event(
+        runbook,
+        "mijlpaal",
+        milestone.id,
+        summary(milestone),
+        _timed(milestone.start, milestone.end),
+        phase_label(phase),
+        description.strip(),
+        url,
+    )
+    return FeedItem(
+        uid=uid(runbook, "mijlpaal", milestone.id),
+        data=data,
+        audience=milestone.audience,
+        kind=milestone.kind,
+        start=milestone.start,
+        title=summary(milestone),
+        when=dutch.when(milestone.start, milestone.end)
+        + (f" ({milestone.time_label})" if milestone.time_label else ""),
+        own=milestone.reminders,
+    )
+
+
+def _fact_item(env: jinja2.Environment, runbook: Runbook, fact: Fact) -> FeedItem:
+    when: tuple[tuple[str, str], ...]
+    if fact.day is not None:
+        when = (
+            ("DTSTART;VALUE=DATE", fact.day.strftime("%Y%m%d")),
+            ("DTEND;VALUE=DATE", (fact.day + dt.timedelta(days=1)).strftime("%Y%m%d")),
+        )
+        when_text = dutch.date_long(fact.day)
+    else:
+        assert fact.start is not None
+        when = _timed(fact.start, fact.end)
+        when_text = dutch.when(fact.start, fact.end)
+    description = env.get_template("ics/event.txt.j2").render(
+        runbook=runbook, event=fact, when_text=when_text
+    )
+    data = _event(runbook, "datum", fact.id, fact.title, when, "", description.strip())
+    return FeedItem(
+        uid=uid(runbook, "datum", fact.id),
+        data=data,
+        audience=frozenset(fact.roles),
+        kind="event",
+        start=fact.moment,
+        title=fact.title,
+        when=when_text,
+        own=fact.reminders,
+        all_day=fact.day is not None,
+    )
+
+
+def items(env: jinja2.Environment, runbook: Runbook, base_url: str = "") -> list[FeedItem]:
+    """Every event of the runbook, serialized once, in the runbook's order."""
+    phases = {p.id: p for p in runbook.phases}
+    sections = {s.number: s for s in runbook.sections}
+    out = [_phase_item(env, runbook, p) for p in runbook.phases]
+    out += [
+        _milestone_item(env, runbook, m, base_url, phases, sections) for m in runbook.milestones
+    ]
+    out += [_fact_item(env, runbook, f) for f in runbook.events]
+    return out
+
+
+def _calendar_head(runbook: Runbook, name: str, description: str, prodid: str) -> bytes:
+    """BEGIN:VCALENDAR and its properties, in icalendar's canonical order for a calendar,
+    exactly as icalendar writes them (tests/test_lines.py)."""
+    refresh = lines.duration(dt.timedelta(seconds=_seconds(runbook.refresh)))
+    properties = [
+        ("VERSION", "2.0"),
+        ("PRODID", lines.escape(prodid)),
+        ("CALSCALE", "GREGORIAN"),
+        ("METHOD", "PUBLISH"),
+        ("DESCRIPTION", lines.escape(description)),
+        ("X-WR-CALDESC", lines.escape(description)),
+        ("NAME", lines.escape(name)),
+        ("X-WR-CALNAME", lines.escape(name)),
+        ("REFRESH-INTERVAL;VALUE=DURATION", refresh),
+        ("X-PUBLISHED-TTL", refresh),
+        ("X-WR-TIMEZONE", TZID),
+    ]
+    return b"BEGIN:VCALENDAR\r\n" + b"".join(lines.fold(f"{k}:{v}") for k, v in properties)
+
+
+def _seconds(duration: str) -> int:
+    """`PT12H`, `PT30M`, `P1D` (the forms the schema admits) in seconds."""
+    number = int("".join(c for c in duration if c.isdigit()))
+    unit = duration[-1]
+    return number * {"H": 3600, "M": 60, "D": 86400}[unit]
+
+
+def _trigger(item: FeedItem, moment: dt.datetime) -> tuple[str, str]:
+    """A VALARM's TRIGGER for a reminder at `moment`: relative to DTSTART wherever every
+    reader computes the same instant from it, else the instant itself in UTC.
+
+    Relative (khal ignores absolute triggers, so this is the form to prefer):
+    - a whole number of days at the event's own time of day, `-P7D`: days are nominal
+      (RFC 5545 3.3.6), so the wall-clock time is kept across a DST change;
+    - days and a time of day, `-P1DT5H`, when no DST change lies between the reminder
+      and the event (then nominal and exact time agree).
+    Absolute otherwise (hours across a DST change: ical.js and libical count them on the
+    wall clock), and before an all-day event, whose start is a floating date.
+    """
+    start = item.start.astimezone(moment.tzinfo)
+    wall = start.replace(tzinfo=None) - moment.replace(tzinfo=None)
+    # equal offsets at both ends and under 90 days apart: no DST change in between (the
+    # Dutch changes are five and seven months apart)
+    no_change = moment.utcoffset() == start.utcoffset() and wall < dt.timedelta(days=90)
+    same_clock = wall.seconds == 0 or no_change
+    if not item.all_day and wall > dt.timedelta(0) and same_clock:
+        return ("TRIGGER", lines.duration(-wall))
+    return ("TRIGGER;VALUE=DATE-TIME", lines.utc(moment))
+
+
+def iter_feeds(
+    env: jinja2.Environment, runbook: Runbook, prodid: str = PRODID, base_url: str = ""
+) -> Iterator[tuple[str, bytes]]:
+    """("all.ics", bytes), then each role's feed, one at a time."""
+    for name, parts in feed_parts(env, runbook, prodid, base_url):
+        yield name, b"".join(parts)
+
+
+def feed_parts(
+    env: jinja2.Environment, runbook: Runbook, prodid: str = PRODID, base_url: str = ""
+) -> Iterator[tuple[str, list[bytes]]]:
+    """Each feed as its parts: calendar head, VTIMEZONE, one bytes object per event (the
+    same object in every feed that carries the event with the same alarms), the end. The
+    durable feeds (calgen.render.ical.durable) keep the events' parts, not copies."""
+    serialized = items(env, runbook, base_url)
+    alarm = _macro(env, "ics/alarm.txt.j2", "alarm")
+
+    @cache
+    def with_alarms(item: FeedItem, leads: tuple[Lead, ...]) -> bytes:
+        """The item's bytes with one VALARM per lead time, made once per distinct set."""
+        if not leads:
+            return item.data
+        alarms = []
+        for lead in leads:
+            text = alarm(item.title, item.when, lead.dutch())
+            trigger = _trigger(item, lead.trigger(item.start, runbook.calendar))
+            properties = [
+                ("ACTION", "DISPLAY"),
+                ("DESCRIPTION", lines.escape(text.strip())),
+                trigger,
+            ]
+            alarms.append(lines.component("VALARM", properties))
+        end = item.data.rindex(b"END:VEVENT\r\n")
+        return item.data[:end] + b"".join(alarms) + item.data[end:]
+
+    zone = VTIMEZONE
+    targets = [(ALL, "alle rollen")] + [(r.id, r.name) for r in runbook.roles]
+    for feed_id, role_name in targets:
+        name = f"{runbook.title} ({role_name})"
+        description = (
+            f"Mijlpalen en fasen uit het {runbook.title}"
+            + ("" if feed_id == ALL else f" voor {role_name.lower()}")
+            + "."
+        )
+        role = None if feed_id == ALL else feed_id
+        body = [
+            with_alarms(item, runbook.reminders.leads(item.kind, role, item.own))
+            for item in serialized
+            if role is None or role in item.audience
+        ]
+        head = _calendar_head(runbook, name, description, prodid)
+        yield f"{feed_id}.ics", [head, zone, *body, b"END:VCALENDAR\r\n"]

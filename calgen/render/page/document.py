@@ -1,0 +1,340 @@
+"""The runbook as a document: one typed context, rendered to HTML and Markdown by Jinja.
+
+The context is built here, in Python, so that the templates only lay out what they are
+given: dates are already in Dutch, rows already filtered for a role, anchors already made.
+The chapter order follows the published runbooks: introduction, 1 Doel, 2 Uitgangspunten,
+then one chapter per phase with its numbered sections and schedule tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+import jinja2
+import markupsafe
+
+from calgen.core import dutch
+from calgen.render.ical.durable import DurableFeed
+from calgen.render.ical.feeds import ALL, actionholder, phase_label, summary
+from calgen.render.ical.feeds import anchor as anchor  # built in ics; also imported from here
+from calgen.render.page.timeline import Timeline, build_timeline, select_lane
+from calgen.runbook.model import Contact, Milestone, Phase, Runbook
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    id: str
+    anchor: str
+    summary: str
+    description: str  # Markdown
+    notes: tuple[str, ...]
+    date: str  # `woensdag 30 maart 2022`, or a range of days
+    time: str  # `17.00 uur`, `14.00 - 23.00 uur`, `13.00 uur – 13.00 uur`
+    rule: str  # how the time was planned, when relative: `3 werkdagen vóór go-live`
+    actionholder: str
+    roles: frozenset[str]
+    messages: tuple[str, ...]
+    period: bool = False  # a period (start and end), not a deadline
+
+
+@dataclass(frozen=True, kw_only=True)
+class SectionView:
+    number: str
+    title: str
+    text: str
+    rows: tuple[Row, ...]
+    contacts: tuple[Contact, ...]
+    rows_html: str = ""  # the rows' <tr>s, made once per runbook and joined for this view
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chapter:
+    number: int
+    title: str
+    text: str
+    phase: Phase
+    sections: tuple[SectionView, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Feed:
+    role: str  # a role id, or "all"
+    name: str  # Dutch name for people
+    file: str  # `gemeenten.ics`
+    https: str  # download link (relative when no base URL)
+    webcal: str  # subscribe link ("" without a base URL)
+    page: str  # the per-role view of the page
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleView:
+    id: str
+    name: str
+    page: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NarrowPhase:
+    """A phase in the timeline as a list (phones): its marks, in time order."""
+
+    label: str  # `Fase 1: afsluiting`
+    css: str  # the phase id, for its colour
+    when: str  # the phase's period in Dutch
+    items_html: str  # the marks' <li>s, each made once per runbook
+
+
+@dataclass(frozen=True, kw_only=True)
+class DocumentContext:
+    runbook: Runbook
+    role: RoleView | None  # the per-role view, or None for the whole runbook
+    chapters: tuple[Chapter, ...]
+    feeds: tuple[Feed, ...]
+    roles: tuple[RoleView, ...]
+    timeline: Timeline
+    phase_labels: dict[str, str] = field(default_factory=dict)
+    changes_since: str = ""  # the previous version, when its snapshot is known
+    changes: tuple[str, ...] = ()  # Dutch sentences (calgen.render.changes)
+    lanes_html: dict[str, str] = field(default_factory=dict)  # each timeline lane, once
+    narrow: tuple[NarrowPhase, ...] = ()  # the timeline as a list, for narrow screens
+
+
+class PageContext(TypedDict):
+    """What `html/runbook.html.j2` and `md/runbook.md.j2` receive."""
+
+    doc: DocumentContext
+
+
+def _row(runbook: Runbook, m: Milestone) -> Row:
+    date, time = dutch.columns(m.start, m.end)
+    return Row(
+        id=m.id,
+        anchor=anchor(m.id),
+        summary=summary(m),
+        description=m.description or m.title,
+        notes=m.notes,
+        date=date,
+        time=m.time_label or time,
+        rule=" – ".join(r for r in (m.start_rule, m.end_rule) if r),
+        actionholder=actionholder(runbook, m),
+        roles=m.audience,
+        messages=tuple(ref.written for ref in m.messages),
+        period=m.end is not None,
+    )
+
+
+def _links(path: str, base_url: str, relative: str) -> tuple[str, str]:
+    """The https link of a published file (`relative` without a base URL) and its
+    webcal:// form ("" without a base URL)."""
+    base = base_url.rstrip("/")
+    https = f"{base}/{path}" if base else relative
+    return https, ("webcal://" + https.split("://", 1)[1] if base else "")
+
+
+def feeds(runbook: Runbook, base_url: str) -> tuple[Feed, ...]:
+    out = []
+    for role_id, name in [(ALL, "Alle rollen")] + [(r.id, r.name) for r in runbook.roles]:
+        file = f"{role_id}.ics"
+        https, webcal = _links(f"{runbook.id}/{file}", base_url, file)
+        page = "index.html" if role_id == ALL else f"{role_id}.html"
+        out.append(Feed(role=role_id, name=name, file=file, https=https, webcal=webcal, page=page))
+    return tuple(out)
+
+
+def document(
+    runbook: Runbook,
+    base_url: str = "",
+    role: str | None = None,
+    changes: tuple[str, tuple[str, ...]] | None = None,
+    *,
+    rows: Sequence[Row] | None = None,
+    timeline: Timeline | None = None,
+    rows_html: Mapping[str, str] | None = None,
+    lanes_html: Mapping[str, str] | None = None,
+    items_html: Mapping[str, str] | None = None,
+) -> DocumentContext:
+    """The context for the whole runbook, or for the view of one role.
+
+    `rows` and `timeline` of the whole runbook may be passed in: a role's view then only
+    selects from them (iter_documents builds them once for all views)."""
+    all_rows = rows if rows is not None else [_row(runbook, m) for m in runbook.milestones]
+    whole = timeline if timeline is not None else build_timeline(runbook)
+    rows_by_section: dict[str, list[Row]] = {}
+    marks_by_phase: dict[str, list[Milestone]] = {}
+    for m, row in zip(runbook.milestones, all_rows, strict=True):
+        if role is None or role in m.audience:
+            rows_by_section.setdefault(m.section, []).append(row)
+            # in the phase whose time it falls in (go-live opens phase 3), not its chapter's
+            during = next((p for p in reversed(runbook.phases) if p.start <= m.start), None)
+            marks_by_phase.setdefault((during or runbook.phases[0]).id, []).append(m)
+    items = items_html or {}
+    narrow = tuple(
+        NarrowPhase(
+            label=phase_label(p),
+            css=p.id,
+            when=dutch.when(p.start, p.end),
+            items_html=markupsafe.Markup(
+                "".join(
+                    items.get(m.id, "")
+                    for m in sorted(marks_by_phase.get(p.id, []), key=lambda m: m.start)
+                )
+            ),
+        )
+        for p in runbook.phases
+    )
+    chapters = []
+    for phase in runbook.phases:
+        sections = tuple(
+            SectionView(
+                number=s.number,
+                title=s.title,
+                text=s.text,
+                rows=tuple(rows_by_section.get(s.number, [])),
+                contacts=tuple(runbook.contact(c) for c in s.contacts),
+                rows_html=markupsafe.Markup(
+                    "".join(
+                        (rows_html or {}).get(r.id, "") for r in rows_by_section.get(s.number, [])
+                    )
+                ),
+            )
+            for s in runbook.sections
+            if s.phase == phase.id
+        )
+        chapters.append(
+            Chapter(
+                number=phase.number + 2,  # 1 Doel and 2 Uitgangspunten come first
+                title=phase_label(phase),
+                text=phase.text,
+                phase=phase,
+                sections=sections,
+            )
+        )
+    roles = tuple(RoleView(id=r.id, name=r.name, page=f"{r.id}.html") for r in runbook.roles)
+    view = next((r for r in roles if r.id == role), None)
+    return DocumentContext(
+        runbook=runbook,
+        role=view,
+        chapters=tuple(chapters),
+        feeds=feeds(runbook, base_url),
+        roles=roles,
+        timeline=whole if view is None else select_lane(whole, runbook, view.name),
+        phase_labels={p.id: phase_label(p) for p in runbook.phases},
+        changes_since=changes[0] if changes else "",
+        changes=changes[1] if changes else (),
+        lanes_html=dict(lanes_html or {}),
+        narrow=narrow,
+    )
+
+
+def iter_documents(
+    env: jinja2.Environment,
+    runbook: Runbook,
+    base_url: str,
+    changes: tuple[str, tuple[str, ...]] | None = None,
+) -> Iterator[tuple[str, str]]:
+    """`index.html`, `runbook.md` and one `<role>.html` view per role.
+
+    `changes`: the previous version and the changes since, shown by the version table.
+    Rows, their HTML and the timeline are made once and shared by every view, so more
+    roles cost little."""
+    page = env.get_template("html/runbook.html.j2")
+    rows = [_row(runbook, m) for m in runbook.milestones]
+    macros = env.get_template("html/macros.html.j2").make_module()
+    row_macro = getattr(macros, "row")  # noqa: B009 - a template module has no typed attributes
+    rows_html = {r.id: markupsafe.Markup(row_macro(r)) for r in rows}
+    timeline = build_timeline(runbook)
+    lane_macro = getattr(macros, "lane")  # noqa: B009 - as above
+    marker_macro = getattr(macros, "marker")  # noqa: B009 - as above
+    marks: dict[str, str] = {}  # a milestone's mark is the same on every lane
+    for lane in timeline.lanes:
+        for m in lane.markers:
+            if m.id not in marks:
+                marks[m.id] = marker_macro(m)
+    lanes_html = {
+        lane.name: markupsafe.Markup(
+            lane_macro(
+                lane, timeline, markupsafe.Markup("".join(marks[m.id] for m in lane.markers))
+            )
+        )
+        for lane in timeline.lanes
+    }
+    item_macro = getattr(macros, "timeline_item")  # noqa: B009 - as above
+    early = {m.id for lane in timeline.lanes for m in lane.markers if m.early}
+    items_html = {r.id: markupsafe.Markup(item_macro(r, r.id in early)) for r in rows}
+    shared = {
+        "rows": rows,
+        "timeline": timeline,
+        "rows_html": rows_html,
+        "lanes_html": lanes_html,
+        "items_html": items_html,
+    }
+    whole = document(runbook, base_url, None, changes, **shared)  # type: ignore[arg-type]
+    yield "index.html", page.render(PageContext(doc=whole))
+    yield "runbook.md", env.get_template("md/runbook.md.j2").render(PageContext(doc=whole))
+    for role in runbook.roles:
+        view = document(runbook, base_url, role.id, changes, **shared)  # type: ignore[arg-type]
+        yield f"{role.id}.html", page.render(PageContext(doc=view))
+
+
+class IndexItem(TypedDict):
+    runbook: Runbook
+    feeds: tuple[Feed, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedSet:
+    """The durable feeds of one set (the root, or one standard) on the site's index."""
+
+    id: str  # HTML id of its heading
+    title: str  # `Alle standaarden`, `Alleen iJw`
+    standards: str  # `iWmo en iJw`
+    runbooks: tuple[str, ...]  # titles of the runbooks it carries, newest first
+    feeds: tuple[Feed, ...]
+
+
+def durable_sets(
+    lasting: Sequence[DurableFeed], runbooks: Sequence[Runbook], base_url: str
+) -> tuple[FeedSet, ...]:
+    titles = {rb.id: rb.title for rb in runbooks}
+    sets: dict[str, list[DurableFeed]] = {}
+    for feed in lasting:
+        sets.setdefault(feed.standard, []).append(feed)
+    out = []
+    for standard, found in sets.items():
+        links = []
+        for f in found:
+            https, webcal = _links(f.path, base_url, f.path)
+            name = f"{f.role_name}, alleen {standard}" if standard else f.role_name
+            links.append(
+                Feed(role=f.role, name=name, file=f.path, https=https, webcal=webcal, page="")
+            )
+        out.append(
+            FeedSet(
+                id=f"abonneer-{f.path.split('/')[0] if standard else 'alles'}",
+                title=f"Alleen {standard}"
+                if standard
+                else f"Alle standaarden ({found[0].standards})",
+                standards=found[0].standards,
+                runbooks=tuple(titles[i] for i in reversed(found[0].runbooks)),
+                feeds=tuple(links),
+            )
+        )
+    return tuple(out)
+
+
+def render_index(
+    env: jinja2.Environment,
+    runbooks: list[Runbook],
+    base_url: str,
+    lasting: Sequence[DurableFeed] = (),
+) -> str:
+    """`dist/index.html`: the durable feeds ("Abonneer één keer"), then every runbook,
+    newest go-live first."""
+    items = [
+        IndexItem(runbook=rb, feeds=feeds(rb, base_url))
+        for rb in sorted(runbooks, key=lambda rb: rb.go_live, reverse=True)
+    ]
+    return env.get_template("html/index.html.j2").render(
+        runbooks=items, sets=durable_sets(lasting, runbooks, base_url)
+    )

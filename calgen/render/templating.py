@@ -1,0 +1,83 @@
+"""The Jinja environment every document, feed text and e-mail is rendered with.
+
+Templates live in the top-level `templates/` folder of the repository, which the wheel
+carries as `calgen/templates`. A user's `--templates DIR` is searched first, so a single
+template can be overridden. StrictUndefined everywhere: a misspelt variable is an error,
+never an empty string in a published document.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import cache as memoize
+from importlib.resources import files
+from pathlib import Path
+
+import jinja2
+import markupsafe
+from jinja2.bccache import Bucket
+
+from calgen.core import cache, dutch
+from calgen.core.fsutil import read_regular
+from calgen.render.page import text
+
+
+def builtin_templates() -> Path:
+    packaged = Path(str(files("calgen"))) / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "templates"  # a source checkout
+
+
+class _Compiled(jinja2.FileSystemBytecodeCache):
+    """Jinja's own cache of compiled templates, but a file is read as calgen reads every
+    file it did not just write (calgen.core.fsutil.read_regular: a regular file, not through
+    a symlink, bounded), and one that cannot be read, loaded or written only means the
+    template is compiled again: the cache never fails a render."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            data = read_regular(Path(self._get_cache_filename(bucket)), cache.MAX_FILE_BYTES)
+            if data is not None:
+                bucket.bytecode_from_string(data)  # Jinja checks it against the source
+        except Exception:  # a damaged file: pickle and marshal raise anything
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):  # e.g. the folder was removed meanwhile
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates are kept between runs (Jinja checks each against its source)."""
+    folder = cache.jinja_folder(jinja2.__version__)
+    return _Compiled(str(folder)) if folder else None
+
+
+@memoize
+def environment(user_dir: Path | None = None) -> jinja2.Environment:
+    search = ([str(user_dir)] if user_dir else []) + [str(builtin_templates())]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search),
+        bytecode_cache=_bytecode_cache(),
+        undefined=jinja2.StrictUndefined,
+        # HTML is escaped; plain-text outputs (feed descriptions, text mail) are not.
+        autoescape=jinja2.select_autoescape(
+            ["html", "htm", "xml", "svg", "html.j2", "svg.j2", "xml.j2"], default_for_string=False
+        ),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["date_long"] = dutch.date_long
+    env.filters["date_plain"] = dutch.date_plain
+    env.filters["time_of"] = dutch.time_of
+    env.filters["plain"] = text.plain
+    # markdown-it-py escapes HTML in its input (html=False): its output is safe markup
+    env.filters["md"] = lambda value: markupsafe.Markup(text.html_block(value))
+    env.filters["md_inline"] = lambda value: markupsafe.Markup(text.html_inline(value))
+    env.filters["md_cell"] = text.md_cell
+    env.filters["md_safe"] = text.md_safe
+    env.filters["web_href"] = text.web_href  # a contact's `web` as a link, or None
+    env.globals["when"] = dutch.when
+    return env

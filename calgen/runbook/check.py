@@ -1,0 +1,220 @@
+"""The structural check: a loaded document walked against the JSON Schema of
+:mod:`calgen.runbook.schema`.
+
+`check` implements exactly the keywords in :data:`KEYWORDS` (the subset of JSON Schema
+used there; `tests/test_schema.py` fails on any other, and runs `check` and `jsonschema`
+over every test file and runbook expecting the same accept or refuse), and words its
+messages for planners, with a did-you-mean for misspelt keys. One deliberate difference:
+a `pattern` must match the whole text, as in editors (ECMA-262, where `$` is the end);
+Python's `jsonschema` lets `$` match before a final line break.
+Domain rules (existing roles, order of times, DST) live in `calgen.runbook.validate`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from typing import Any
+
+from calgen.core.errors import Diagnostics
+from calgen.core.reminders import OFFICE_HOURS_PATTERN
+from calgen.runbook.load import Document, PathKey, format_path
+from calgen.runbook.schema import (
+    BOUNDED_LEAD,
+    DATE,
+    ID,
+    LOCAL_TIME,
+    MESSAGE_CODE,
+    MILESTONE_ID,
+    NONBLANK,
+    REFRESH,
+    RESERVED_ROLE_IDS,
+    RESERVED_RUNBOOK_IDS,
+    ROLE_ID,
+    RUNBOOK_ID,
+    TIME,
+    VERSION,
+)
+
+# Every keyword `check` implements (the annotations title, description and $schema are
+# read by editors only; `format: date` lets YAML's own dates stand for date strings).
+KEYWORDS = frozenset(
+    {
+        "type", "properties", "required", "additionalProperties", "items", "enum",
+        "pattern", "minItems", "minLength", "anyOf", "format",
+        "title", "description", "$schema", "$id",
+    }
+)  # fmt: skip
+
+_TYPE_WORDS = {
+    "object": "a mapping of keys",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "boolean": "true or false",
+}
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, dt.date):
+        return "date"  # YAML reads 2022-03-30 as a date: only a `format: date` takes it
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a true/false value"
+    if isinstance(value, int | float):
+        if isinstance(value, int) and abs(value) >= 10**40:
+            return "a number of more than 40 digits"  # (repr refuses beyond 4300 digits)
+        return f"the number {value!r}"
+    if isinstance(value, dt.date):
+        return f"the date {value.isoformat()}"
+    shown = repr(value)
+    return shown if len(shown) <= 80 else f"{shown[:60]}…' ({len(str(value))} characters)"
+
+
+def check(doc: Document, schema: dict[str, Any], diags: Diagnostics, *, echo: bool = True) -> None:
+    """Report every structural problem of `doc` against `schema`.
+
+    `echo=False` (shared files): messages name the offending key and the kind of value,
+    never the value itself, so a file that is not what it should be is not shown."""
+    _check(doc, schema, doc.data, (), diags, echo)
+
+
+def _problems(
+    doc: Document, schema: dict[str, Any], value: Any, path: PathKey, echo: bool
+) -> Diagnostics:
+    sub = Diagnostics()
+    _check(doc, schema, value, path, sub, echo)
+    return sub
+
+
+def _check(
+    doc: Document,
+    schema: dict[str, Any],
+    value: Any,
+    path: PathKey,
+    diags: Diagnostics,
+    echo: bool = True,
+) -> None:
+    def error(message: str) -> None:  # where and what path: worked out only on an error
+        diags.error(doc.pos(path), message, format_path(path))
+
+    def describe(value: Any) -> str:
+        if echo or isinstance(value, dict | list | bool) or value is None:
+            return _describe(value)
+        kind = _type_of(value)
+        return "the text" if kind == "string" else _TYPE_WORDS.get(kind, f"a {kind}")
+
+    if "anyOf" in schema:
+        attempts = [_problems(doc, s, value, path, echo) for s in schema["anyOf"]]
+        if all(a.errors for a in attempts):
+            # report the branch of the value's own type, which says most
+            same_type = [
+                a
+                for s, a in zip(schema["anyOf"], attempts, strict=True)
+                if s.get("type") == _type_of(value)
+            ]
+            diags.extend(same_type[0] if same_type else attempts[0])
+        return
+    expected = schema.get("type")
+    found = _type_of(value)
+    if found == "date" and expected == "string" and schema.get("format") == "date":
+        found = "string"
+    if expected and found != expected:
+        hint = ""
+        quotable = isinstance(value, int | float | dt.date) and not isinstance(value, bool)
+        if expected == "string" and quotable and echo:
+            hint = f"; write it in quotes: '{value}'"
+        if schema.get("pattern") == OFFICE_HOURS_PATTERN and type(value) is int:
+            # YAML 1.1 reads an unquoted 18:00 as sexagesimal 1080
+            hint = f"; write it in quotes: '{value // 60:02d}:{value % 60:02d}'"
+        error(f"expected {_TYPE_WORDS[expected]}, found {describe(value)}{hint}")
+        return
+    if "enum" in schema and value not in schema["enum"]:
+        options = ", ".join(str(v) for v in schema["enum"])
+        guess = difflib.get_close_matches(str(value), [str(v) for v in schema["enum"]], n=1)
+        suggestion = f" (did you mean '{guess[0]}'?)" if guess and echo else ""
+        error(f"{describe(value)} is not one of: {options}{suggestion}")
+        return
+    if expected == "string":
+        text = value.isoformat() if isinstance(value, dt.date) else value
+        if len(text) < schema.get("minLength", 0):
+            need = schema["minLength"]
+            error("text is empty" if not text else f"text is shorter than {need} characters")
+        elif "pattern" in schema and not re.fullmatch(schema["pattern"], text):
+            if schema["pattern"] == NONBLANK:
+                error("text is empty")
+            else:
+                error(f"{describe(value)} is not {_pattern_words(schema)}")
+        return
+    if expected == "array":
+        if len(value) < schema.get("minItems", 0):
+            error("needs at least one entry")
+        for i, item in enumerate(value):
+            _check(doc, schema.get("items", {}), item, (*path, i), diags, echo)
+        return
+    if expected == "object":
+        props: dict[str, Any] = schema.get("properties", {})
+        for key in schema.get("required", []):
+            if key not in value:
+                what = f"'{format_path(path)}'" if path else "the file"
+                error(f"{what} is missing required key '{key}'")
+        for key, item in value.items():
+            extra = schema.get("additionalProperties")
+            if key in props:
+                _check(doc, props[key], item, (*path, key), diags, echo)
+            elif isinstance(extra, dict):
+                _check(doc, extra, item, (*path, key), diags, echo)
+            elif extra is False:
+                guess = difflib.get_close_matches(key, list(props), n=1, cutoff=0.6)
+                suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
+                allowed = ", ".join(props)
+                diags.error(
+                    doc.key_pos((*path, key)),
+                    f"unknown key '{key}'{suggestion} (allowed here: {allowed})",
+                    format_path((*path, key)),
+                )
+
+
+def _pattern_words(schema: dict[str, Any]) -> str:
+    return {
+        LOCAL_TIME: "a local time written YYYY-MM-DD HH:MM",
+        TIME: "a local time written YYYY-MM-DD HH:MM, or a relative time such as "
+        "'3 working days before go_live at 17:00' (at most 9999 days, milestone numbers "
+        "of at most 8 parts of 4 digits)",
+        DATE: "a date written YYYY-MM-DD",
+        ID: "an id of lowercase letters, digits, dots and dashes (at most 64)",
+        RUNBOOK_ID: "a runbook id of lowercase letters, digits, dots and dashes (at most 64), "
+        "and not " + ", ".join(RESERVED_RUNBOOK_IDS),
+        MILESTONE_ID: "a milestone number such as '3.1.2' (at most 8 parts of 4 digits)",
+        MESSAGE_CODE: "a message code such as '305' or 'WMO305'",
+        ROLE_ID: "a role id of lowercase letters, digits and dashes (at most 40), and not "
+        + ", ".join(RESERVED_ROLE_IDS)
+        + " (calgen's own file names)",
+        VERSION: "a version number such as '1.0' (at most 6 parts of 6 digits)",
+        REFRESH: "a refresh interval such as PT12H or P1D (at most PT9999H, PT9999M or P999D)",
+        BOUNDED_LEAD: "a lead time such as '1 week', '2 hours' or '1 working day' (at most 9999)",
+        OFFICE_HOURS_PATTERN: "a time of day written HH:MM, such as '08:00'",
+        r"^\d{3}$": "a three-digit message code such as '305'",
+    }.get(schema["pattern"], f"in the form {schema['pattern']}")

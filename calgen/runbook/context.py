@@ -1,0 +1,226 @@
+"""What the validators of :mod:`calgen.runbook.validate` share while they build one runbook.
+
+:class:`Context` holds the loaded document, the diagnostics, the roles, messages and
+contacts of the shared files in `uses` (read by :func:`load_shared`), the paths the
+structural check found wrong, and the resolution of absolute and relative times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from calgen.core import schedule
+from calgen.core.errors import Diagnostics
+from calgen.runbook.check import check
+from calgen.runbook.load import (
+    Document,
+    PathKey,
+    SharedPathError,
+    format_path,
+    load_file,
+    shared_path_of,
+)
+from calgen.runbook.model import Channel, Contact, Message, Role
+from calgen.runbook.schema import SHARED_SCHEMA
+
+
+class Context:
+    """What the validators share: the document, the diagnostics, and lookups."""
+
+    def __init__(self, doc: Document, diags: Diagnostics) -> None:
+        self.doc = doc
+        self.diags = diags
+        self.roles: dict[str, Role] = {}
+        self.messages: dict[str, Message] = {}
+        self.contacts: dict[str, Contact] = {}
+        # paths the structural check found wrong: domain checks pass over them, so that
+        # one run reports every problem without tripping over malformed data
+        self.broken: set[str] = set()
+        # time resolution: relative times refer to go-live or to a milestone's start
+        self.calendar = schedule.DEFAULT_CALENDAR
+        self.go_live: dt.datetime | None = None
+        self.milestone_starts: dict[str, tuple[PathKey, str]] = {}
+        self.resolved: dict[PathKey, dt.datetime | None] = {}
+        self.rules: dict[PathKey, schedule.Relative] = {}
+
+    def is_broken(self, path: PathKey) -> bool:
+        if not self.broken:
+            return False  # the common case: a structurally sound file
+        here = format_path(path)
+        for bad in self.broken:
+            if not bad:
+                continue
+            for a, b in ((here, bad), (bad, here)):
+                if a == b or a.startswith(b + ".") or a.startswith(b + "["):
+                    return True
+        return False
+
+    def items(self, key: str) -> Iterable[tuple[int, Any]]:
+        """The structurally sound entries of the top-level list `key`."""
+        values = self.doc.data.get(key)
+        if not isinstance(values, list):
+            return
+        for i, item in enumerate(values):
+            if not self.is_broken((key, i)):
+                yield i, item
+
+    def value(self, key: str) -> Any:
+        """A structurally sound top-level value, or None."""
+        return None if self.is_broken((key,)) else self.doc.data.get(key)
+
+    def error(self, path: PathKey, message: str) -> None:
+        self.diags.error(self.doc.pos(path), message, format_path(path))
+
+    def warning(self, path: PathKey, message: str) -> None:
+        self.diags.warning(self.doc.pos(path), message, format_path(path))
+
+    def time(self, path: PathKey, value: Any) -> dt.datetime | None:
+        """An absolute or relative time, resolved; None (with an error) when it cannot be.
+
+        A chain of relative times (`1 day after 3.1.2`, whose 3.1.2 is relative too, …)
+        is followed with a loop, never recursion: any length of chain is fine."""
+        if path in self.resolved:
+            return self.resolved[path]
+        chain = [(path, value)]
+        in_chain = {path}
+        while True:  # collect the unresolved anchors, nearest first
+            rule = schedule.parse_relative(chain[-1][1]) if isinstance(chain[-1][1], str) else None
+            if rule is None or rule.anchor not in self.milestone_starts:
+                break
+            anchor_path, anchor_text = self.milestone_starts[rule.anchor]
+            if anchor_path in self.resolved or anchor_path in in_chain:
+                break
+            chain.append((anchor_path, anchor_text))
+            in_chain.add(anchor_path)
+        for here, text in reversed(chain):  # then resolve from the far end back
+            in_chain.discard(here)
+            self.resolved[here] = self._resolve(here, text, in_chain)
+        return self.resolved[path]
+
+    def _resolve(self, path: PathKey, value: Any, waiting: set[PathKey]) -> dt.datetime | None:
+        """`value` at `path`, its anchor already resolved unless it is one of `waiting`
+        (the times that wait for this one: a cycle)."""
+        rule = schedule.parse_relative(value)
+        if rule is None:
+            try:
+                return schedule.parse_local(value)
+            except schedule.TimeProblem as exc:
+                self.error(path, str(exc))
+                return None
+        self.rules[path] = rule
+        if rule.anchor == "go_live":
+            anchor = self.go_live
+            if anchor is None:
+                return None  # go_live itself is wrong, and reported
+        else:
+            if rule.anchor not in self.milestone_starts:
+                unknown(self, path, "milestone", rule.anchor, self.milestone_starts)
+                return None
+            anchor_path, _anchor_text = self.milestone_starts[rule.anchor]
+            if anchor_path in waiting or anchor_path == path:
+                self.error(path, f"'{value}' depends on itself through milestone {rule.anchor}")
+                return None
+            anchor = self.resolved.get(anchor_path)
+            if anchor is None:
+                return None
+        try:
+            return rule.resolve(anchor, self.calendar)
+        except schedule.TimeProblem as exc:
+            self.error(path, str(exc))
+            return None
+
+    def rule(self, path: PathKey) -> str:
+        """The relative rule written at `path`, in Dutch, or ""."""
+        found = self.rules.get(path)
+        return found.dutch() if found else ""
+
+    def date(self, path: PathKey, value: Any) -> dt.date | None:
+        try:
+            return schedule.parse_date(value)
+        except schedule.TimeProblem as exc:
+            self.error(path, str(exc))
+            return None
+
+
+def load_shared(ctx: Context, path: Path, display: str | None) -> None:
+    """The shared files of `uses`: each read once, and only as `load.shared_path` allows.
+    A shared file's problems name its keys, never its values beyond the offending key."""
+    seen: dict[Path, list[int]] = {}
+    listed: dict[str, list[int]] = {}
+    for i, ref in ctx.items("uses"):
+        listed.setdefault(ref, []).append(i)
+    for ref, places in listed.items():  # each entry checked and reported once
+        i = places[0]
+        if len(places) > 1:
+            ctx.error(("uses", places[1]), f"shared file '{ref}' is listed {len(places)} times")
+        shown = str(Path(display).parent / ref) if display else str(path.parent / ref)
+        try:
+            shared_path = shared_path_of(path, ref)
+        except SharedPathError as exc:
+            ctx.error(("uses", i), f"shared file '{ref}' {exc}")
+            continue
+        if shared_path in seen:
+            ctx.error(("uses", i), f"shared file '{ref}' is the same file as an earlier entry")
+            continue
+        seen[shared_path] = places
+        sub = Diagnostics()
+        shared = load_file(shared_path, sub, shown)
+        if not sub.errors and not isinstance(shared.data, dict):
+            sub.error(shared.pos(()), "a shared file is a mapping with roles, messages, contacts")
+        if not sub.errors:
+            check(shared, SHARED_SCHEMA, sub, echo=False)
+        ctx.diags.extend(sub)
+        if sub.errors:
+            continue
+        _collect_shared(ctx, shared)
+
+
+def _collect_shared(ctx: Context, shared: Document) -> None:
+    for i, role in enumerate(shared.data.get("roles", [])):
+        if role["id"] in ctx.roles:
+            ctx.diags.error(shared.pos(("roles", i, "id")), f"role '{role['id']}' defined twice")
+        ctx.roles[role["id"]] = Role(
+            id=role["id"], name=role["name"], description=role.get("description", "")
+        )
+    for i, msg in enumerate(shared.data.get("messages", [])):
+        if msg["code"] in ctx.messages:
+            ctx.diags.error(shared.pos(("messages", i, "code")), f"message {msg['code']} twice")
+        ctx.messages[msg["code"]] = Message(
+            code=msg["code"],
+            name=msg["name"],
+            kind=msg.get("kind", ""),
+            sender=msg.get("sender", ""),
+        )
+    for i, contact in enumerate(shared.data.get("contacts", [])):
+        if contact["id"] in ctx.contacts:
+            ctx.diags.error(shared.pos(("contacts", i, "id")), f"contact '{contact['id']}' twice")
+        ctx.contacts[contact["id"]] = build_contact(contact)
+
+
+def build_contact(data: dict[str, Any], base: Contact | None = None) -> Contact:
+    fields: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "ref":
+            continue
+        if key in ("visit_address", "postal_address"):
+            value = tuple(value)
+        if key == "channels":
+            value = tuple(
+                Channel(email=c["email"], audience=c.get("audience", ""), note=c.get("note", ""))
+                for c in value
+            )
+        fields[key] = value
+    return dataclasses.replace(base, **fields) if base else Contact(**fields)
+
+
+def unknown(ctx: Context, path: PathKey, what: str, value: str, known: Iterable[str]) -> None:
+    known = sorted(known)
+    guess = difflib.get_close_matches(value, known, n=1)
+    suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
+    listing = ", ".join(known) if known else f"none: is the shared {what}s file in `uses`?"
+    ctx.error(path, f"unknown {what} '{value}'{suggestion} (known: {listing})")

@@ -1,0 +1,248 @@
+"""What a build produces, and how it meets what is already published: every output
+rendered one at a time (a generator, so a large build is never held in memory whole),
+feeds revised against the feeds they replace (SEQUENCE, LAST-MODIFIED, CANCELLED), the
+site-wide files left alone by a build of named files (`keep_published_site`), durable
+feeds no longer made published once more, cancelled (`cancel_orphans`), the version
+snapshots read back, and `build --check`'s comparison. Earlier output is
+untrusted: it is read with bounds, and one that cannot be read is named and treated as
+absent. Writing it all into the out folder is calgen.site.publish's job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from calgen.core.fsutil import read_regular
+from calgen.render.changes import Snapshot, compare, from_json, snapshot, to_json
+from calgen.render.ical import durable
+from calgen.render.ical.feeds import PRODID, feed_parts
+from calgen.render.ical.revise import revise, uids
+from calgen.render.page.document import iter_documents, render_index
+from calgen.render.templating import environment
+from calgen.runbook.model import Runbook
+
+
+def iter_outputs(
+    runbooks: Iterable[Runbook],
+    *,
+    base_url: str = "",
+    templates: Path | None = None,
+    prodid: str = PRODID,
+    history: Mapping[str, Mapping[str, Snapshot]] | None = None,
+) -> Iterator[tuple[str, bytes]]:
+    """(relative path, bytes) for every output, one at a time: first each runbook's
+    version snapshot and feeds, then the durable feeds (calgen.render.ical.durable), then each
+    runbook's pages, then the site's index. A large runbook never has all its outputs in
+    memory at once; the events the durable feeds need are held (as the bytes objects the
+    feeds share) only until the durable feeds are out, before the pages are rendered.
+
+    `history` holds the snapshots of earlier versions (read_history): a runbook page shows
+    the changes since the previous version of its version table when that one is known.
+    """
+    env = environment(templates)
+    runbooks = list(runbooks)
+    lasting = durable.plan(runbooks)  # refuses ids that would take a durable feed's path
+    kept = {rb_id for feed in lasting for rb_id in feed.runbooks}
+    bodies: dict[tuple[str, str], list[bytes]] = {}
+    changes: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for runbook in runbooks:
+        if runbook.versions:
+            current = runbook.versions[0].version
+            yield (
+                f"{runbook.id}/versies/{current}.json",
+                to_json(current, snapshot(runbook)).encode("utf-8"),
+            )
+            earlier = (history or {}).get(runbook.id, {})
+            if len(runbook.versions) > 1 and runbook.versions[1].version in earlier:
+                previous = runbook.versions[1].version
+                found = compare(earlier[previous], snapshot(runbook), runbook.calendar)
+                changes[runbook.id] = (previous, tuple(str(c) for c in found))
+        for name, parts in feed_parts(env, runbook, prodid, base_url):
+            if runbook.id in kept:  # the events' bytes objects, shared, not copies
+                bodies[(runbook.id, name.removesuffix(".ics"))] = parts[2:-1]
+            yield f"{runbook.id}/{name}", b"".join(parts)
+    yield from durable.iter_durable(lasting, runbooks, bodies, prodid)
+    bodies.clear()
+    for runbook in runbooks:
+        for name, text in iter_documents(env, runbook, base_url, changes.get(runbook.id)):
+            data = text.encode("utf-8")
+            del text  # not kept alive while the next page is rendered
+            yield f"{runbook.id}/{name}", data
+    yield "index.html", render_index(env, runbooks, base_url, lasting).encode("utf-8")
+
+
+def render_all(
+    runbooks: Iterable[Runbook],
+    *,
+    base_url: str = "",
+    templates: Path | None = None,
+    prodid: str = PRODID,
+    history: Mapping[str, Mapping[str, Snapshot]] | None = None,
+) -> dict[str, bytes]:
+    """All outputs at once, by relative path (for tests and small uses)."""
+    outputs = iter_outputs(
+        runbooks, base_url=base_url, templates=templates, prodid=prodid, history=history
+    )
+    return dict(sorted(outputs))
+
+
+# ----------------------------------------------------------------- earlier output
+
+MAX_EARLIER_BYTES = 50 * 1024 * 1024  # far above any real feed; a bigger file is not ours
+
+
+def read_earlier(path: Path) -> bytes | None:
+    """The bytes of an earlier output, or None when there is none.
+
+    Earlier output is untrusted: only a regular file is read (never a FIFO or a device,
+    which could block), up to MAX_EARLIER_BYTES. Raises OSError or ValueError otherwise.
+    """
+    return read_regular(path, MAX_EARLIER_BYTES)
+
+
+def read_history(
+    out_dir: Path, runbooks: Iterable[Runbook], notes: list[str] | None = None
+) -> dict[str, dict[str, Snapshot]]:
+    """The version snapshots already published in `out_dir/<id>/versies/`.
+
+    A snapshot that cannot be read or parsed is noted in `notes` (naming the file) and
+    left out, as if it had never been published."""
+    history: dict[str, dict[str, Snapshot]] = {}
+    for runbook in runbooks:
+        folder = out_dir / runbook.id / "versies"
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        found: dict[str, Snapshot] = {}
+        for path in sorted(folder.glob("*.json")):
+            try:
+                raw = read_earlier(path)
+                if raw is None:
+                    continue
+                found[path.stem] = from_json(raw.decode("utf-8"))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                _note(notes, path, exc)
+        history[runbook.id] = found
+    return history
+
+
+def _note(notes: list[str] | None, path: Path, exc: BaseException) -> None:
+    if notes is not None:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        if isinstance(exc, ValueError) and str(exc) and not isinstance(exc, UnicodeError):
+            reason = str(exc).splitlines()[0][:120]
+        notes.append(f"{path}: earlier output is unreadable ({reason}); built as if it were absent")
+
+
+def with_history(
+    outputs: Iterable[tuple[str, bytes]],
+    out_dir: Path,
+    now: dt.datetime,
+    notes: list[str] | None = None,
+) -> Iterator[tuple[str, bytes]]:
+    """Every feed revised against the one it replaces in `out_dir` (calgen.render.ical.revise).
+
+    A published feed that cannot be read or revised against (bytes that are not UTF-8,
+    `SEQUENCE:x`, a FIFO) is noted in `notes` and treated as absent."""
+    for rel, data in outputs:
+        if rel.endswith(".ics"):
+            target = out_dir / rel
+            try:
+                data = revise(data, read_earlier(target), now)
+            except (OSError, ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
+                _note(notes, target, exc)
+        yield rel, data
+
+
+def site_wide(rel: str, runbook_ids: set[str]) -> bool:
+    """Whether an output belongs to the whole site (the index, the durable feeds) rather
+    than to one of these runbooks (everything of a runbook is under `<id>/`)."""
+    return rel.split("/", 1)[0] not in runbook_ids
+
+
+def keep_published_site(
+    outputs: Iterable[tuple[str, bytes]],
+    out_dir: Path,
+    runbook_ids: Iterable[str],
+    notes: list[str],
+) -> Iterator[tuple[str, bytes]]:
+    """The outputs of a build of named runbook files, without the site-wide ones that are
+    already published: such a build knows only its runbooks, and an index or durable feed
+    made from them would drop, revive or rename what the other runbooks put there. What
+    is not published yet (a new folder) is written."""
+    ids, kept = set(runbook_ids), []
+    for rel, data in outputs:
+        if site_wide(rel, ids) and (out_dir / rel).exists():
+            kept.append(rel)
+            continue
+        yield rel, data
+    if kept:
+        notes.append(
+            f"{len(kept)} site-wide file(s) kept as published ({', '.join(kept[:3])}"
+            f"{', …' if len(kept) > 3 else ''}): a build of named runbook files does not know "
+            "the other runbooks; build the folder to update the index and the durable feeds"
+        )
+
+
+def cancel_orphans(
+    outputs: Iterable[tuple[str, bytes]],
+    out_dir: Path,
+    now: dt.datetime,
+    notes: list[str] | None = None,
+) -> Iterator[tuple[str, bytes]]:
+    """The outputs of a build of the whole folder, then every durable feed published
+    before that this build no longer makes (a standard no runbook names any more), with
+    all its events cancelled, so subscribers' clients drop them.
+
+    A published durable feed is an `.ics` file at the root of `out_dir`, or one in a
+    folder of it whose events belong to other runbooks than the folder's name (UIDs end
+    in `.<runbook id>@calgen`; a standard's folder can never be a runbook's id). A
+    runbook's own feeds in `<id>/` are never touched: a dropped runbook keeps them."""
+    made = set()
+    for rel, data in outputs:
+        made.add(rel)
+        yield rel, data
+    if not out_dir.is_dir():
+        return
+    candidates = list(out_dir.glob("*.ics"))
+    for folder in out_dir.iterdir():
+        if folder.is_dir() and not folder.is_symlink():
+            candidates += folder.glob("*.ics")
+    for path in sorted(candidates):
+        rel = path.relative_to(out_dir).as_posix()
+        if rel in made or path.is_symlink():
+            continue
+        try:
+            previous = read_earlier(path)
+            if previous is None:
+                continue
+            own = f".{path.parent.name}@calgen"
+            found = uids(previous)
+            if "/" in rel and (not found or all(uid.endswith(own) for uid in found)):
+                continue  # a runbook's own feed (or an empty one): not a durable feed
+            start = previous.find(b"BEGIN:VEVENT\r\n")
+            head = previous[: start if start >= 0 else previous.rfind(b"END:VCALENDAR")]
+            yield rel, revise(head + b"END:VCALENDAR\r\n", previous, now)
+        except (OSError, ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
+            _note(notes, path, exc)
+
+
+def stale(outputs: Iterable[tuple[str, bytes]], out_dir: Path) -> tuple[list[str], int]:
+    """The outputs that are missing from `out_dir` or differ from what is there, and how
+    many outputs there are."""
+    problems = []
+    total = 0
+    for rel, data in outputs:
+        total += 1
+        target = out_dir / rel
+        try:
+            published = read_earlier(target)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{target}: unreadable ({exc})")
+            continue
+        if published is None:
+            problems.append(f"{target}: missing")
+        elif published != data:
+            problems.append(f"{target}: stale")
+    return problems, total
