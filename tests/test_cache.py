@@ -20,7 +20,7 @@ import jinja2.bccache
 import pytest
 
 from calgen.cli import main
-from calgen.core import cache, fsutil, schedule
+from calgen.core import cache, layout, schedule
 from calgen.render import templating
 from calgen.runbook.validate import load_runbook
 from tests.conftest import ROOT
@@ -357,9 +357,9 @@ def test_a_build_into_the_cache_folder_runs_without_the_cache(
     finally:
         templating.environment.cache_clear()
     www = tmp_path / "www"
-    listed = json.loads((www / fsutil.MANIFEST).read_text(encoding="utf-8"))["files"]
+    listed = json.loads((www / layout.MANIFEST).read_text(encoding="utf-8"))["files"]
     found = sorted(str(p.relative_to(www)) for p in www.rglob("*") if not p.is_dir())
-    assert found == sorted([*listed, fsutil.MANIFEST])  # nothing but what calgen publishes
+    assert found == sorted([*listed, layout.MANIFEST])  # nothing but what calgen publishes
     for err in said:
         warning = f"warning: the cache ({tmp_path / own}) is in the out folder www"
         assert err.count("warning: the cache") == 1

@@ -29,7 +29,8 @@ import pytest
 from icalendar import Calendar
 
 from calgen.cli import main
-from calgen.render.ical.feeds import uid
+from calgen.core.layout import uid
+from calgen.core.reminders import Kind
 from calgen.runbook.model import Runbook
 from calgen.runbook.validate import load_runbook
 from calgen.site.outputs import render_all
@@ -60,19 +61,19 @@ def expected(runbook: Runbook) -> dict[str, tuple[str, str]]:
     """uid -> (start, end) straight from the model, not from any feed."""
     out = {}
     for p in runbook.phases:
-        out[uid(runbook, "fase", p.id)] = (utc_text(p.start), utc_text(p.end))
+        out[uid(runbook.id, "fase", p.id)] = (utc_text(p.start), utc_text(p.end))
     for m in runbook.milestones:
         # a deadline has no DTEND: RFC 5545 readers give its start as its end
-        out[uid(runbook, "mijlpaal", m.id)] = (utc_text(m.start), utc_text(m.end or m.start))
+        out[uid(runbook.id, "mijlpaal", m.id)] = (utc_text(m.start), utc_text(m.end or m.start))
     for e in runbook.events:
         if e.day is not None:
-            out[uid(runbook, "datum", e.id)] = (
+            out[uid(runbook.id, "datum", e.id)] = (
                 utc_text(e.day),
                 utc_text(e.day + dt.timedelta(days=1)),
             )
         else:
             assert e.start is not None
-            out[uid(runbook, "datum", e.id)] = (utc_text(e.start), utc_text(e.end or e.start))
+            out[uid(runbook.id, "datum", e.id)] = (utc_text(e.start), utc_text(e.end or e.start))
     return out
 
 
@@ -177,7 +178,7 @@ def test_icalendar_generated_zone_is_misread(tmp_path: Path) -> None:
     path = tmp_path / "generated-zone.ics"
     path.write_bytes(feed.to_ical())
     read = {e["uid"]: e["start"] for e in read_icaljs(path)}
-    after_jump = uid(runbook, "mijlpaal", "1.1.2")  # 03:30 local = 01:30Z
+    after_jump = uid(runbook.id, "mijlpaal", "1.1.2")  # 03:30 local = 01:30Z
     assert read[after_jump] == "2022-03-27T02:30:00Z"
 
 
@@ -186,16 +187,18 @@ def expected_alarms(runbook: Runbook, role: str | None) -> dict[str, list[str]]:
     policy, calendar = runbook.reminders, runbook.calendar
     out: dict[str, list[str]] = {}
     for p in runbook.phases:
-        leads = policy.leads("phase", role)
-        out[uid(runbook, "fase", p.id)] = [utc_text(x.trigger(p.start, calendar)) for x in leads]
+        leads = policy.leads(Kind.PHASE, role)
+        out[uid(runbook.id, "fase", p.id)] = [utc_text(x.trigger(p.start, calendar)) for x in leads]
     for m in runbook.milestones:
         leads = policy.leads(m.kind, role, m.reminders)
-        out[uid(runbook, "mijlpaal", m.id)] = [
+        out[uid(runbook.id, "mijlpaal", m.id)] = [
             utc_text(x.trigger(m.start, calendar)) for x in leads
         ]
     for e in runbook.events:
-        leads = policy.leads("event", role, e.reminders)
-        out[uid(runbook, "datum", e.id)] = [utc_text(x.trigger(e.moment, calendar)) for x in leads]
+        leads = policy.leads(Kind.EVENT, role, e.reminders)
+        out[uid(runbook.id, "datum", e.id)] = [
+            utc_text(x.trigger(e.moment, calendar)) for x in leads
+        ]
     return out
 
 

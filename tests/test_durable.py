@@ -395,7 +395,7 @@ def test_a_standard_folder_over_a_published_runbook_folder_is_refused(
 
 @pytest.mark.parametrize(
     ("rid", "message"),
-    [("iwmo", "also the folder of the durable iWmo feeds"), ("alles.ics", "path of a durable")],
+    [("iwmo", "the folder of the durable iWmo feeds"), ("alles.ics", "the path of a durable")],
 )
 def test_ids_that_would_take_a_durable_path(
     tmp_path: Path, rid: str, message: str, capsys: pytest.CaptureFixture[str]
@@ -407,11 +407,26 @@ def test_ids_that_would_take_a_durable_path(
         path.read_text(encoding="utf-8").replace("id: iwmo-2.1-2.2", f"id: {rid}"),
         encoding="utf-8",
     )
+    assert main(["validate", str(runbooks)]) == 1  # refused in validation, before any build
+    assert f"iwmo-2.1-2.2.yaml:2:5: runbook id '{rid}' is also {message}" in capsys.readouterr().err
     assert main(["build", str(runbooks), "--out", str(tmp_path / "dist")]) == 1
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
     assert not (tmp_path / "dist").exists()
+
+
+def test_a_role_named_like_the_feed_of_every_role_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", runbooks)
+    roles = runbooks / "shared" / "roles.yaml"
+    roles.write_text(roles.read_text(encoding="utf-8").replace("id: vecozo", "id: alles"))
+    assert main(["validate", str(runbooks)]) == 1
+    err = capsys.readouterr().err
+    assert "shared/roles.yaml:17:9: the text is not a role id" in err
+    assert "versies, alles (calgen's own file names)" in err
 
 
 GOLDEN_NAMES = ["alles.ics", "gemeenten.ics", "ijw/zorgaanbieders.ics"]

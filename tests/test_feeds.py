@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from calgen.core.reminders import Lead
-from calgen.render.ical.feeds import uid
+from calgen.core.layout import uid
+from calgen.core.reminders import Kind, Lead
 from calgen.runbook.model import Runbook
 from calgen.runbook.validate import load_runbook
 from calgen.site.outputs import render_all
@@ -144,14 +144,15 @@ def test_every_reminder_in_office_hours(
     Amsterdam, at the moment the model (and so `calgen notify`) computes."""
     runbook = seed_runbooks[name.split("/")[0]]
     role = name.split("/")[1].removesuffix(".ics")
-    by_uid: dict[str, tuple[str, dt.datetime, tuple[Lead, ...] | None]] = {
-        uid(runbook, "fase", p.id): ("phase", p.start, None) for p in runbook.phases
+    by_uid: dict[str, tuple[Kind, dt.datetime, tuple[Lead, ...] | None]] = {
+        uid(runbook.id, "fase", p.id): (Kind.PHASE, p.start, None) for p in runbook.phases
     }
     by_uid |= {
-        uid(runbook, "mijlpaal", m.id): (m.kind, m.start, m.reminders) for m in runbook.milestones
+        uid(runbook.id, "mijlpaal", m.id): (m.kind, m.start, m.reminders)
+        for m in runbook.milestones
     }
     by_uid |= {
-        uid(runbook, "datum", e.id): ("event", e.moment, e.reminders) for e in runbook.events
+        uid(runbook.id, "datum", e.id): (Kind.EVENT, e.moment, e.reminders) for e in runbook.events
     }
     seen = 0
     for event in Calendar.from_ical(seed_outputs[name]).walk("VEVENT"):

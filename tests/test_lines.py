@@ -59,14 +59,14 @@ def test_events_read_back_by_icalendar(path: Path) -> None:
     for item in ics.items(environment(), runbook, BASE_URL):
         _physical_lines_ok(item.data)
         event = Event.from_ical(item.data)
-        assert str(event["UID"]) == item.uid
-        assert str(event["SUMMARY"]) == _as_read(item.title)
+        assert str(event["UID"]) == item.item.uid
+        assert str(event["SUMMARY"]) == _as_read(item.item.title)
         start = event.decoded("DTSTART")
         if item.all_day:
-            assert start == item.start.date()
+            assert start == item.item.start.date()
         else:
-            assert start == item.start
-            assert start.utcoffset() == item.start.utcoffset()
+            assert start == item.item.start
+            assert start.utcoffset() == item.item.start.utcoffset()
         assert _sequence(event) == 0
         assert str(event["STATUS"]) == "CONFIRMED"
 

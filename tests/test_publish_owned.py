@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from calgen.cli import main
-from calgen.core import fsutil
+from calgen.core import layout
 from calgen.site import publish
 from tests.conftest import ROOT
 
-MANIFEST = fsutil.MANIFEST
+MANIFEST = layout.MANIFEST
 
 
 @pytest.fixture

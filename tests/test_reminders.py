@@ -13,6 +13,7 @@ from icalendar import Calendar, vDDDTypes
 from calgen.core.errors import CalgenError
 from calgen.core.reminders import (
     DEFAULTS,
+    Kind,
     Lead,
     OfficeHours,
     ReminderPolicy,
@@ -104,11 +105,11 @@ def test_humane_moment(lead: Lead, moment: str, expected: str) -> None:
 def test_office_hours_from_runbook() -> None:
     short = OfficeHours(start=dt.time(9, 0), end=dt.time(12, 0))
     policy = ReminderPolicy(default=(WORKDAY,), office_hours=short)
-    (lead,) = policy.leads("deadline", None)
+    (lead,) = policy.leads(Kind.DEADLINE, None)
     assert lead == WORKDAY
     assert lead.hours == short
     assert lead.trigger(local("2022-03-30 17:00"), DEFAULT_CALENDAR) == local("2022-03-29 12:00")
-    (off,) = ReminderPolicy(default=(WORKDAY,), office_hours=None).leads("deadline", None)
+    (off,) = ReminderPolicy(default=(WORKDAY,), office_hours=None).leads(Kind.DEADLINE, None)
     assert off.trigger(local("2022-03-30 23:00"), DEFAULT_CALENDAR) == local("2022-03-29 23:00")
     assert parse_office_hours("off") is None
     assert parse_office_hours(False) is None
@@ -147,11 +148,11 @@ def test_precedence() -> None:
     policy = ReminderPolicy(
         default=(WEEK,), roles={"vecozo": (TWO_HOURS,)}, kinds={"period": (DAY,)}
     )
-    assert policy.leads("deadline", None) == (WEEK,)
-    assert policy.leads("period", "gemeenten") == (DAY,)
-    assert policy.leads("period", "vecozo") == (TWO_HOURS,)  # role before kind
-    assert policy.leads("deadline", "vecozo", own=()) == ()  # the milestone's own, even none
-    assert ReminderPolicy().leads("deadline", None) == DEFAULTS["deadline"]
+    assert policy.leads(Kind.DEADLINE, None) == (WEEK,)
+    assert policy.leads(Kind.PERIOD, "gemeenten") == (DAY,)
+    assert policy.leads(Kind.PERIOD, "vecozo") == (TWO_HOURS,)  # role before kind
+    assert policy.leads(Kind.DEADLINE, "vecozo", own=()) == ()  # the milestone's own, even none
+    assert ReminderPolicy().leads(Kind.DEADLINE, None) == DEFAULTS[Kind.DEADLINE]
 
 
 def test_feeds_carry_each_roles_reminders() -> None:

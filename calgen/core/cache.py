@@ -42,7 +42,8 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from calgen.core.fsutil import MANIFEST, atomic_write, read_regular
+from calgen.core.fsutil import atomic_write, read_regular
+from calgen.core.layout import MANIFEST
 from calgen.core.schedule import FIRST_YEAR, LAST_YEAR
 
 ENV = "CALGEN_CACHE_DIR"

@@ -14,10 +14,6 @@ import stat
 import tempfile
 from pathlib import Path
 
-# The list of files calgen wrote in an out folder it owns (calgen.site.publish); kept here, as
-# the cache must not settle in such a folder either (calgen.core.cache).
-MANIFEST = ".calgen-manifest.json"
-
 
 def read_regular(path: Path, limit: int) -> bytes | None:
     """The bytes of the regular file at `path`, or None when there is none.

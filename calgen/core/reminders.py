@@ -21,12 +21,24 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from calgen.core import schedule
 
-LEAD_PATTERN = r"^\d+ (weeks?|days?|hours?|minutes?|working days?)$"
-_LEAD = re.compile(r"^(?P<n>\d+) (?P<unit>weeks?|days?|hours?|minutes?|working days?)$")
-KINDS = ("deadline", "period", "phase", "event")
+_UNITS = "weeks?|days?|hours?|minutes?|working days?"
+LEAD_PATTERN = rf"^\d+ ({_UNITS})$"  # the schema's form of a lead time
+_LEAD = re.compile(rf"^(?P<n>\d+) (?P<unit>{_UNITS})$")
+
+
+class Kind(StrEnum):
+    """What a scheduled item is, as `reminders.kinds` names it."""
+
+    DEADLINE = "deadline"  # a milestone at one moment
+    PERIOD = "period"  # a milestone from a start to an end
+    PHASE = "phase"
+    EVENT = "event"  # a dated fact without a number
+
+
 _DUTCH_UNITS = {
     "week": ("week", "weken"),
     "day": ("dag", "dagen"),
@@ -148,11 +160,11 @@ def parse_lead(text: str) -> Lead | None:
     return lead if days <= MAX_LEAD_DAYS else None
 
 
-DEFAULTS: Mapping[str, tuple[Lead, ...]] = {
-    "deadline": (Lead(amount=1, unit="week"), Lead(amount=1, unit="working day")),
-    "period": (Lead(amount=1, unit="working day"),),
-    "phase": (Lead(amount=1, unit="working day"),),
-    "event": (Lead(amount=1, unit="working day"),),
+DEFAULTS: Mapping[Kind, tuple[Lead, ...]] = {
+    Kind.DEADLINE: (Lead(amount=1, unit="week"), Lead(amount=1, unit="working day")),
+    Kind.PERIOD: (Lead(amount=1, unit="working day"),),
+    Kind.PHASE: (Lead(amount=1, unit="working day"),),
+    Kind.EVENT: (Lead(amount=1, unit="working day"),),
 }
 
 
@@ -166,7 +178,7 @@ class ReminderPolicy:
     office_hours: OfficeHours | None = OFFICE_HOURS  # None: `office_hours: off`
 
     def leads(
-        self, kind: str, role: str | None, own: tuple[Lead, ...] | None = None
+        self, kind: Kind, role: str | None, own: tuple[Lead, ...] | None = None
     ) -> tuple[Lead, ...]:
         """The lead times for an event of `kind` in `role`'s feed (None: all.ics), each
         with the runbook's office hours."""
@@ -175,7 +187,9 @@ class ReminderPolicy:
             return found
         return tuple(replace(lead, hours=self.office_hours) for lead in found)
 
-    def _leads(self, kind: str, role: str | None, own: tuple[Lead, ...] | None) -> tuple[Lead, ...]:
+    def _leads(
+        self, kind: Kind, role: str | None, own: tuple[Lead, ...] | None
+    ) -> tuple[Lead, ...]:
         if own is not None:
             return own
         if role is not None and role in self.roles:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from calgen.core import dutch
+from calgen.core import dutch, layout
 from calgen.render.changes import Snapshot, compare, from_json
 from calgen.runbook.model import Runbook
+from calgen.site import published
 
 NOTIFIED = ("verschoven", "toegevoegd", "vervallen")
 
@@ -28,14 +29,15 @@ class Notice:
 
 
 def snapshot_path(dist: Path, runbook: str, version: str) -> Path:
-    return dist / runbook / "versies" / f"{version}.json"
+    return dist / layout.snapshot_file(runbook, version)
 
 
 def read_snapshot(path: Path) -> Snapshot | None:
-    """A published snapshot, or None when it is missing or unreadable."""
+    """A published snapshot, or None when it is missing or unusable."""
     try:
-        return from_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError):
+        raw = published.read_earlier(path)
+        return None if raw is None else from_json(raw.decode("utf-8"))
+    except (OSError, *published.DAMAGED):
         return None
 
 

@@ -20,7 +20,7 @@ from email.message import EmailMessage
 
 import jinja2
 
-from calgen.core import dutch
+from calgen.core import dutch, layout
 from calgen.notify.due import Due
 from calgen.runbook.model import Runbook
 
@@ -77,8 +77,8 @@ class Composer:
             "runbook": runbook,
             "role": runbook.role(role),
             "greeting": _GREETING,
-            "page": f"{base}/{runbook.id}/{role}.html" if base else "",
-            "feed": f"{base}/{runbook.id}/{role}.ics" if base else "",
+            "page": layout.runbook_url(base, runbook.id, layout.role_page(role)),
+            "feed": layout.runbook_url(base, runbook.id, layout.feed_file(role)),
         }
 
     def _hit(self, key: tuple[object, ...]) -> Rendered | None:

@@ -15,10 +15,9 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from calgen.core.reminders import Lead
-from calgen.render.ical.feeds import actionholder, phase_label, summary
-from calgen.render.page.document import anchor
-from calgen.runbook.model import Runbook
+from calgen.core.reminders import Kind, Lead
+from calgen.runbook.items import actionholder, scheduled_items
+from calgen.runbook.model import Event, Milestone, Runbook
 
 LATE_AFTER = dt.timedelta(hours=6)
 DEFAULT_EXPIRE = dt.timedelta(days=14)
@@ -29,7 +28,7 @@ class Item:
     """Something a reminder is about: a phase, a milestone or a dated fact."""
 
     runbook: Runbook
-    kind: str
+    kind: Kind
     id: str  # milestone number, `fase-afsluiting`, `datum-kto`
     title: str
     start: dt.datetime
@@ -55,53 +54,37 @@ class Due:
 
 
 def items(runbook: Runbook, base_url: str) -> list[Item]:
-    base = base_url.rstrip("/")
-    every = frozenset(r.id for r in runbook.roles)
-    out = [
-        Item(
-            runbook=runbook,
-            kind="phase",
-            id=f"fase-{p.id}",
-            title=phase_label(p),
-            start=p.start,
-            end=p.end,
-            audience=every,
-            own=None,
-        )
-        for p in runbook.phases
-    ]
-    for m in runbook.milestones:
+    """What reminders can be about, from the runbook's one list (calgen.runbook.items)."""
+    out = []
+    for found in scheduled_items(runbook, base_url):
+        description, holder, messages = _details(runbook, found.source)
         out.append(
             Item(
                 runbook=runbook,
-                kind=m.kind,
-                id=m.id,
-                title=summary(m),
-                start=m.start,
-                end=m.end,
-                audience=m.audience,
-                own=m.reminders,
-                description=m.description or m.title,
-                actionholder=actionholder(runbook, m),
-                messages=tuple(f"{r.written} {r.message.name}" for r in m.messages),
-                link=f"{base}/{runbook.id}/#{anchor(m.id)}" if base else "",
-            )
-        )
-    for e in runbook.events:
-        out.append(
-            Item(
-                runbook=runbook,
-                kind="event",
-                id=f"datum-{e.id}",
-                title=e.title,
-                start=e.moment,
-                end=e.end,
-                audience=frozenset(e.roles),
-                own=e.reminders,
-                description=e.text,
+                kind=found.kind,
+                id=found.ref,
+                title=found.title,
+                start=found.start,
+                end=found.end,
+                audience=found.audience,
+                own=found.own,
+                description=description,
+                actionholder=holder,
+                messages=messages,
+                link=found.link,
             )
         )
     return out
+
+
+def _details(runbook: Runbook, source: object) -> tuple[str, str, tuple[str, ...]]:
+    """A reminder's text, action holder and messages (`305 Start zorg`), where it has them."""
+    if isinstance(source, Milestone):
+        messages = tuple(f"{r.written} {r.message.name}" for r in source.messages)
+        return source.description or source.title, actionholder(runbook, source), messages
+    if isinstance(source, Event):
+        return source.text, "", ()
+    return "", "", ()
 
 
 def role_dues(

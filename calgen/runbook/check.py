@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from calgen.core.errors import Diagnostics
+from calgen.core.layout import RESERVED_ROLE_IDS, RESERVED_RUNBOOK_IDS, ROLE_ID, RUNBOOK_ID
 from calgen.core.reminders import OFFICE_HOURS_PATTERN
 from calgen.runbook.load import Document, PathKey, format_path
 from calgen.runbook.schema import (
@@ -29,10 +30,6 @@ from calgen.runbook.schema import (
     MILESTONE_ID,
     NONBLANK,
     REFRESH,
-    RESERVED_ROLE_IDS,
-    RESERVED_RUNBOOK_IDS,
-    ROLE_ID,
-    RUNBOOK_ID,
     TIME,
     VERSION,
 )

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from calgen.core import schedule
-from calgen.core.reminders import Lead, ReminderPolicy
+from calgen.core.reminders import Kind, Lead, ReminderPolicy
 
 PHASE_ORDER = ("afsluiting", "transitie", "ingebruikname")
 
@@ -119,8 +119,8 @@ class Milestone:
     reminders: tuple[Lead, ...] | None = None  # its own lead times; None: the runbook's
 
     @property
-    def kind(self) -> str:
-        return "period" if self.end is not None else "deadline"
+    def kind(self) -> Kind:
+        return Kind.PERIOD if self.end is not None else Kind.DEADLINE
 
     @property
     def is_period(self) -> bool:

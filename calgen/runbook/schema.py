@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from calgen.core.layout import ROLE_ID, RUNBOOK_ID
 from calgen.core.reminders import LEAD_PATTERN, OFFICE_HOURS_PATTERN
 from calgen.core.schedule import RELATIVE_PATTERN
 
@@ -26,16 +27,11 @@ MILESTONE_ID = rf"^{_PART}(\.{_PART}){{1,7}}$"
 RELATIVE_TIME = RELATIVE_PATTERN  # the rule calgen.core.schedule parses with (bounded there)
 TIME = f"{LOCAL_TIME}|{RELATIVE_TIME}"
 DATE = r"^\d{4}-\d{2}-\d{2}$"
-# Ids become folder and file names and URL parts: a safe set, bounded in length, and
-# never a name calgen itself writes (index.html beside the runbook folders; all.ics,
-# index.html, runbook.md and versies/ inside them).
-RESERVED_RUNBOOK_IDS = ("index.html",)
-RESERVED_ROLE_IDS = ("all", "index", "runbook", "versies")
+# Ids become folder and file names and URL parts: a safe set, bounded in length; runbook
+# and role ids never a name calgen itself writes (RUNBOOK_ID, ROLE_ID: calgen.core.layout).
 ID = r"^[a-z0-9][a-z0-9.-]{0,63}$"
-RUNBOOK_ID = r"^(?!(index\.html)$)[a-z0-9][a-z0-9.-]{0,63}$"
 MESSAGE_CODE = r"^(WMO|JW)?\d{3}$"
 NONBLANK = r"^\s*\S[\s\S]*$"  # free text: something besides spaces and line breaks
-ROLE_ID = r"^(?!(all|index|runbook|versies)$)[a-z][a-z0-9-]{0,39}$"
 VERSION = r"^\d{1,6}(\.\d{1,6}){0,5}$"
 REFRESH = r"^P(T\d{1,4}[HM]|\d{1,3}D)$"
 # reminders.LEAD_PATTERN with the count bounded like every other count

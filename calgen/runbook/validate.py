@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from calgen.core import schedule
+from calgen.core import layout, schedule
 from calgen.core.errors import Diagnostics, InvalidRunbook, Pos
 from calgen.core.reminders import (
     OFFICE_HOURS,
@@ -48,7 +48,7 @@ from calgen.runbook.model import (
     Section,
     Version,
 )
-from calgen.runbook.schema import RUNBOOK_SCHEMA
+from calgen.runbook.schema import MESSAGE_CODE, RUNBOOK_SCHEMA
 
 
 def load_runbook(path: Path, display: str | None = None) -> tuple[Runbook, Diagnostics]:
@@ -392,7 +392,7 @@ def _moment_or_period(
     return start, end
 
 
-_CODE = re.compile(r"^(?:WMO|JW)?(\d{3})$")
+_CODE = re.compile(MESSAGE_CODE)  # the schema's form; the catalogue number is its last 3 digits
 
 
 def _messages(ctx: Context, path: PathKey, codes: list[str]) -> tuple[MessageRef, ...]:
@@ -402,7 +402,7 @@ def _messages(ctx: Context, path: PathKey, codes: list[str]) -> tuple[MessageRef
         match = _CODE.match(written)
         if not match:
             continue  # the schema already reported its form
-        message = ctx.messages.get(match.group(1))
+        message = ctx.messages.get(written[-3:])
         if message is None:
             unknown(ctx, (*path, j), "message code", written, ctx.messages)
             continue
@@ -482,4 +482,25 @@ def load_many(paths: Iterable[Path]) -> tuple[list[Runbook], Diagnostics]:
                 f"runbook id '{rb.id}' is also used by {ids[rb.id]}",
             )
         ids[rb.id] = rb.source
+    _validate_durable_paths(runbooks, diags)
     return runbooks, diags
+
+
+def _validate_durable_paths(runbooks: Sequence[Runbook], diags: Diagnostics) -> None:
+    """No runbook id is the folder or the file of a durable feed (calgen.core.layout)."""
+    by_id = {rb.id: rb for rb in runbooks}
+    taken: dict[str, str] = {}  # durable path -> why
+    for rb in runbooks:
+        for standard in rb.standards:
+            folder = layout.standard_folder(standard)
+            if folder:
+                taken.setdefault(folder, f"the folder of the durable {standard} feeds ({folder}/)")
+        for role in (layout.EVERY_ROLE, *(r.id for r in rb.roles)):
+            taken.setdefault(layout.durable_file("", role), "the path of a durable feed")
+    for path, why in sorted(taken.items()):
+        if path in by_id:
+            rb = by_id[path]
+            diags.error(
+                Pos(file=rb.source, line=rb.id_line, col=5),
+                f"runbook id {path!r} is also {why}: give the runbook another id",
+            )

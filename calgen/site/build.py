@@ -15,7 +15,8 @@ import jinja2
 from calgen.core.errors import CalgenError
 from calgen.render.ical import durable
 from calgen.runbook.model import Runbook
-from calgen.site import outputs, publish
+from calgen.site import outputs, publish, published
+from calgen.site.publish import PublishError
 
 
 class TemplateProblem(CalgenError):
@@ -68,7 +69,7 @@ def run(
             runbooks,
             base_url=base_url,
             templates=resolved,
-            history=outputs.read_history(out, runbooks, notes),
+            history=published.read_history(out, runbooks, notes),
         ),
         out,
         moment,
@@ -104,11 +105,10 @@ def _refuse_standard_over_published_runbook(runbooks: Sequence[Runbook], out: Pa
     earlier under that id (its page, its versions) is not theirs to overwrite."""
     for feed in durable.plan(runbooks):
         folder = feed.path.rpartition("/")[0]
-        published = out / folder
-        if folder and ((published / "index.html").exists() or (published / "versies").exists()):
-            raise durable.DurableFeedError(
-                f"{published}: the durable {feed.standard} feeds would go into the published "
-                f"folder of runbook {folder!r}; give the standard another name"
+        if folder and published.is_runbook_folder(out / folder):
+            raise PublishError(
+                f"{out / folder}: the durable {feed.standard} feeds would go into the "
+                f"published folder of runbook {folder!r}; give the standard another name"
             )
 
 

@@ -2,10 +2,9 @@
 rendered one at a time (a generator, so a large build is never held in memory whole),
 feeds revised against the feeds they replace (SEQUENCE, LAST-MODIFIED, CANCELLED), the
 site-wide files left alone by a build of named files (`keep_published_site`), durable
-feeds no longer made published once more, cancelled (`cancel_orphans`), the version
-snapshots read back, and `build --check`'s comparison. Earlier output is
-untrusted: it is read with bounds, and one that cannot be read is named and treated as
-absent. Writing it all into the out folder is calgen.site.publish's job.
+feeds no longer made published once more, cancelled (`cancel_orphans`), and `build
+--check`'s comparison. Earlier output is read by calgen.site.published only; writing it
+all into the out folder is calgen.site.publish's job.
 """
 
 from __future__ import annotations
@@ -14,14 +13,15 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from calgen.core.fsutil import read_regular
-from calgen.render.changes import Snapshot, compare, from_json, snapshot, to_json
+from calgen.core import layout
+from calgen.render.changes import Snapshot, compare, snapshot, to_json
 from calgen.render.ical import durable
 from calgen.render.ical.feeds import PRODID, feed_parts
-from calgen.render.ical.revise import revise, uids
+from calgen.render.ical.revise import revise
 from calgen.render.page.document import iter_documents, render_index
 from calgen.render.templating import environment
 from calgen.runbook.model import Runbook
+from calgen.site import published
 
 
 def iter_outputs(
@@ -43,7 +43,7 @@ def iter_outputs(
     """
     env = environment(templates)
     runbooks = list(runbooks)
-    lasting = durable.plan(runbooks)  # refuses ids that would take a durable feed's path
+    lasting = durable.plan(runbooks)
     kept = {rb_id for feed in lasting for rb_id in feed.runbooks}
     bodies: dict[tuple[str, str], list[bytes]] = {}
     changes: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -51,7 +51,7 @@ def iter_outputs(
         if runbook.versions:
             current = runbook.versions[0].version
             yield (
-                f"{runbook.id}/versies/{current}.json",
+                layout.snapshot_file(runbook.id, current),
                 to_json(current, snapshot(runbook)).encode("utf-8"),
             )
             earlier = (history or {}).get(runbook.id, {})
@@ -62,15 +62,15 @@ def iter_outputs(
         for name, parts in feed_parts(env, runbook, prodid, base_url):
             if runbook.id in kept:  # the events' bytes objects, shared, not copies
                 bodies[(runbook.id, name.removesuffix(".ics"))] = parts[2:-1]
-            yield f"{runbook.id}/{name}", b"".join(parts)
+            yield layout.runbook_file(runbook.id, name), b"".join(parts)
     yield from durable.iter_durable(lasting, runbooks, bodies, prodid)
     bodies.clear()
     for runbook in runbooks:
         for name, text in iter_documents(env, runbook, base_url, changes.get(runbook.id)):
             data = text.encode("utf-8")
             del text  # not kept alive while the next page is rendered
-            yield f"{runbook.id}/{name}", data
-    yield "index.html", render_index(env, runbooks, base_url, lasting).encode("utf-8")
+            yield layout.runbook_file(runbook.id, name), data
+    yield layout.INDEX, render_index(env, runbooks, base_url, lasting).encode("utf-8")
 
 
 def render_all(
@@ -88,53 +88,6 @@ def render_all(
     return dict(sorted(outputs))
 
 
-# ----------------------------------------------------------------- earlier output
-
-MAX_EARLIER_BYTES = 50 * 1024 * 1024  # far above any real feed; a bigger file is not ours
-
-
-def read_earlier(path: Path) -> bytes | None:
-    """The bytes of an earlier output, or None when there is none.
-
-    Earlier output is untrusted: only a regular file is read (never a FIFO or a device,
-    which could block), up to MAX_EARLIER_BYTES. Raises OSError or ValueError otherwise.
-    """
-    return read_regular(path, MAX_EARLIER_BYTES)
-
-
-def read_history(
-    out_dir: Path, runbooks: Iterable[Runbook], notes: list[str] | None = None
-) -> dict[str, dict[str, Snapshot]]:
-    """The version snapshots already published in `out_dir/<id>/versies/`.
-
-    A snapshot that cannot be read or parsed is noted in `notes` (naming the file) and
-    left out, as if it had never been published."""
-    history: dict[str, dict[str, Snapshot]] = {}
-    for runbook in runbooks:
-        folder = out_dir / runbook.id / "versies"
-        if folder.is_symlink() or not folder.is_dir():
-            continue
-        found: dict[str, Snapshot] = {}
-        for path in sorted(folder.glob("*.json")):
-            try:
-                raw = read_earlier(path)
-                if raw is None:
-                    continue
-                found[path.stem] = from_json(raw.decode("utf-8"))
-            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                _note(notes, path, exc)
-        history[runbook.id] = found
-    return history
-
-
-def _note(notes: list[str] | None, path: Path, exc: BaseException) -> None:
-    if notes is not None:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        if isinstance(exc, ValueError) and str(exc) and not isinstance(exc, UnicodeError):
-            reason = str(exc).splitlines()[0][:120]
-        notes.append(f"{path}: earlier output is unreadable ({reason}); built as if it were absent")
-
-
 def with_history(
     outputs: Iterable[tuple[str, bytes]],
     out_dir: Path,
@@ -149,9 +102,9 @@ def with_history(
         if rel.endswith(".ics"):
             target = out_dir / rel
             try:
-                data = revise(data, read_earlier(target), now)
-            except (OSError, ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
-                _note(notes, target, exc)
+                data = revise(data, published.read_earlier(target), now)
+            except (OSError, *published.DAMAGED) as exc:
+                published.note_unreadable(notes, target, exc)
         yield rel, data
 
 
@@ -195,37 +148,19 @@ def cancel_orphans(
     before that this build no longer makes (a standard no runbook names any more), with
     all its events cancelled, so subscribers' clients drop them.
 
-    A published durable feed is an `.ics` file at the root of `out_dir`, or one in a
-    folder of it whose events belong to other runbooks than the folder's name (UIDs end
-    in `.<runbook id>@calgen`; a standard's folder can never be a runbook's id). A
-    runbook's own feeds in `<id>/` are never touched: a dropped runbook keeps them."""
+    Which published feeds are durable ones, calgen.site.published says; a runbook's own
+    feeds in `<id>/` are never touched: a dropped runbook keeps them."""
     made = set()
     for rel, data in outputs:
         made.add(rel)
         yield rel, data
-    if not out_dir.is_dir():
-        return
-    candidates = list(out_dir.glob("*.ics"))
-    for folder in out_dir.iterdir():
-        if folder.is_dir() and not folder.is_symlink():
-            candidates += folder.glob("*.ics")
-    for path in sorted(candidates):
-        rel = path.relative_to(out_dir).as_posix()
-        if rel in made or path.is_symlink():
-            continue
+    for rel, previous in published.durable_feeds(out_dir, skip=made, notes=notes):
         try:
-            previous = read_earlier(path)
-            if previous is None:
-                continue
-            own = f".{path.parent.name}@calgen"
-            found = uids(previous)
-            if "/" in rel and (not found or all(uid.endswith(own) for uid in found)):
-                continue  # a runbook's own feed (or an empty one): not a durable feed
             start = previous.find(b"BEGIN:VEVENT\r\n")
             head = previous[: start if start >= 0 else previous.rfind(b"END:VCALENDAR")]
             yield rel, revise(head + b"END:VCALENDAR\r\n", previous, now)
-        except (OSError, ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
-            _note(notes, path, exc)
+        except (OSError, *published.DAMAGED) as exc:
+            published.note_unreadable(notes, out_dir / rel, exc)
 
 
 def stale(outputs: Iterable[tuple[str, bytes]], out_dir: Path) -> tuple[list[str], int]:
@@ -237,12 +172,12 @@ def stale(outputs: Iterable[tuple[str, bytes]], out_dir: Path) -> tuple[list[str
         total += 1
         target = out_dir / rel
         try:
-            published = read_earlier(target)
+            there = published.read_earlier(target)
         except (OSError, ValueError) as exc:
             problems.append(f"{target}: unreadable ({exc})")
             continue
-        if published is None:
+        if there is None:
             problems.append(f"{target}: missing")
-        elif published != data:
+        elif there != data:
             problems.append(f"{target}: stale")
     return problems, total

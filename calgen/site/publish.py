@@ -14,7 +14,6 @@ import ctypes
 import fcntl
 import json
 import os
-import re
 import shutil
 import stat
 from collections.abc import Iterable, Iterator
@@ -23,20 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calgen.core.errors import CalgenError
-from calgen.core.fsutil import MANIFEST, atomic_write
-from calgen.site.outputs import read_earlier
+from calgen.core.fsutil import atomic_write
+from calgen.core.layout import INDEX, MANIFEST, OUTPUT_NAME
+from calgen.site.published import read_earlier, read_manifest
 
 
 class PublishError(CalgenError):
     """The output folder cannot be written (refused, or another build holds it)."""
-
-
-# What calgen writes, by relative path: a folder that holds only names like these (and no
-# manifest yet) was written by a calgen from before manifests and is adopted once.
-_OUTPUT_NAME = re.compile(
-    r"index\.html"
-    r"|[a-z0-9][a-z0-9.-]*/(?:[a-z0-9][a-z0-9-]*\.(?:ics|html)|runbook\.md|versies/[0-9.]+\.json)"
-)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -104,21 +96,13 @@ def refuse_early(out: Path, *, protected: Iterable[Path] = ()) -> None:
 def _load_manifest(folder: Path) -> set[str] | None:
     """The files listed in `folder`'s manifest; None without one. PublishError when it
     is there but not calgen's."""
-    path = folder / MANIFEST
     try:
-        raw = read_earlier(path)
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        files = data["files"] if isinstance(data, dict) and data.get("calgen") == 1 else None
-        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-            raise ValueError("not a calgen manifest")
+        return read_manifest(folder)
     except (OSError, ValueError) as exc:
         raise PublishError(
-            f"{path}: unreadable ({exc}); calgen cannot tell which files are its own, "
-            "so nothing was written"
+            f"{folder / MANIFEST}: unreadable ({exc}); calgen cannot tell which files are "
+            "its own, so nothing was written"
         ) from None
-    return set(files)
 
 
 def owned_files(folder: Path, lock: Path | None = None, *, clean: bool = True) -> set[str]:
@@ -135,7 +119,7 @@ def owned_files(folder: Path, lock: Path | None = None, *, clean: bool = True) -
     manifest = _load_manifest(folder)
 
     def calgens(rel: str) -> bool:
-        return rel in manifest if manifest is not None else bool(_OUTPUT_NAME.fullmatch(rel))
+        return rel in manifest if manifest is not None else bool(OUTPUT_NAME.fullmatch(rel))
 
     files: set[str] = set()
     folders: set[str] = set()
@@ -168,7 +152,7 @@ def owned_files(folder: Path, lock: Path | None = None, *, clean: bool = True) -
     kept = [*files, *(t.relative_to(folder).as_posix() for t in temps)]
     needed = {p.as_posix() for f in kept for p in Path(f).parents} - {"."}
     foreign += sorted(f"{d}/" for d in folders - needed)
-    adoptable = "index.html" in files and any(f.endswith(".ics") for f in files)
+    adoptable = INDEX in files and any(f.endswith(".ics") for f in files)
     if manifest is None and files and not foreign and not adoptable:
         foreign.extend(sorted(files))
     if foreign:

@@ -22,23 +22,17 @@ adds events and changes no earlier one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from calgen.core.errors import CalgenError
-from calgen.render.ical.feeds import ALL, PRODID, _calendar_head
+from calgen.core import layout
+from calgen.core.layout import EVERY_ROLE
+from calgen.render.ical.feeds import PRODID, calendar_head
 from calgen.render.ical.vtimezone import VTIMEZONE
 from calgen.runbook.model import Runbook
 
 KEEP = 3  # runbooks per standard, by latest go-live
-EVERY_ROLE = "alles"  # `alles.ics`: the feed with every role's events
 _COUNT = {2: "twee", 3: "drie", 4: "vier", 5: "vijf"}
-_SLUG = re.compile(r"[^a-z0-9-]+")
-
-
-class DurableFeedError(CalgenError):
-    """A durable feed's path would be taken by something else in the output."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,11 +45,6 @@ class DurableFeed:
     runbooks: tuple[str, ...]  # ids of the runbooks it carries, oldest go-live first
 
 
-def standard_slug(standard: str) -> str:
-    """The folder of a standard's feeds: `iJw` → `ijw`; "" when nothing usable is left."""
-    return _SLUG.sub("", standard.lower()).strip("-")
-
-
 def _newest_first(runbooks: Iterable[Runbook]) -> list[Runbook]:
     return sorted(runbooks, key=lambda rb: (rb.go_live, rb.id), reverse=True)
 
@@ -65,7 +54,7 @@ def windows(runbooks: Sequence[Runbook], keep: int = KEEP) -> dict[str, list[Run
     its `keep` runbooks with the latest go-live, oldest first."""
     groups: dict[str, list[Runbook]] = {}
     for rb in _newest_first(runbooks):  # standards in the order the newest runbook names them
-        slugs = [standard_slug(s) for s in rb.standards]
+        slugs = [layout.standard_folder(s) for s in rb.standards]
         for slug in dict.fromkeys(s for s in slugs if s) or [""]:
             groups.setdefault(slug, []).append(rb)
     return {slug: found[:keep][::-1] for slug, found in groups.items()}
@@ -84,41 +73,23 @@ def plan(runbooks: Sequence[Runbook], keep: int = KEEP) -> tuple[DurableFeed, ..
     ]
     for slug, group in found.items():
         if slug:
-            written = next(s for s in group[-1].standards if standard_slug(s) == slug)
+            written = next(s for s in group[-1].standards if layout.standard_folder(s) == slug)
             sets.append((slug, written, group))
     every = [written for slug, written, _ in sets if slug]
     root_label = (
         " en ".join(every) if len(every) < 3 else ", ".join(every[:-1]) + " en " + every[-1]
     )
-    taken = {rb.id for rb in runbooks}
     out = []
     for slug, standard, group in sets:
-        if slug in taken:
-            raise DurableFeedError(
-                f"runbook id {slug!r} is also the folder of the durable {standard} feeds "
-                f"({slug}/): give the runbook another id"
-            )
         roles: dict[str, str] = {}
         for rb in reversed(group):  # the newest runbook's names and order win
             for known in rb.roles:
                 roles.setdefault(known.id, known.name)
-        if EVERY_ROLE in roles:
-            raise DurableFeedError(
-                f"role id {EVERY_ROLE!r} is taken by the durable feed with every role "
-                f"({EVERY_ROLE}.ics): give the role another id"
-            )
-        prefix = f"{slug}/" if slug else ""
         ids = tuple(rb.id for rb in group)
         for role, name in [(EVERY_ROLE, "Alle rollen"), *roles.items()]:
-            path = f"{prefix}{role}.ics"
-            if path in taken:
-                raise DurableFeedError(
-                    f"runbook id {path!r} is also the path of a durable feed: "
-                    "give the runbook another id"
-                )
             out.append(
                 DurableFeed(
-                    path=path,
+                    path=layout.durable_file(slug, role),
                     role=role,
                     role_name=name,
                     standard=standard,
@@ -158,12 +129,12 @@ def iter_durable(
     by_id = {rb.id: rb for rb in runbooks}
     for feed in feeds:
         newest = by_id[feed.runbooks[-1]]
-        role = ALL if feed.role == EVERY_ROLE else feed.role
+        role = layout.ALL if feed.role == EVERY_ROLE else feed.role
         yield (
             feed.path,
             b"".join(
                 [
-                    _calendar_head(
+                    calendar_head(
                         newest, calendar_name(feed), calendar_description(feed, newest), prodid
                     ),
                     VTIMEZONE,

@@ -2,8 +2,8 @@
 
 Each event is serialized once and the bytes reused in every feed that carries it
 (`all.ics` and each role's feed), so adding roles costs almost nothing. Feeds are
-deterministic: UIDs come from runbook id + milestone id, DTSTAMP from the runbook's own
-dates, PRODID is passed in, and nothing reads the clock.
+deterministic: the items and their UIDs come from calgen.runbook.items, DTSTAMP from the
+runbook's own dates, PRODID is passed in, and nothing reads the clock.
 
 Which feed carries what (documented in the README):
 - phases: every feed;
@@ -22,55 +22,24 @@ from functools import cache
 
 import jinja2
 
-from calgen.core import dutch
+from calgen.core import dutch, layout
 from calgen.core.reminders import Lead
 from calgen.render.ical import lines
 from calgen.render.ical.vtimezone import TZID, VTIMEZONE
-from calgen.runbook.model import Event as Fact
-from calgen.runbook.model import Milestone, Phase, Runbook, Section
+from calgen.runbook.items import ScheduledItem, actionholder, phase_label, scheduled_items
+from calgen.runbook.model import Event, Milestone, Phase, Runbook, Section
 
 PRODID = "-//calgen//Landelijk draaiboek migratie//NL"
-ALL = "all"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)  # hashed by identity: one per event
 class FeedItem:
-    uid: str
+    """A scheduled item (calgen.runbook.items) and its event, serialized once."""
+
+    item: ScheduledItem
     data: bytes  # one serialized VEVENT without alarms, CRLF line ends, folded
-    audience: frozenset[str]
-    kind: str  # deadline, period, phase, event (calgen.core.reminders)
-    start: dt.datetime
-    title: str  # what the reminder says it is about
-    when: str  # and when, in Dutch
-    own: tuple[Lead, ...] | None = None  # the item's own lead times
+    when: str  # when, in Dutch, for its reminders' text
     all_day: bool = False
-
-
-def uid(runbook: Runbook, kind: str, item_id: str) -> str:
-    """Stable across every edit of text or time: only the runbook and item ids count."""
-    return f"{kind}-{item_id}.{runbook.id}@calgen"
-
-
-def anchor(milestone_id: str) -> str:
-    """Stable anchor of a milestone's row on its page, `m-3.1.2`: the page's row id and
-    the fragment of the feeds' and e-mails' links to it."""
-    return f"m-{milestone_id}"
-
-
-def phase_label(phase: Phase) -> str:
-    return f"Fase {phase.number}: {phase.title}"
-
-
-def summary(milestone: Milestone) -> str:
-    """`3.1.2 Alle heenberichten verzonden door aanbieders (305, 307, 315, 317)`"""
-    codes = ", ".join(ref.written for ref in milestone.messages)
-    return f"{milestone.id} {milestone.title}" + (f" ({codes})" if codes else "")
-
-
-def actionholder(runbook: Runbook, milestone: Milestone) -> str:
-    if milestone.actionholder:
-        return milestone.actionholder
-    return ", ".join(runbook.role(r).name for r in milestone.roles)
 
 
 def _macro(env: jinja2.Environment, template: str, name: str) -> Callable[..., str]:
@@ -84,20 +53,17 @@ def _macro(env: jinja2.Environment, template: str, name: str) -> Callable[..., s
 
 def _event(
     runbook: Runbook,
-    kind: str,
-    item_id: str,
-    title: str,
+    item: ScheduledItem,
     when: tuple[tuple[str, str], ...],
     categories: str,  # "" for none
     description: str,
-    url: str = "",
 ) -> bytes:
     """One VEVENT, in icalendar's property order (canonical first, then alphabetical)."""
     properties = [
-        ("SUMMARY", lines.escape(title)),
+        ("SUMMARY", lines.escape(item.title)),
         *when,
         ("DTSTAMP", lines.utc(runbook.stamp)),
-        ("UID", lines.escape(uid(runbook, kind, item_id))),
+        ("UID", lines.escape(item.uid)),
         ("SEQUENCE", "0"),
         *([("CATEGORIES", lines.escape(categories))] if categories else []),
         ("CLASS", "PUBLIC"),
@@ -106,14 +72,14 @@ def _event(
         # deadlines and phases must not make anyone look busy
         ("TRANSP", "TRANSPARENT"),
     ]
-    if url:
-        properties.append(("URL", url))
+    if item.link:
+        properties.append(("URL", item.link))
     return lines.component("VEVENT", properties)
 
 
 def _timed(start: dt.datetime, end: dt.datetime | None) -> tuple[tuple[str, str], ...]:
     # A deadline is a moment: DTSTART and no DTEND, which RFC 5545 (3.6.1) defines as
-    # ending when it starts. Measured (README, "Calendar clients"): calcurse refuses
+    # ending when it starts. Measured (docs, "Calendar clients"): calcurse refuses
     # DTEND equal to DTSTART and DURATION:PT0S and so drops the event; a short span
     # would state an end that is not in the runbook.
     start_line = (f"DTSTART;TZID={TZID}", lines.local(start))
@@ -122,72 +88,43 @@ def _timed(start: dt.datetime, end: dt.datetime | None) -> tuple[tuple[str, str]
     return (start_line, (f"DTEND;TZID={TZID}", lines.local(end)))
 
 
-def _phase_item(env: jinja2.Environment, runbook: Runbook, phase: Phase) -> FeedItem:
+def _phase_item(
+    env: jinja2.Environment, runbook: Runbook, item: ScheduledItem, phase: Phase
+) -> FeedItem:
     description = env.get_template("ics/phase.txt.j2").render(
-        runbook=runbook, phase=phase, phase_label=phase_label(phase)
+        runbook=runbook, phase=phase, phase_label=item.title
     )
-    data = _event(
-        runbook,
-        "fase",
-        phase.id,
-        phase_label(phase),
-        _timed(phase.start, phase.end),
-        "Fase",
-        description.strip(),
-    )
-    return FeedItem(
-        uid=uid(runbook, "fase", phase.id),
-        data=data,
-        audience=frozenset(r.id for r in runbook.roles),
-        kind="phase",
-        start=phase.start,
-        title=phase_label(phase),
-        when=dutch.when(phase.start),
-    )
+    data = _event(runbook, item, _timed(phase.start, phase.end), "Fase", description.strip())
+    return FeedItem(item=item, data=data, when=dutch.when(phase.start))
 
 
 def _milestone_item(
     env: jinja2.Environment,
     runbook: Runbook,
+    item: ScheduledItem,
     milestone: Milestone,
-    base_url: str,
     phases: Mapping[str, Phase],
     sections: Mapping[str, Section],
 ) -> FeedItem:
-    phase = phases[milestone.phase]
+    label = phase_label(phases[milestone.phase])
     description = _macro(env, "ics/description.txt.j2", "description")(
         runbook,
         milestone,
         sections[milestone.section],
-        phase_label(phase),
+        label,
         actionholder(runbook, milestone),
     )
-    # the milestone's row on the published page
-    url = f"{base_url.rstrip('/')}/{runbook.id}/#{anchor(milestone.id)}" if base_url else ""
-    data = _event(
-        runbook,
-        "mijlpaal",
-        milestone.id,
-        summary(milestone),
-        _timed(milestone.start, milestone.end),
-        phase_label(phase),
-        description.strip(),
-        url,
-    )
-    return FeedItem(
-        uid=uid(runbook, "mijlpaal", milestone.id),
-        data=data,
-        audience=milestone.audience,
-        kind=milestone.kind,
-        start=milestone.start,
-        title=summary(milestone),
-        when=dutch.when(milestone.start, milestone.end)
-        + (f" ({milestone.time_label})" if milestone.time_label else ""),
-        own=milestone.reminders,
-    )
+    timed = _timed(milestone.start, milestone.end)
+    data = _event(runbook, item, timed, label, description.strip())
+    when = dutch.when(milestone.start, milestone.end)
+    if milestone.time_label:
+        when += f" ({milestone.time_label})"
+    return FeedItem(item=item, data=data, when=when)
 
 
-def _fact_item(env: jinja2.Environment, runbook: Runbook, fact: Fact) -> FeedItem:
+def _fact_item(
+    env: jinja2.Environment, runbook: Runbook, item: ScheduledItem, fact: Event
+) -> FeedItem:
     when: tuple[tuple[str, str], ...]
     if fact.day is not None:
         when = (
@@ -202,33 +139,27 @@ def _fact_item(env: jinja2.Environment, runbook: Runbook, fact: Fact) -> FeedIte
     description = env.get_template("ics/event.txt.j2").render(
         runbook=runbook, event=fact, when_text=when_text
     )
-    data = _event(runbook, "datum", fact.id, fact.title, when, "", description.strip())
-    return FeedItem(
-        uid=uid(runbook, "datum", fact.id),
-        data=data,
-        audience=frozenset(fact.roles),
-        kind="event",
-        start=fact.moment,
-        title=fact.title,
-        when=when_text,
-        own=fact.reminders,
-        all_day=fact.day is not None,
-    )
+    data = _event(runbook, item, when, "", description.strip())
+    return FeedItem(item=item, data=data, when=when_text, all_day=fact.day is not None)
 
 
 def items(env: jinja2.Environment, runbook: Runbook, base_url: str = "") -> list[FeedItem]:
     """Every event of the runbook, serialized once, in the runbook's order."""
     phases = {p.id: p for p in runbook.phases}
     sections = {s.number: s for s in runbook.sections}
-    out = [_phase_item(env, runbook, p) for p in runbook.phases]
-    out += [
-        _milestone_item(env, runbook, m, base_url, phases, sections) for m in runbook.milestones
-    ]
-    out += [_fact_item(env, runbook, f) for f in runbook.events]
+    out = []
+    for item in scheduled_items(runbook, base_url):
+        source = item.source
+        if isinstance(source, Phase):
+            out.append(_phase_item(env, runbook, item, source))
+        elif isinstance(source, Milestone):
+            out.append(_milestone_item(env, runbook, item, source, phases, sections))
+        else:
+            out.append(_fact_item(env, runbook, item, source))
     return out
 
 
-def _calendar_head(runbook: Runbook, name: str, description: str, prodid: str) -> bytes:
+def calendar_head(runbook: Runbook, name: str, description: str, prodid: str) -> bytes:
     """BEGIN:VCALENDAR and its properties, in icalendar's canonical order for a calendar,
     exactly as icalendar writes them (tests/test_lines.py)."""
     refresh = lines.duration(dt.timedelta(seconds=_seconds(runbook.refresh)))
@@ -267,7 +198,7 @@ def _trigger(item: FeedItem, moment: dt.datetime) -> tuple[str, str]:
     Absolute otherwise (hours across a DST change: ical.js and libical count them on the
     wall clock), and before an all-day event, whose start is a floating date.
     """
-    start = item.start.astimezone(moment.tzinfo)
+    start = item.item.start.astimezone(moment.tzinfo)
     wall = start.replace(tzinfo=None) - moment.replace(tzinfo=None)
     # equal offsets at both ends and under 90 days apart: no DST change in between (the
     # Dutch changes are five and seven months apart)
@@ -302,8 +233,8 @@ def feed_parts(
             return item.data
         alarms = []
         for lead in leads:
-            text = alarm(item.title, item.when, lead.dutch())
-            trigger = _trigger(item, lead.trigger(item.start, runbook.calendar))
+            text = alarm(item.item.title, item.when, lead.dutch())
+            trigger = _trigger(item, lead.trigger(item.item.start, runbook.calendar))
             properties = [
                 ("ACTION", "DISPLAY"),
                 ("DESCRIPTION", lines.escape(text.strip())),
@@ -314,19 +245,19 @@ def feed_parts(
         return item.data[:end] + b"".join(alarms) + item.data[end:]
 
     zone = VTIMEZONE
-    targets = [(ALL, "alle rollen")] + [(r.id, r.name) for r in runbook.roles]
+    targets = [(layout.ALL, "alle rollen")] + [(r.id, r.name) for r in runbook.roles]
     for feed_id, role_name in targets:
         name = f"{runbook.title} ({role_name})"
         description = (
             f"Mijlpalen en fasen uit het {runbook.title}"
-            + ("" if feed_id == ALL else f" voor {role_name.lower()}")
+            + ("" if feed_id == layout.ALL else f" voor {role_name.lower()}")
             + "."
         )
-        role = None if feed_id == ALL else feed_id
+        role = None if feed_id == layout.ALL else feed_id
         body = [
-            with_alarms(item, runbook.reminders.leads(item.kind, role, item.own))
+            with_alarms(item, runbook.reminders.leads(item.item.kind, role, item.item.own))
             for item in serialized
-            if role is None or role in item.audience
+            if role is None or role in item.item.audience
         ]
-        head = _calendar_head(runbook, name, description, prodid)
-        yield f"{feed_id}.ics", [head, zone, *body, b"END:VCALENDAR\r\n"]
+        head = calendar_head(runbook, name, description, prodid)
+        yield layout.feed_file(feed_id), [head, zone, *body, b"END:VCALENDAR\r\n"]

@@ -15,11 +15,10 @@ from typing import TypedDict
 import jinja2
 import markupsafe
 
-from calgen.core import dutch
+from calgen.core import dutch, layout
 from calgen.render.ical.durable import DurableFeed
-from calgen.render.ical.feeds import ALL, actionholder, phase_label, summary
-from calgen.render.ical.feeds import anchor as anchor  # built in ics; also imported from here
 from calgen.render.page.timeline import Timeline, build_timeline, select_lane
+from calgen.runbook.items import actionholder, anchor, phase_label, summary
 from calgen.runbook.model import Contact, Milestone, Phase, Runbook
 
 
@@ -134,10 +133,11 @@ def _links(path: str, base_url: str, relative: str) -> tuple[str, str]:
 
 def feeds(runbook: Runbook, base_url: str) -> tuple[Feed, ...]:
     out = []
-    for role_id, name in [(ALL, "Alle rollen")] + [(r.id, r.name) for r in runbook.roles]:
-        file = f"{role_id}.ics"
-        https, webcal = _links(f"{runbook.id}/{file}", base_url, file)
-        page = "index.html" if role_id == ALL else f"{role_id}.html"
+    roles = [(layout.ALL, "Alle rollen")] + [(r.id, r.name) for r in runbook.roles]
+    for role_id, name in roles:
+        file = layout.feed_file(role_id)
+        https, webcal = _links(layout.runbook_file(runbook.id, file), base_url, file)
+        page = layout.role_page(role_id)
         out.append(Feed(role=role_id, name=name, file=file, https=https, webcal=webcal, page=page))
     return tuple(out)
 
@@ -210,7 +210,9 @@ def document(
                 sections=sections,
             )
         )
-    roles = tuple(RoleView(id=r.id, name=r.name, page=f"{r.id}.html") for r in runbook.roles)
+    roles = tuple(
+        RoleView(id=r.id, name=r.name, page=layout.role_page(r.id)) for r in runbook.roles
+    )
     view = next((r for r in roles if r.id == role), None)
     return DocumentContext(
         runbook=runbook,
@@ -270,11 +272,11 @@ def iter_documents(
         "items_html": items_html,
     }
     whole = document(runbook, base_url, None, changes, **shared)  # type: ignore[arg-type]
-    yield "index.html", page.render(PageContext(doc=whole))
-    yield "runbook.md", env.get_template("md/runbook.md.j2").render(PageContext(doc=whole))
+    yield layout.INDEX, page.render(PageContext(doc=whole))
+    yield layout.MARKDOWN, env.get_template("md/runbook.md.j2").render(PageContext(doc=whole))
     for role in runbook.roles:
         view = document(runbook, base_url, role.id, changes, **shared)  # type: ignore[arg-type]
-        yield f"{role.id}.html", page.render(PageContext(doc=view))
+        yield layout.role_page(role.id), page.render(PageContext(doc=view))
 
 
 class IndexItem(TypedDict):

@@ -1,0 +1,126 @@
+"""The one reader of a published folder: earlier feeds, version snapshots, the manifest.
+
+What is published is data from outside: a hand-edited, truncated or planted file must
+never crash a build or a notify run. Every read goes through `read_earlier` (a regular
+file only, never through a symlink, FIFO or device, and never more than
+MAX_EARLIER_BYTES); what cannot be read or parsed is named in a note and treated as
+absent. Paths come from calgen.core.layout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Container, Iterable, Iterator
+from pathlib import Path
+
+from calgen.core import layout
+from calgen.core.fsutil import read_regular
+from calgen.render.changes import Snapshot, from_json
+from calgen.render.ical.revise import uids
+from calgen.runbook.model import Runbook
+
+MAX_EARLIER_BYTES = 50 * 1024 * 1024  # far above any real feed; a bigger file is not ours
+
+# What reading a published file can raise besides OSError, however it is damaged
+DAMAGED = (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError)
+
+
+def read_earlier(path: Path) -> bytes | None:
+    """The bytes of an earlier output, or None when there is none.
+
+    Earlier output is untrusted: only a regular file is read (never a FIFO or a device,
+    which could block), up to MAX_EARLIER_BYTES. Raises OSError or ValueError otherwise.
+    """
+    return read_regular(path, MAX_EARLIER_BYTES)
+
+
+def note_unreadable(notes: list[str] | None, path: Path, exc: BaseException) -> None:
+    """Name a published file that could not be used, once, in `notes`."""
+    if notes is not None:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        if isinstance(exc, ValueError) and str(exc) and not isinstance(exc, UnicodeError):
+            reason = str(exc).splitlines()[0][:120]
+        notes.append(f"{path}: earlier output is unreadable ({reason}); built as if it were absent")
+
+
+def read_snapshot(out_dir: Path, runbook: str, version: str) -> Snapshot | None:
+    """A published version snapshot; None when it is missing. OSError or one of DAMAGED
+    when it is there but unusable."""
+    raw = read_earlier(out_dir / layout.snapshot_file(runbook, version))
+    return None if raw is None else from_json(raw.decode("utf-8"))
+
+
+def read_history(
+    out_dir: Path, runbooks: Iterable[Runbook], notes: list[str] | None = None
+) -> dict[str, dict[str, Snapshot]]:
+    """The version snapshots already published in `out_dir/<id>/versies/`.
+
+    A snapshot that cannot be read or parsed is noted in `notes` (naming the file) and
+    left out, as if it had never been published."""
+    history: dict[str, dict[str, Snapshot]] = {}
+    for runbook in runbooks:
+        folder = out_dir / runbook.id / layout.SNAPSHOTS
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        found: dict[str, Snapshot] = {}
+        for path in sorted(folder.glob("*.json")):
+            try:
+                shot = read_snapshot(out_dir, runbook.id, path.stem)
+            except (OSError, *DAMAGED) as exc:
+                note_unreadable(notes, path, exc)
+                continue
+            if shot is not None:
+                found[path.stem] = shot
+        history[runbook.id] = found
+    return history
+
+
+def read_manifest(folder: Path) -> set[str] | None:
+    """The files listed in `folder`'s manifest; None without one. OSError or ValueError
+    when it is there but not calgen's."""
+    raw = read_earlier(folder / layout.MANIFEST)
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    files = data["files"] if isinstance(data, dict) and data.get("calgen") == 1 else None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ValueError("not a calgen manifest")
+    return set(files)
+
+
+def is_runbook_folder(folder: Path) -> bool:
+    """Whether a runbook's page or versions were published in `folder`."""
+    return (folder / layout.INDEX).exists() or (folder / layout.SNAPSHOTS).exists()
+
+
+def durable_feeds(
+    out_dir: Path, skip: Container[str] = (), notes: list[str] | None = None
+) -> Iterator[tuple[str, bytes]]:
+    """(relative path, bytes) of every durable feed published in `out_dir`, but those in
+    `skip` (not even read).
+
+    A durable feed is an `.ics` file at the root of `out_dir`, or one in a folder of it
+    whose events belong to other runbooks than the folder's name (a standard's folder
+    can never be a runbook's id). A runbook's own feeds in `<id>/` are not listed."""
+    if not out_dir.is_dir():
+        return
+    candidates = list(out_dir.glob("*.ics"))
+    for folder in out_dir.iterdir():
+        if folder.is_dir() and not folder.is_symlink():
+            candidates += folder.glob("*.ics")
+    for path in sorted(candidates):
+        rel = path.relative_to(out_dir).as_posix()
+        if rel in skip or path.is_symlink():
+            continue
+        try:
+            data = read_earlier(path)
+            if data is None:
+                continue
+            found = uids(data)
+        except (OSError, *DAMAGED) as exc:
+            note_unreadable(notes, path, exc)
+            continue
+        own = path.parent.name
+        if "/" in rel and all(layout.uid_belongs_to(uid, own) for uid in found):
+            continue  # a runbook's own feed (or an empty one): not a durable feed
+        yield rel, data
