@@ -17,7 +17,11 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Component
 
+from calgen.core.schedule import WorkCalendar
+
 AMS = ZoneInfo("Europe/Amsterdam")
+# Weekends and every Dutch public holiday, as a runbook without `working_days` counts them
+DEFAULT_CALENDAR = WorkCalendar()
 
 
 def local(text: str) -> dt.datetime:

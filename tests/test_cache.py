@@ -20,7 +20,7 @@ import jinja2.bccache
 import pytest
 
 from calgen.cli import main
-from calgen.core import cache, layout, schedule
+from calgen.core import cache, layout
 from calgen.render import templating
 from calgen.runbook.validate import load_runbook
 from tests.conftest import ROOT
@@ -173,17 +173,10 @@ def test_damaged_file_is_ignored(own_dir: Path, content: str) -> None:
     assert cache.load_holidays() == NEW_YEAR
 
 
-def _forget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The process's own memory of holidays gone: the next ask reads the cache."""
-    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
-    monkeypatch.setattr(schedule, "_FRESH", set())
-
-
 def _kept_after_a_run(
     own_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[Path, str]:
     """`calgen holidays 2022` from the package: the file it keeps and what it printed."""
-    _forget(monkeypatch)
     assert main(["holidays", "2022"]) == 0
     (stored,) = (own_dir / "holidays").glob("*.json")
     return stored, capsys.readouterr().out
@@ -199,7 +192,6 @@ def test_cli_never_lists_a_damaged_holiday(
     stored, right = _kept_after_a_run(own_dir, monkeypatch, capsys)
     data = stored.read_text(encoding="utf-8")
     stored.write_text(data.replace('{"2022-', f'{{"2022-03-30": {value}, "2022-', 1))
-    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
     assert main(["holidays", "2022"]) == 0
     assert capsys.readouterr().out == right
     assert stored.read_text(encoding="utf-8") == data  # made again and rewritten
@@ -246,7 +238,6 @@ def test_cli_with_a_cache_file_that_is_not_a_file(
 ) -> None:
     stored, right = _kept_after_a_run(own_dir, monkeypatch, capsys)
     _not_a_file(stored, kind, tmp_path / "elsewhere.json")
-    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
     with _within(10):
         assert main(["holidays", "2022"]) == 0
     assert capsys.readouterr().out == right
@@ -308,16 +299,14 @@ def test_compiled_templates_are_read_only_from_regular_files(own_dir: Path, kind
 
 
 def test_schedule_never_writes(own_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _forget(monkeypatch)
-    load_runbook(ROOT / "runbooks" / "iwmo-ijw-3.0-3.1.yaml")
-    assert schedule.holiday_name(dt.date(2022, 4, 18)) == "Tweede paasdag"
+    runbook, _ = load_runbook(ROOT / "runbooks" / "iwmo-ijw-3.0-3.1.yaml")
+    assert runbook.calendar.holidays.name(dt.date(2022, 4, 18)) == "Tweede paasdag"
     assert not own_dir.exists()
 
 
 def test_cli_keeps_and_uses_holidays(
     own_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _forget(monkeypatch)
     runbook = str(ROOT / "runbooks" / "iwmo-ijw-3.0-3.1.yaml")
     assert main(["validate", runbook]) == 0
     kept = cache.load_holidays()
@@ -327,7 +316,6 @@ def test_cli_keeps_and_uses_holidays(
     data = json.loads(stored.read_text(encoding="utf-8"))
     data["2022"]["2022-03-30"] = "Migratiedag"
     stored.write_text(json.dumps(data), encoding="utf-8")
-    monkeypatch.setattr(schedule, "_HOLIDAYS", {})
     capsys.readouterr()
     main(["validate", runbook])
     assert "Migratiedag" in capsys.readouterr().err
@@ -346,8 +334,6 @@ def test_a_build_into_the_cache_folder_runs_without_the_cache(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     monkeypatch.setenv(cache.ENV, str(tmp_path / own))
-    monkeypatch.setattr(schedule, "_HOLIDAYS", {})  # asked of the package, worth keeping
-    monkeypatch.setattr(schedule, "_FRESH", set())
     templating.environment.cache_clear()  # templates compiled anew, with this cache
     said = []
     try:
@@ -494,7 +480,6 @@ def test_no_command_settles_the_cache_in_a_published_folder(
     assert main(["build", "--out", "www"]) == 0
     before = sorted(p.relative_to(tmp_path / "www") for p in (tmp_path / "www").rglob("*"))
     monkeypatch.setenv(cache.ENV, str(tmp_path / "www" / ".cache"))
-    _forget(monkeypatch)
     assert main(command) == 0
     after = sorted(p.relative_to(tmp_path / "www") for p in (tmp_path / "www").rglob("*"))
     assert after == before

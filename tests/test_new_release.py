@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from calgen.cli import main
-from calgen.core.schedule import DEFAULT_CALENDAR
 from calgen.runbook.model import Runbook
 from calgen.runbook.validate import load_runbook
+from tests.calendars import DEFAULT_CALENDAR
 from tests.conftest import ROOT
 
 SOURCE = "iwmo-ijw-3.0-3.1.yaml"

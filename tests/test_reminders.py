@@ -20,12 +20,11 @@ from calgen.core.reminders import (
     parse_lead,
     parse_office_hours,
 )
-from calgen.core.schedule import DEFAULT_CALENDAR
 from calgen.notify import due
 from calgen.runbook.validate import load_runbook
 from calgen.site.outputs import render_all
 from tests.calendars import AMS as DEFAULT_CALENDAR_ZONE
-from tests.calendars import alarm_instants, local
+from tests.calendars import DEFAULT_CALENDAR, alarm_instants, local
 from tests.conftest import ROOT, TESTDATA
 
 WEEK, DAY, TWO_HOURS, WORKDAY = (

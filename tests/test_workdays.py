@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 from calgen.cli import main
-from calgen.core.schedule import DEFAULT_CALENDAR, WorkCalendar, parse_relative
+from calgen.core.schedule import WorkCalendar, parse_relative
 from calgen.runbook.validate import load_runbook
-from tests.calendars import local
+from tests.calendars import DEFAULT_CALENDAR, local
 from tests.conftest import TESTDATA
 
 D = dt.date

@@ -19,6 +19,7 @@ from calgen.cli.arguments import DEFAULT_RUNBOOKS
 from calgen.core.errors import CalgenError, Diagnostics
 
 if TYPE_CHECKING:  # the model (and its imports) load only in the commands that need it
+    from calgen.core.schedule import HolidayTable
     from calgen.runbook.model import Runbook
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -31,10 +32,12 @@ def _report(diags: Diagnostics, strict: bool) -> bool:
     return bool(diags.errors) or (strict and bool(diags.warnings))
 
 
-def _load(paths: Sequence[Path], strict: bool) -> tuple[list[Runbook], bool]:
+def _load(
+    paths: Sequence[Path], strict: bool, holidays: HolidayTable
+) -> tuple[list[Runbook], bool]:
     from calgen.runbook import files as runbooks
 
-    found, diags = runbooks.load(paths)
+    found, diags = runbooks.load(paths, holidays)
     return found, _report(diags, strict)
 
 
@@ -49,15 +52,15 @@ def _base_url(given: str | None, command: str) -> str | None:
         return None
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    runbooks, failed = _load(args.paths, args.strict)
+def cmd_validate(args: argparse.Namespace, holidays: HolidayTable) -> int:
+    runbooks, failed = _load(args.paths, args.strict, holidays)
     if failed:
         return EXIT_INVALID
     print(f"{len(runbooks)} runbook(s) valid", file=sys.stderr)
     return EXIT_OK
 
 
-def cmd_build(args: argparse.Namespace) -> int:
+def cmd_build(args: argparse.Namespace, holidays: HolidayTable) -> int:
     from calgen.cli import settings
     from calgen.site import build
 
@@ -67,7 +70,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"calgen build: {exc}", file=sys.stderr)
         return EXIT_USAGE
     paths = args.paths or [DEFAULT_RUNBOOKS]
-    runbooks, failed = _load(paths, args.strict)
+    runbooks, failed = _load(paths, args.strict, holidays)
     if failed:
         print("build stopped: nothing was written", file=sys.stderr)
         return EXIT_INVALID
@@ -105,7 +108,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
+def cmd_schema(args: argparse.Namespace, holidays: HolidayTable) -> int:
     from calgen.runbook.schema import RUNBOOK_SCHEMA, SHARED_SCHEMA
 
     print(
@@ -114,7 +117,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_holidays(args: argparse.Namespace) -> int:
+def cmd_holidays(args: argparse.Namespace, holidays: HolidayTable) -> int:
     from calgen.core import dutch, schedule
 
     if not schedule.FIRST_YEAR <= args.year <= schedule.LAST_YEAR:
@@ -123,9 +126,9 @@ def cmd_holidays(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    calendar = schedule.DEFAULT_CALENDAR
+    calendar = schedule.WorkCalendar(holidays=holidays)
     if args.runbook is not None:
-        runbooks, failed = _load([args.runbook], strict=False)
+        runbooks, failed = _load([args.runbook], False, holidays)
         if failed:
             return EXIT_INVALID
         calendar = runbooks[0].calendar
@@ -134,7 +137,7 @@ def cmd_holidays(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_notify(args: argparse.Namespace) -> int:
+def cmd_notify(args: argparse.Namespace, holidays: HolidayTable) -> int:
     from calgen import notify
     from calgen.core import schedule
 
@@ -154,7 +157,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     base_url = _base_url(args.base_url, "notify")
     if base_url is None:
         return EXIT_USAGE
-    runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], strict=False)
+    runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], False, holidays)
     if failed:
         return EXIT_INVALID
     subscribers = notify.load_subscribers(
@@ -183,11 +186,12 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def cmd_diff(args: argparse.Namespace) -> int:
+def cmd_diff(args: argparse.Namespace, holidays: HolidayTable) -> int:
     from calgen.render.changes import compare, snapshot
 
     # loaded one by one: two versions of a runbook share its id
-    (old, old_failed), (new, new_failed) = _load([args.old], False), _load([args.new], False)
+    old, old_failed = _load([args.old], False, holidays)
+    new, new_failed = _load([args.new], False, holidays)
     if old_failed or new_failed:
         return EXIT_INVALID
     changes = compare(snapshot(old[0]), snapshot(new[0]), new[0].calendar)
@@ -198,7 +202,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_new_release(args: argparse.Namespace) -> int:
+def cmd_new_release(args: argparse.Namespace, holidays: HolidayTable) -> int:
     from calgen.core import schedule
     from calgen.replan import newrelease, release
 
@@ -218,7 +222,7 @@ def cmd_new_release(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.force:
         print(f"calgen new-release: {args.out} exists; pass --force to replace it", file=sys.stderr)
         return EXIT_INVALID
-    runbooks, failed = _load([args.source], strict=False)
+    runbooks, failed = _load([args.source], False, holidays)
     if failed:
         return EXIT_INVALID
     try:
@@ -264,7 +268,7 @@ def cmd_new_release(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, holidays: HolidayTable) -> int:
     """Serve until Ctrl-C: 0 when stopped, 1 when it cannot start, 2 for a bad --port."""
     import errno
 
@@ -323,9 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         cache.use(False)
-    schedule.known_holidays(cache.load_holidays())
+    holidays = schedule.HolidayTable(cache.load_holidays())
     try:
-        return COMMANDS[args.command](args)
+        return COMMANDS[args.command](args, holidays)
     except CalgenError as exc:
         print(f"calgen: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -336,5 +340,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        cache.save_holidays(schedule.take_fresh_holidays())
+        cache.save_holidays(holidays.fresh())
         cache.use(True)

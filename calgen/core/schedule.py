@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from calgen.core.errors import CalgenError
@@ -86,52 +86,44 @@ def parse_date(value: str | dt.date) -> dt.date:
     return day
 
 
-# The Dutch holidays per year, as the `holidays` package gives them. The command line
-# fills this from its cache before a run and keeps what was added after it
-# (calgen.core.cache); this module itself never reads or writes a file.
-_HOLIDAYS: dict[int, dict[dt.date, str]] = {}
-_FRESH: set[int] = set()  # years asked of the package in this process
+class HolidayTable:
+    """The Dutch public holidays per year, in Dutch, as the `holidays` package gives them:
+    each year asked of the package once and kept. One table serves a whole run (the
+    command line fills it from its cache and keeps the years it adds, calgen.core.cache);
+    nothing here reads or writes a file."""
 
+    def __init__(self, known: Mapping[int, Mapping[dt.date, str]] | None = None) -> None:
+        """`known`: years made earlier by the same `holidays` package (the caller checks)."""
+        self._years = {year: dict(days) for year, days in (known or {}).items()}
+        self._fresh: set[int] = set()  # years asked of the package by this table
 
-def known_holidays(table: Mapping[int, Mapping[dt.date, str]]) -> None:
-    """Take holidays made earlier (by the same `holidays` package: the caller checks)."""
-    for year, days in table.items():
-        if year not in _HOLIDAYS:
-            _HOLIDAYS[year] = dict(days)
+    def year(self, year: int) -> Mapping[dt.date, str]:
+        """The holidays of `year` by day; two on one day: `Bevrijdingsdag; Hemelvaartsdag`."""
+        days = self._years.get(year)
+        if days is None:
+            import holidays  # only when needed: `holidays` loads every country it knows
 
+            found = holidays.country_holidays("NL", years=year, language="nl")
+            days = self._years[year] = {day: str(name) for day, name in found.items()}
+            self._fresh.add(year)
+        return days
 
-def take_fresh_holidays() -> dict[int, dict[dt.date, str]]:
-    """The years asked of the `holidays` package since the last call, worth keeping."""
-    fresh = {year: dict(_HOLIDAYS[year]) for year in sorted(_FRESH)}
-    _FRESH.clear()
-    return fresh
+    def name(self, day: dt.date) -> str | None:
+        """The Dutch name of the public holiday on `day`, or None."""
+        return self.year(day.year).get(day)
 
+    def all_names(self) -> frozenset[str]:
+        """Every Dutch holiday name the `holidays` package uses, for checking runbook input."""
+        return frozenset(
+            name
+            for year in range(FIRST_YEAR, 2041)
+            for names in self.year(year).values()
+            for name in names.split("; ")
+        )
 
-def _dutch_holidays(year: int) -> dict[dt.date, str]:
-    """The Dutch public holidays of `year`, in Dutch, from the `holidays` package."""
-    days = _HOLIDAYS.get(year)
-    if days is None:
-        import holidays  # only when needed: `holidays` loads every country it knows
-
-        found = holidays.country_holidays("NL", years=year, language="nl")
-        days = _HOLIDAYS[year] = {day: str(name) for day, name in found.items()}
-        _FRESH.add(year)
-    return days
-
-
-def holiday_name(day: dt.date) -> str | None:
-    """The Dutch name of the public holiday on `day`, from the `holidays` package."""
-    return _dutch_holidays(day.year).get(day)
-
-
-def all_holiday_names() -> frozenset[str]:
-    """Every Dutch holiday name the `holidays` package uses, for checking runbook input."""
-    return frozenset(
-        name
-        for year in range(FIRST_YEAR, 2041)
-        for names in _dutch_holidays(year).values()
-        for name in names.split("; ")  # two holidays on one day: "Bevrijdingsdag; Hemelvaartsdag"
-    )
+    def fresh(self) -> dict[int, dict[dt.date, str]]:
+        """The years this table asked of the `holidays` package, worth keeping."""
+        return {year: dict(self._years[year]) for year in sorted(self._fresh)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,13 +137,14 @@ class WorkCalendar:
 
     working_holidays: frozenset[str] = frozenset()
     closures: tuple[tuple[dt.date, str], ...] = ()
+    holidays: HolidayTable = field(default_factory=HolidayTable, compare=False, repr=False)
 
     def non_working_reason(self, day: dt.date) -> str | None:
         """Why `day` is not a working day ('zondag', 'Tweede paasdag', ...), or None."""
         for closed, reason in self.closures:
             if closed == day:
                 return reason
-        name = holiday_name(day)
+        name = self.holidays.name(day)
         if name and any(n not in self.working_holidays for n in name.split("; ")):
             return name
         if day.weekday() >= 5:
@@ -189,14 +182,11 @@ class WorkCalendar:
 
     def non_working_days(self, year: int) -> list[tuple[dt.date, str]]:
         """Holidays and closures of `year` that are not working days (weekends left out)."""
-        days = dict(_dutch_holidays(year))
+        days = dict(self.holidays.year(year))
         days.update({d: reason for d, reason in self.closures if d.year == year})
         return sorted(
             (day, name) for day, name in days.items() if self.non_working_reason(day) is not None
         )
-
-
-DEFAULT_CALENDAR = WorkCalendar()
 
 
 # --------------------------------------------------------------------------- relative times

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 
 from calgen.core import dutch
-from calgen.core.schedule import DEFAULT_CALENDAR, WorkCalendar
+from calgen.core.schedule import WorkCalendar
 from calgen.runbook.model import Runbook
 
 
@@ -88,9 +88,7 @@ def _shift_words(old: dt.datetime, new: dt.datetime, calendar: WorkCalendar) -> 
     return f"{abs(days)} {unit} {'later' if days > 0 else 'eerder'}"
 
 
-def compare(
-    old: Snapshot, new: Snapshot, calendar: WorkCalendar = DEFAULT_CALENDAR
-) -> list[Change]:
+def compare(old: Snapshot, new: Snapshot, calendar: WorkCalendar) -> list[Change]:
     changes = []
     for mid in sorted(set(old) | set(new), key=_order):
         before, after = old.get(mid), new.get(mid)

@@ -32,7 +32,7 @@ from calgen.runbook.schema import SHARED_SCHEMA
 class Context:
     """What the validators share: the document, the diagnostics, and lookups."""
 
-    def __init__(self, doc: Document, diags: Diagnostics) -> None:
+    def __init__(self, doc: Document, diags: Diagnostics, holidays: schedule.HolidayTable) -> None:
         self.doc = doc
         self.diags = diags
         self.roles: dict[str, Role] = {}
@@ -42,7 +42,8 @@ class Context:
         # one run reports every problem without tripping over malformed data
         self.broken: set[str] = set()
         # time resolution: relative times refer to go-live or to a milestone's start
-        self.calendar = schedule.DEFAULT_CALENDAR
+        self.holidays = holidays
+        self.calendar = schedule.WorkCalendar(holidays=holidays)
         self.go_live: dt.datetime | None = None
         self.milestone_starts: dict[str, tuple[PathKey, str]] = {}
         self.resolved: dict[PathKey, dt.datetime | None] = {}

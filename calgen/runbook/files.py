@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from calgen.core.errors import Diagnostics, Pos
 
 if TYPE_CHECKING:  # the model (and its imports) load only in the commands that need it
+    from calgen.core.schedule import HolidayTable
     from calgen.runbook.model import Runbook
 
 
@@ -29,14 +30,16 @@ def find(paths: Sequence[Path], diags: Diagnostics) -> list[Path]:
     return list(unique.values())
 
 
-def load(paths: Sequence[Path]) -> tuple[list[Runbook], Diagnostics]:
+def load(
+    paths: Sequence[Path], holidays: HolidayTable | None = None
+) -> tuple[list[Runbook], Diagnostics]:
     """The runbooks `paths` name, and every error and warning found on the way (an error
     when they name no runbook at all). Never raises for bad input: the caller reports."""
     from calgen.runbook.validate import load_many
 
     diags = Diagnostics()
     files = find(paths, diags)
-    runbooks, more = load_many(files)
+    runbooks, more = load_many(files, holidays)
     diags.extend(more)
     if not files and not diags.errors:
         diags.error(

@@ -175,7 +175,7 @@ class Runbook:
     uses: tuple[str, ...] = ()
     reminders: ReminderPolicy = ReminderPolicy()
     id_line: int = 1  # where the id is written, for messages about it
-    calendar: schedule.WorkCalendar = schedule.DEFAULT_CALENDAR
+    calendar: schedule.WorkCalendar = field(default_factory=schedule.WorkCalendar)
 
     # lookups by id, made once (slots leave no room for cached_property)
     _roles_by_id: dict[str, Role] = field(init=False, repr=False, compare=False)

@@ -51,16 +51,19 @@ from calgen.runbook.model import (
 from calgen.runbook.schema import MESSAGE_CODE, RUNBOOK_SCHEMA
 
 
-def load_runbook(path: Path, display: str | None = None) -> tuple[Runbook, Diagnostics]:
+def load_runbook(
+    path: Path, display: str | None = None, holidays: schedule.HolidayTable | None = None
+) -> tuple[Runbook, Diagnostics]:
     """Load, check and build one runbook. Raises InvalidRunbook with every error found;
-    returns the warnings along with the runbook."""
+    returns the warnings along with the runbook. `holidays`: the run's holiday table (a
+    new one when not given)."""
     diags = Diagnostics()
     doc = load_file(path, diags, display)
     if not diags.errors and not isinstance(doc.data, dict):
         diags.error(doc.pos(()), "a runbook is a mapping of keys (id, title, phases, ...)")
     diags.raise_if_errors()
     check(doc, RUNBOOK_SCHEMA, diags)
-    ctx = Context(doc, diags)
+    ctx = Context(doc, diags, holidays or schedule.HolidayTable())
     ctx.broken = {d.path for d in diags.errors}
     load_shared(ctx, path, display)
     runbook = _build(ctx)
@@ -168,7 +171,7 @@ def _build_calendar(ctx: Context) -> schedule.WorkCalendar:
     """The runbook's working days: named holidays counted as working, closures added."""
     spec = ctx.value("working_days") or {}
     if spec.get("count_as_working"):
-        known = schedule.all_holiday_names()  # many years of holidays: only when needed
+        known = ctx.holidays.all_names()  # many years of holidays: only when needed
         for j, name in enumerate(spec["count_as_working"]):
             if name not in known:
                 unknown(ctx, ("working_days", "count_as_working", j), "holiday", name, known)
@@ -178,7 +181,9 @@ def _build_calendar(ctx: Context) -> schedule.WorkCalendar:
         if day is not None:
             closures.append((day, closure["reason"]))
     return schedule.WorkCalendar(
-        working_holidays=frozenset(spec.get("count_as_working", [])), closures=tuple(closures)
+        working_holidays=frozenset(spec.get("count_as_working", [])),
+        closures=tuple(closures),
+        holidays=ctx.holidays,
     )
 
 
@@ -454,7 +459,8 @@ def _validate_milestones_on_working_days(ctx: Context, milestones: list[Mileston
             if reason is None:
                 continue
             weekday = schedule.WEEKDAYS_NL[moment.weekday()]
-            kind = "public holiday" if schedule.holiday_name(moment.date()) == reason else "closure"
+            holiday = ctx.holidays.name(moment.date())
+            kind = "public holiday" if holiday == reason else "closure"
             name = "" if reason == weekday else f", {reason} ({kind})"
             ctx.warning(
                 ("milestones", index[m.id], key),
@@ -462,13 +468,16 @@ def _validate_milestones_on_working_days(ctx: Context, milestones: list[Mileston
             )
 
 
-def load_many(paths: Iterable[Path]) -> tuple[list[Runbook], Diagnostics]:
-    """Load several runbooks; every file's problems are collected before raising."""
+def load_many(
+    paths: Iterable[Path], holidays: schedule.HolidayTable | None = None
+) -> tuple[list[Runbook], Diagnostics]:
+    """Load several runbooks with one holiday table; every file's problems are collected."""
+    holidays = holidays or schedule.HolidayTable()
     diags = Diagnostics()
     runbooks = []
     for path in paths:
         try:
-            runbook, warnings = load_runbook(path)
+            runbook, warnings = load_runbook(path, holidays=holidays)
         except InvalidRunbook as exc:
             diags.extend(exc.diagnostics)
             continue

@@ -111,7 +111,7 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
             label=str(day.day),
             month=dutch.month_name(day) if day.day == 1 or n == 0 else "",
             weekend=day.weekday() >= 5,
-            holiday=schedule.holiday_name(day) or "",
+            holiday=runbook.calendar.holidays.name(day) or "",
         )
         for n, day in enumerate(dates)
     )
@@ -162,7 +162,7 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
             )
     height = TOP + BAND + 12 + len(lanes) * LANE + 10
     go_live = Line(x=x(runbook.go_live), label=f"live {dutch.when(runbook.go_live)}")
-    holidays = [(day, name) for day in dates if (name := schedule.holiday_name(day))]
+    holidays = [(day, name) for day in dates if (name := runbook.calendar.holidays.name(day))]
     description = " ".join(
         [
             f"Tijdlijn van {dutch.date_long(start.date())} tot {dutch.date_long(last_day)}:",
