@@ -172,3 +172,23 @@ def test_console_script_and_module_agree(tmp_path: Path) -> None:
         pytest.skip("console script not installed in this environment (pip install -e .)")
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
     assert done.stdout == _run("--version").stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["serve", "--port", "99999999999"], "argument --port: 99999999999 is not from 0 to 65535"),
+        (["holidays", "٢٠٢٢"], "argument YEAR: not a number: '٢٠٢٢'"),
+        (
+            ["notify", "--subscribers", "s.yaml", "--outbox", "o", "--at", "2022-03-27 02:30"],
+            "argument --at: '2022-03-27 02:30' does not exist in Europe/Amsterdam",
+        ),
+    ],
+)
+def test_the_grammar_checks_ranges_and_forms(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert said in capsys.readouterr().err

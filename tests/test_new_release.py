@@ -183,6 +183,8 @@ def test_relative_times_resolve_against_the_new_go_live(
         (["--go-live", "2023-03-26 02:30"], "does not exist"),
         (["--go-live", "next tuesday"], "not a valid date and time"),
         (["--from", "three"], "is not a release such as 3.1"),
+        (["--go-live", "٢٠٢٣-04-11 13:00"], "not a valid date and time"),  # Arabic-Indic digits
+        (["--date", "2023-02-30"], "is not a valid date"),
     ],
 )
 def test_bad_arguments(
@@ -193,7 +195,9 @@ def test_bad_arguments(
     argv = ["new-release", f"runbooks/{SOURCE}", "--out", "x.yaml"]
     for key, value in base.items():
         argv += [key, value]
-    assert main(argv) == 2
+    with pytest.raises(SystemExit) as stop:  # argparse's usage error
+        main(argv)
+    assert stop.value.code == 2
     assert message in capsys.readouterr().err
 
 

@@ -40,8 +40,10 @@ def test_holidays_with_runbook_calendar(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_holidays_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["holidays", "1800"]) == 2
-    assert "YEAR must be" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse's usage error
+        main(["holidays", "1800"])
+    assert stop.value.code == 2
+    assert "argument YEAR: 1800 is not from 1996 to 2099" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

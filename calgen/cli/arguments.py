@@ -1,16 +1,21 @@
-"""The command line's grammar: every command, option and help text of `calgen`.
+"""The command line's grammar: every command, option and help text of `calgen`, and every
+range and format check of an argument (a bad one is a usage error, exit 2).
 
-calgen.cli.commands runs what this parses; nothing here reads files or imports the pipeline.
+calgen.cli.commands runs what this parses; nothing here reads files or imports the pipeline
+(only calgen.core.schedule, for the years calgen plans and Amsterdam's wall clock).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from calgen import __version__
+from calgen.core import schedule
 
 N = TypeVar("N", int, float)
 DEFAULT_RUNBOOKS = Path("runbooks")
@@ -22,6 +27,8 @@ def _bounded(kind: Callable[[str], N], low: N, high: N) -> Callable[[str], N]:
 
     def parse(text: str) -> N:
         try:
+            if not text.isascii():  # int() and float() take any script's digits
+                raise ValueError(text)
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
@@ -30,6 +37,35 @@ def _bounded(kind: Callable[[str], N], low: N, high: N) -> Callable[[str], N]:
         return value
 
     return parse
+
+
+_RELEASE = re.compile(r"[0-9]+\.[0-9]+")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _release(text: str) -> str:
+    """`--from` and `--to`: a release number such as 3.1."""
+    if not _RELEASE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a release such as 3.1")
+    return text
+
+
+def _local_time(text: str) -> dt.datetime:
+    """`"2022-03-30 17:00"`: a Europe/Amsterdam wall-clock time that exists once."""
+    try:
+        return schedule.parse_local(text)
+    except schedule.TimeProblem as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _day(text: str) -> dt.date:
+    """`2026-12-03`: a date."""
+    try:
+        if not _DATE.fullmatch(text):
+            raise ValueError(text)
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid date (YYYY-MM-DD)") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -96,7 +132,9 @@ def parser() -> argparse.ArgumentParser:
         description="List the Dutch public holidays and closures of YEAR that are not working "
         "days (weekends are never working days and are not listed), with their Dutch names.",
     )
-    holidays.add_argument("year", type=int, metavar="YEAR")
+    holidays.add_argument(
+        "year", type=_bounded(int, schedule.FIRST_YEAR, schedule.LAST_YEAR), metavar="YEAR"
+    )
     holidays.add_argument(
         "--runbook",
         type=Path,
@@ -128,7 +166,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up on a server that does not answer (default 60)",
     )
-    notify.add_argument("--at", metavar='"YYYY-MM-DD HH:MM"', help="the moment (default: now)")
+    notify.add_argument(
+        "--at", type=_local_time, metavar='"YYYY-MM-DD HH:MM"', help="the moment (default: now)"
+    )
     notify.add_argument(
         "--state",
         type=Path,
@@ -180,12 +220,15 @@ def parser() -> argparse.ArgumentParser:
         "text, other sentences kept and reported. Prints the plan.",
     )
     release.add_argument("source", type=Path, metavar="SOURCE.yaml")
-    release.add_argument("--go-live", required=True, metavar='"YYYY-MM-DD HH:MM"')
-    release.add_argument("--from", dest="from_", required=True, metavar="X.Y")
-    release.add_argument("--to", required=True, metavar="X.Y")
+    release.add_argument("--go-live", required=True, type=_local_time, metavar='"YYYY-MM-DD HH:MM"')
+    release.add_argument("--from", dest="from_", required=True, type=_release, metavar="X.Y")
+    release.add_argument("--to", required=True, type=_release, metavar="X.Y")
     release.add_argument("--id", metavar="ID", help="id of the new runbook (default: derived)")
     release.add_argument(
-        "--date", metavar="YYYY-MM-DD", help="date of the concept version (default: today)"
+        "--date",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="date of the concept version (default: today)",
     )
     release.add_argument("--out", required=True, type=Path, metavar="FILE")
     release.add_argument("--force", action="store_true", help="replace FILE if it exists")
@@ -202,5 +245,10 @@ def parser() -> argparse.ArgumentParser:
         description="Serve a built folder on 127.0.0.1 only, .ics as text/calendar, with ETags.",
     )
     serve.add_argument("--dir", type=Path, default=DEFAULT_OUT, help="default: dist/")
-    serve.add_argument("--port", type=int, default=8000, help="default: 8000 (0: any free port)")
+    serve.add_argument(
+        "--port",
+        type=_bounded(int, 0, 65535),
+        default=8000,
+        help="default: 8000 (0: any free port)",
+    )
     return parser

@@ -23,7 +23,7 @@ UTC = dt.UTC
 WEEKDAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
 
 
-_LOCAL = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
+_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}")
 
 
 class TimeProblem(CalgenError, ValueError):

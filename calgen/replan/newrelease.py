@@ -13,8 +13,6 @@ from calgen.replan import release
 from calgen.runbook.model import Runbook
 from calgen.runbook.validate import load_runbook
 
-RELEASE = re.compile(r"^\d+\.\d+$")  # what --from and --to accept, such as 3.1
-
 
 def plan(
     source: Path,
