@@ -1,0 +1,1 @@
+"""iCalendar: content lines, the VTIMEZONE, per-runbook and durable feeds, revisions."""

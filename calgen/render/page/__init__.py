@@ -1,0 +1,1 @@
+"""Pages: the document context, the timeline geometry, Markdown."""
