@@ -9,7 +9,7 @@ Readers people use day to day (tests/everyday_readers.py), each run
 once per test session over every feed: khal reading webcal subscriptions through
 vdirsyncer's `http` storage from a loopback server, calcurse, node-ical, vobject,
 recurring-ical-events, and Radicale as a CalDAV server read back with the `caldav`
-client. What each shows as a deadline's end is asserted here and tabled in the README
+client. What each shows as a deadline's end is asserted here and tabled in docs/subscribers.md
 ("Calendar clients").
 
 Every generated feed is read: both seeds, a fixture with times around both DST changes
@@ -222,7 +222,7 @@ def test_reminders_agree_with_model(
 # --- readers people use day to day -------------------------------------------------
 
 # What each reader shows as the end of a deadline (DTSTART, no DTEND) and of an all-day
-# fact (DTSTART;VALUE=DATE D, DTEND D+1); the README's reader table says the same.
+# fact (DTSTART;VALUE=DATE D, DTEND D+1); docs/subscribers.md's reader table says the same.
 DEADLINE_END = {
     "khal": "start + 1 hour",  # khal's default length for an event without an end
     "calcurse": "start",
