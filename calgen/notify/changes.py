@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calgen.core import dutch, layout
-from calgen.render.changes import Snapshot, compare, from_json
+from calgen.render.changes import Snapshot, compare
 from calgen.runbook.model import Runbook
 from calgen.site import published
 
@@ -35,8 +35,7 @@ def snapshot_path(dist: Path, runbook: str, version: str) -> Path:
 def read_snapshot(path: Path) -> Snapshot | None:
     """A published snapshot, or None when it is missing or unusable."""
     try:
-        raw = published.read_earlier(path)
-        return None if raw is None else from_json(raw.decode("utf-8"))
+        return published.read_snapshot_file(path)
     except (OSError, *published.DAMAGED):
         return None
 

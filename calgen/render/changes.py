@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 
 from calgen.core import dutch
-from calgen.core.schedule import WorkCalendar
+from calgen.core.schedule import AMSTERDAM, WorkCalendar
 from calgen.runbook.model import Runbook
 
 
 @dataclass(frozen=True, kw_only=True)
-class State:
+class MilestoneState:
     title: str
     roles: tuple[str, ...]
     start: dt.datetime
     end: dt.datetime | None
 
 
-Snapshot = dict[str, State]
+Snapshot = dict[str, MilestoneState]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +41,7 @@ class Change:
 
 def snapshot(runbook: Runbook) -> Snapshot:
     return {
-        m.id: State(title=m.title, roles=tuple(sorted(m.roles)), start=m.start, end=m.end)
+        m.id: MilestoneState(title=m.title, roles=tuple(sorted(m.roles)), start=m.start, end=m.end)
         for m in runbook.milestones
     }
 
@@ -48,7 +49,7 @@ def snapshot(runbook: Runbook) -> Snapshot:
 def to_json(version: str, shot: Snapshot) -> str:
     """One milestone a line: small diffs in git, and json's fast encoder for each line."""
 
-    def line(mid: str, s: State) -> str:
+    def line(mid: str, s: MilestoneState) -> str:
         state = {
             "end": s.end.isoformat() if s.end else None,
             "roles": list(s.roles),
@@ -61,17 +62,59 @@ def to_json(version: str, shot: Snapshot) -> str:
     return f'{{"version": {json.dumps(version)}, "milestones": {{\n{body}\n}}}}\n'
 
 
+class SnapshotError(ValueError):
+    """A published snapshot that is not one calgen wrote (hand-edited, truncated, planted)."""
+
+
+_MILESTONE_ID = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4}){1,7}")
+_MAX_TEXT = 10_000  # characters of a title or role id: far above any real one
+
+
 def from_json(text: str) -> Snapshot:
-    data = json.loads(text)
-    return {
-        mid: State(
-            title=m["title"],
-            roles=tuple(m["roles"]),
-            start=dt.datetime.fromisoformat(m["start"]),
-            end=dt.datetime.fromisoformat(m["end"]) if m["end"] else None,
-        )
-        for mid, m in data["milestones"].items()
-    }
+    """A snapshot as `to_json` wrote it; SnapshotError naming the first thing that is not."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise SnapshotError("nested too deeply") from None
+    milestones = data.get("milestones") if isinstance(data, dict) else None
+    if not isinstance(milestones, dict) or not isinstance(data.get("version"), str):
+        raise SnapshotError("not a calgen version snapshot")
+    return {_milestone_id(mid): _state(mid, m) for mid, m in milestones.items()}
+
+
+def _milestone_id(mid: str) -> str:
+    if not _MILESTONE_ID.fullmatch(mid):
+        raise SnapshotError(f"{mid[:40]!r} is not a milestone number")
+    return mid
+
+
+def _state(mid: str, m: object) -> MilestoneState:
+    if not isinstance(m, dict):
+        raise SnapshotError(f"milestone {mid}: not a mapping")
+    title, roles = m.get("title"), m.get("roles")
+    if not isinstance(title, str) or len(title) > _MAX_TEXT:
+        raise SnapshotError(f"milestone {mid}: no title")
+    if not isinstance(roles, list) or not all(
+        isinstance(r, str) and len(r) <= _MAX_TEXT for r in roles
+    ):
+        raise SnapshotError(f"milestone {mid}: roles are not a list of role ids")
+    end = m.get("end")
+    return MilestoneState(
+        title=title,
+        roles=tuple(roles),
+        start=_moment(mid, m.get("start")),
+        end=None if end is None else _moment(mid, end),
+    )
+
+
+def _moment(mid: str, value: object) -> dt.datetime:
+    """An ISO date and time with its UTC offset, as `to_json` writes it."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise SnapshotError(f"milestone {mid}: a time is not a date and time")
+    moment = dt.datetime.fromisoformat(value)
+    if moment.utcoffset() is None:
+        raise SnapshotError(f"milestone {mid}: {value!r} has no UTC offset")
+    return moment.astimezone(AMSTERDAM)
 
 
 def _order(key: str) -> tuple[int, ...]:

@@ -20,9 +20,20 @@ from calgen.render.ical.revise import uids
 from calgen.runbook.model import Runbook
 
 MAX_EARLIER_BYTES = 50 * 1024 * 1024  # far above any real feed; a bigger file is not ours
+# A snapshot line is about 200 bytes: 8 MiB is some 40,000 milestones, and a larger file
+# (which every notify run would parse) is not calgen's.
+MAX_JSON_BYTES = 8 * 1024 * 1024
 
 # What reading a published file can raise besides OSError, however it is damaged
-DAMAGED = (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError)
+DAMAGED = (
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
 
 
 def read_earlier(path: Path) -> bytes | None:
@@ -46,7 +57,12 @@ def note_unreadable(notes: list[str] | None, path: Path, exc: BaseException) -> 
 def read_snapshot(out_dir: Path, runbook: str, version: str) -> Snapshot | None:
     """A published version snapshot; None when it is missing. OSError or one of DAMAGED
     when it is there but unusable."""
-    raw = read_earlier(out_dir / layout.snapshot_file(runbook, version))
+    return read_snapshot_file(out_dir / layout.snapshot_file(runbook, version))
+
+
+def read_snapshot_file(path: Path) -> Snapshot | None:
+    """The snapshot in `path` (see read_snapshot)."""
+    raw = read_regular(path, MAX_JSON_BYTES)
     return None if raw is None else from_json(raw.decode("utf-8"))
 
 
@@ -78,10 +94,13 @@ def read_history(
 def read_manifest(folder: Path) -> set[str] | None:
     """The files listed in `folder`'s manifest; None without one. OSError or ValueError
     when it is there but not calgen's."""
-    raw = read_earlier(folder / layout.MANIFEST)
+    raw = read_regular(folder / layout.MANIFEST, MAX_JSON_BYTES)
     if raw is None:
         return None
-    data = json.loads(raw)
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     files = data["files"] if isinstance(data, dict) and data.get("calgen") == 1 else None
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise ValueError("not a calgen manifest")
