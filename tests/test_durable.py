@@ -393,9 +393,42 @@ def test_a_standard_folder_over_a_published_runbook_folder_is_refused(
     assert _tree(dist) == before
 
 
+@pytest.mark.parametrize("named", ["file", "folder"])
+def test_a_runbook_id_over_a_published_standard_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], named: str
+) -> None:
+    """Durable feeds of a standard `Zorg` published in zorg/; later a runbook with id
+    `zorg` that names no such standard, built by name or in a folder where no runbook
+    names Zorg any more: it would take over the Zorg subscribers' URLs. Refused."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        shutil.copytree(ROOT / "runbooks" / "shared", folder / "shared")
+    source = (ROOT / "runbooks" / f"{OLD[0]}.yaml").read_text(encoding="utf-8")
+    standards = re.search(r"^standards:.*$", source, re.M)
+    assert standards
+    (one / "x.yaml").write_text(source.replace(standards[0], "standards: [Zorg]"), encoding="utf-8")
+    (two / "zorg.yaml").write_text(source.replace(f"id: {OLD[0]}", "id: zorg"), encoding="utf-8")
+    dist = tmp_path / "dist"
+    _build(dist, one)
+    assert (dist / "zorg" / "gemeenten.ics").is_file()
+    before = _tree(dist)
+    capsys.readouterr()
+    target = two / "zorg.yaml" if named == "file" else two
+    assert main(["build", str(target), "--out", str(dist), "--base-url", BASE_URL]) == 1
+    err = capsys.readouterr().err
+    assert "holds the durable feeds of a standard; runbook id 'zorg' would overwrite them" in err
+    assert "Traceback" not in err
+    assert _tree(dist) == before
+
+
 @pytest.mark.parametrize(
     ("rid", "message"),
-    [("iwmo", "the folder of the durable iWmo feeds"), ("alles.ics", "the path of a durable")],
+    [
+        ("iwmo", "not iwmo or ijw (the durable feeds' folders)"),
+        ("ijw", "not iwmo or ijw (the durable feeds' folders)"),  # the 2018 seed names no iJw
+        ("alles.ics", "not ending in .ics, .html, .md, .json"),
+        ("zorgaanbieders.ics", "not ending in .ics, .html, .md, .json"),
+    ],
 )
 def test_ids_that_would_take_a_durable_path(
     tmp_path: Path, rid: str, message: str, capsys: pytest.CaptureFixture[str]
@@ -408,7 +441,9 @@ def test_ids_that_would_take_a_durable_path(
         encoding="utf-8",
     )
     assert main(["validate", str(runbooks)]) == 1  # refused in validation, before any build
-    assert f"iwmo-2.1-2.2.yaml:2:5: runbook id '{rid}' is also {message}" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert f"iwmo-2.1-2.2.yaml:2:5: '{rid}' is not a runbook id" in said
+    assert message in said
     assert main(["build", str(runbooks), "--out", str(tmp_path / "dist")]) == 1
     err = capsys.readouterr().err
     assert message in err

@@ -26,11 +26,18 @@ SNAPSHOTS = "versies"  # a runbook's folder of version snapshots
 ALL = "all"  # a runbook's feed with every role: `<runbook>/all.ics`
 EVERY_ROLE = "alles"  # the durable feed with every role: `alles.ics`, `iwmo/alles.ics`
 
-# Ids become folder, file and URL names, so none may be a name calgen itself writes
-# (index.html beside the runbook folders; all.ics, index.html, runbook.md and versies/
-# inside them). The schema's id patterns are made from these lists.
-# A role id is also a durable feed's name (`<role>.ics`), so not `alles` either.
-RESERVED_RUNBOOK_IDS = (INDEX,)
+# The folders of the durable feeds of the standards calgen is made for. Reserved as
+# runbook ids whatever runbooks a build names (a standard named by the runbooks at hand
+# is refused too, calgen.runbook.validate, and one published earlier, calgen.site.build).
+KNOWN_STANDARDS = ("iwmo", "ijw")
+
+# Ids become folder, file and URL names, so none may be a name calgen itself writes: a
+# runbook's folder sits beside index.html and the durable feeds (`<role>.ics`), so a
+# runbook id never ends like a file calgen writes; all.ics, index.html, runbook.md and
+# versies/ sit inside it, and a role id is also a durable feed's name, so not `alles`.
+# The schema's id patterns are made from these lists.
+RESERVED_RUNBOOK_IDS = KNOWN_STANDARDS
+RESERVED_RUNBOOK_ENDINGS = (".ics", ".html", ".md", ".json")
 RESERVED_ROLE_IDS = (
     ALL,
     INDEX.removesuffix(".html"),
@@ -44,7 +51,8 @@ def _not(names: tuple[str, ...]) -> str:
     return "(?!(" + "|".join(re.escape(name) for name in names) + ")$)"
 
 
-RUNBOOK_ID = rf"^{_not(RESERVED_RUNBOOK_IDS)}[a-z0-9][a-z0-9.-]{{0,63}}$"
+_ENDINGS = "|".join(re.escape(e) for e in RESERVED_RUNBOOK_ENDINGS)
+RUNBOOK_ID = rf"^{_not(RESERVED_RUNBOOK_IDS)}(?!.*({_ENDINGS})$)[a-z0-9][a-z0-9.-]{{0,63}}$"
 ROLE_ID = rf"^{_not(RESERVED_ROLE_IDS)}[a-z][a-z0-9-]{{0,39}}$"
 
 # What calgen writes, by relative path: a folder that holds only names like these (and no

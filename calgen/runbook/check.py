@@ -18,7 +18,13 @@ import re
 from typing import Any
 
 from calgen.core.errors import Diagnostics
-from calgen.core.layout import RESERVED_ROLE_IDS, RESERVED_RUNBOOK_IDS, ROLE_ID, RUNBOOK_ID
+from calgen.core.layout import (
+    RESERVED_ROLE_IDS,
+    RESERVED_RUNBOOK_ENDINGS,
+    RESERVED_RUNBOOK_IDS,
+    ROLE_ID,
+    RUNBOOK_ID,
+)
 from calgen.core.reminders import OFFICE_HOURS_PATTERN
 from calgen.runbook.load import Document, PathKey, format_path
 from calgen.runbook.schema import (
@@ -203,7 +209,8 @@ def _pattern_words(schema: dict[str, Any]) -> str:
         DATE: "a date written YYYY-MM-DD",
         ID: "an id of lowercase letters, digits, dots and dashes (at most 64)",
         RUNBOOK_ID: "a runbook id of lowercase letters, digits, dots and dashes (at most 64), "
-        "and not " + ", ".join(RESERVED_RUNBOOK_IDS),
+        f"not {' or '.join(RESERVED_RUNBOOK_IDS)} (the durable feeds' folders) and not "
+        f"ending in {', '.join(RESERVED_RUNBOOK_ENDINGS)} (calgen's own file names)",
         MILESTONE_ID: "a milestone number such as '3.1.2' (at most 8 parts of 4 digits)",
         MESSAGE_CODE: "a message code such as '305' or 'WMO305'",
         ROLE_ID: "a role id of lowercase letters, digits and dashes (at most 40), and not "

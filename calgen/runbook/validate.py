@@ -496,20 +496,15 @@ def load_many(
 
 
 def _validate_durable_paths(runbooks: Sequence[Runbook], diags: Diagnostics) -> None:
-    """No runbook id is the folder or the file of a durable feed (calgen.core.layout)."""
+    """No runbook id is the folder of a standard's durable feeds (calgen.core.layout;
+    the known standards' folders and file-like ids are refused by the schema already)."""
     by_id = {rb.id: rb for rb in runbooks}
-    taken: dict[str, str] = {}  # durable path -> why
-    for rb in runbooks:
-        for standard in rb.standards:
-            folder = layout.standard_folder(standard)
-            if folder:
-                taken.setdefault(folder, f"the folder of the durable {standard} feeds ({folder}/)")
-        for role in (layout.EVERY_ROLE, *(r.id for r in rb.roles)):
-            taken.setdefault(layout.durable_file("", role), "the path of a durable feed")
-    for path, why in sorted(taken.items()):
-        if path in by_id:
-            rb = by_id[path]
+    for standard in sorted({s for rb in runbooks for s in rb.standards}):
+        folder = layout.standard_folder(standard)
+        if folder in by_id:
+            rb = by_id[folder]
             diags.error(
                 Pos(file=rb.source, line=rb.id_line, col=5),
-                f"runbook id {path!r} is also {why}: give the runbook another id",
+                f"runbook id {folder!r} is also the folder of the durable {standard} feeds "
+                f"({folder}/): give the runbook another id",
             )

@@ -62,6 +62,7 @@ def run(
     if not check:
         publish.refuse_early(out, protected=protected)  # before anything is rendered
     _refuse_standard_over_published_runbook(runbooks, out)
+    _refuse_runbook_over_published_durable_feeds(runbooks, out)
     notes: list[str] = []
     resolved = templates.resolve() if templates else None
     rendered = outputs.with_history(
@@ -110,6 +111,19 @@ def _refuse_standard_over_published_runbook(runbooks: Sequence[Runbook], out: Pa
                 f"{out / folder}: the durable {feed.standard} feeds would go into the "
                 f"published folder of runbook {folder!r}; give the standard another name"
             )
+
+
+def _refuse_runbook_over_published_durable_feeds(runbooks: Sequence[Runbook], out: Path) -> None:
+    """A runbook's folder `<id>/` may not be where durable feeds of a standard were
+    published, whatever runbooks this build names: a durable feed is written only by the
+    build that owns it."""
+    taken = published.durable_folders(out, {rb.id for rb in runbooks})
+    if taken:
+        folder = sorted(taken)[0]
+        raise PublishError(
+            f"{out / folder}: holds the durable feeds of a standard; runbook id {folder!r} "
+            "would overwrite them: give the runbook another id; nothing was written"
+        )
 
 
 def _user_template_frame(exc: BaseException, templates: Path | None) -> str | None:

@@ -112,21 +112,39 @@ def is_runbook_folder(folder: Path) -> bool:
     return (folder / layout.INDEX).exists() or (folder / layout.SNAPSHOTS).exists()
 
 
+def durable_folders(out_dir: Path, names: Iterable[str]) -> set[str]:
+    """Those of `names` that are folders of `out_dir` holding durable feeds."""
+    found = set()
+    for name in names:
+        folder = out_dir / name
+        if folder.is_dir() and not folder.is_symlink():
+            feeds = [rel for rel, _ in durable_feeds(out_dir, only=folder)]
+            if feeds:
+                found.add(name)
+    return found
+
+
 def durable_feeds(
-    out_dir: Path, skip: Container[str] = (), notes: list[str] | None = None
+    out_dir: Path,
+    skip: Container[str] = (),
+    notes: list[str] | None = None,
+    only: Path | None = None,
 ) -> Iterator[tuple[str, bytes]]:
-    """(relative path, bytes) of every durable feed published in `out_dir`, but those in
-    `skip` (not even read).
+    """(relative path, bytes) of every durable feed published in `out_dir` (or only in
+    its folder `only`), but those in `skip` (not even read).
 
     A durable feed is an `.ics` file at the root of `out_dir`, or one in a folder of it
     whose events belong to other runbooks than the folder's name (a standard's folder
     can never be a runbook's id). A runbook's own feeds in `<id>/` are not listed."""
     if not out_dir.is_dir():
         return
-    candidates = list(out_dir.glob("*.ics"))
-    for folder in out_dir.iterdir():
-        if folder.is_dir() and not folder.is_symlink():
-            candidates += folder.glob("*.ics")
+    if only is not None:
+        candidates = list(only.glob("*.ics"))
+    else:
+        candidates = list(out_dir.glob("*.ics"))
+        for folder in out_dir.iterdir():
+            if folder.is_dir() and not folder.is_symlink():
+                candidates += folder.glob("*.ics")
     for path in sorted(candidates):
         rel = path.relative_to(out_dir).as_posix()
         if rel in skip or path.is_symlink():
