@@ -81,9 +81,11 @@ RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS,
 
 def scale(folder: Path, n: int, r: int) -> tuple[Path, Path]:
     """The seed with `n` milestones over `r` roles, and the same events for yaml2ics."""
-    from calgen.core.schedule import DEFAULT_CALENDAR, parse_local
-    from calgen.render.ical.feeds import summary
+    from calgen.core.schedule import WorkCalendar, parse_local
+    from calgen.runbook.items import summary
     from calgen.runbook.validate import load_runbook
+
+    calendar = WorkCalendar()
 
     shared = folder / "shared"
     shutil.copytree(SEED.parent / "shared", shared, dirs_exist_ok=True)
@@ -107,8 +109,8 @@ def scale(folder: Path, n: int, r: int) -> tuple[Path, Path]:
         if copy:
             m["roles"] = rng.sample(role_ids, k=min(len(m["roles"]), len(role_ids)))
         at = parse_local(m["at"]) if "at" in m else None
-        if copy % 10 == 1 and at and at < go_live and DEFAULT_CALENDAR.is_working(at.date()):
-            days = DEFAULT_CALENDAR.distance(at.date(), go_live.date())
+        if copy % 10 == 1 and at and at < go_live and calendar.is_working(at.date()):
+            days = calendar.distance(at.date(), go_live.date())
             m["at"] = f"{days} working days before go_live at {at:%H:%M}"
         milestones.append(m)
     data["milestones"] = milestones

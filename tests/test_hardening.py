@@ -109,7 +109,7 @@ def test_markdown_table_and_html_stay_intact(hostile: dict[str, bytes]) -> None:
     [
         ("id: hostile", "id: ../evil", "is not a runbook id of lowercase letters"),
         ("id: hostile", "id: a/b", "is not a runbook id of lowercase letters"),
-        ("id: hostile", "id: index.html", "and not index.html"),
+        ("id: hostile", "id: index.html", "not ending in .ics, .html, .md, .json"),
         ("roles: [gemeenten]\n    actionholder", "roles: [all]\n    actionholder", "not all,"),
         ("roles: [gemeenten]\n    actionholder", "roles: [index]\n    actionholder", "index"),
         (

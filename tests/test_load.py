@@ -80,7 +80,26 @@ def test_alias_bomb_refused_before_expanding() -> None:
     for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
     _, errors, _ = _load("\n".join(lines) + "\n")
-    assert any("refused: more than 200000 YAML nodes" in e for e in errors)
+    assert errors == [
+        "f.yaml:5:16: refused: aliases expand the file to more than 67192 characters of text"
+        " (4 times its size)"
+    ]
+
+
+def test_alias_node_count_refused_before_expanding() -> None:
+    lines = ["a: &a [" + ", ".join(['""'] * 20) + "]"]  # 21 nodes and no text
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 20) + "]")
+    _, errors, _ = _load("\n".join(lines) + "\n")
+    assert any("refused: more than 500000 YAML nodes" in e for e in errors)
+
+
+def test_aliases_within_the_bound_are_expanded() -> None:
+    text = "base: &b {title: " + "x" * 1000 + "}\n" + "".join(f"k{i}: *b\n" for i in range(3))
+    data, errors, _ = _load(text)
+    assert errors == []
+    assert isinstance(data, dict)
+    assert data["k2"] == {"title": "x" * 1000}
 
 
 def test_impossible_date_stays_text() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,14 @@ from calgen.runbook.model import Channel, Contact, Message, Role
 from calgen.runbook.schema import SHARED_SCHEMA
 
 
+def _and_above(path: str) -> Iterator[str]:
+    """`milestones[4].at` -> itself, `milestones[4]`, `milestones`."""
+    yield path
+    for i in range(len(path) - 1, 0, -1):
+        if path[i] in ".[":
+            yield path[:i]
+
+
 class Context:
     """What the validators share: the document, the diagnostics, and lookups."""
 
@@ -40,7 +48,9 @@ class Context:
         self.contacts: dict[str, Contact] = {}
         # paths the structural check found wrong: domain checks pass over them, so that
         # one run reports every problem without tripping over malformed data
-        self.broken: set[str] = set()
+        self.broken: Iterable[str] = ()
+        self.suggestions = 0  # did-you-means given (calgen.runbook.context.unknown)
+        self._sorted: dict[str, list[str]] = {}
         # time resolution: relative times refer to go-live or to a milestone's start
         self.holidays = holidays
         self.calendar = schedule.WorkCalendar(holidays=holidays)
@@ -49,17 +59,30 @@ class Context:
         self.resolved: dict[PathKey, dt.datetime | None] = {}
         self.rules: dict[PathKey, schedule.Relative] = {}
 
+    @property
+    def broken(self) -> frozenset[str]:
+        return self._broken
+
+    @broken.setter
+    def broken(self, paths: Iterable[str]) -> None:
+        self._broken = frozenset(p for p in paths if p)
+        # every broken path and each path above one: a lookup per path, not per entry
+        self._above_broken = frozenset(a for p in self._broken for a in _and_above(p))
+
+    def sorted_names(self, what: str, known: Iterable[str]) -> list[str]:
+        """`known`, sorted, once per kind of name and size (did-you-mean asks often)."""
+        names = list(known)
+        found = self._sorted.get(what)
+        if found is None or len(found) != len(names):
+            found = self._sorted[what] = sorted(names)
+        return found
+
     def is_broken(self, path: PathKey) -> bool:
-        if not self.broken:
+        """Whether `path` is a broken path, lies inside one, or holds one."""
+        if not self._broken:
             return False  # the common case: a structurally sound file
         here = format_path(path)
-        for bad in self.broken:
-            if not bad:
-                continue
-            for a, b in ((here, bad), (bad, here)):
-                if a == b or a.startswith(b + ".") or a.startswith(b + "["):
-                    return True
-        return False
+        return here in self._above_broken or any(a in self._broken for a in _and_above(here))
 
     def items(self, key: str) -> Iterable[tuple[int, Any]]:
         """The structurally sound entries of the top-level list `key`."""
@@ -219,9 +242,25 @@ def build_contact(data: dict[str, Any], base: Contact | None = None) -> Contact:
     return dataclasses.replace(base, **fields) if base else Contact(**fields)
 
 
+# Work per unknown reference stays bounded however many there are: a did-you-mean for
+# the first MAX_SUGGESTIONS only, each among at most MAX_CANDIDATES names of about the
+# same length, and at most MAX_LISTED known names in the message.
+MAX_SUGGESTIONS = 50
+MAX_CANDIDATES = 1000
+MAX_LISTED = 20
+
+
 def unknown(ctx: Context, path: PathKey, what: str, value: str, known: Iterable[str]) -> None:
-    known = sorted(known)
-    guess = difflib.get_close_matches(value, known, n=1)
-    suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
-    listing = ", ".join(known) if known else f"none: is the shared {what}s file in `uses`?"
+    names = ctx.sorted_names(what, known)
+    suggestion = ""
+    if ctx.suggestions < MAX_SUGGESTIONS:
+        ctx.suggestions += 1
+        near = [n for n in names if abs(len(n) - len(value)) <= 3][:MAX_CANDIDATES]
+        guess = difflib.get_close_matches(value, near, n=1)
+        suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
+    listing = ", ".join(names[:MAX_LISTED])
+    if len(names) > MAX_LISTED:
+        listing += f" and {len(names) - MAX_LISTED} more"
+    if not names:
+        listing = f"none: is the shared {what}s file in `uses`?"
     ctx.error(path, f"unknown {what} '{value}'{suggestion} (known: {listing})")

@@ -21,8 +21,13 @@ from calgen.core.errors import CalgenError, Diagnostics, Pos
 PathKey = tuple[str | int, ...]
 
 MAX_BYTES = 5 * 1024 * 1024
-MAX_NODES = 200_000
+MAX_NODES = 500_000  # some 40,000 milestones
 MAX_DEPTH = 64
+# Aliases may repeat what a file says, but the text of the data it holds stays within
+# MAX_EXPANSION times the file's own size (plus EXPANSION_SLACK for a small file), so no
+# file makes a build write far more than it reads.
+MAX_EXPANSION = 4
+EXPANSION_SLACK = 64 * 1024
 
 
 def format_path(path: PathKey) -> str:
@@ -84,6 +89,7 @@ class _Frame:
     path: PathKey
     anchor: str | None
     start: int  # the node count when it began (its size, for aliases)
+    start_chars: int  # the text count when it began
     key: str | None = None  # a mapping's pending key
     key_pos: tuple[int, int] | None = None
     skip_key: bool = False  # the pending key was refused: drop its value
@@ -99,14 +105,18 @@ class _Builder:
     before it is expanded) and reports duplicate keys.
     """
 
-    def __init__(self, doc: Document, diags: Diagnostics, loader: yaml.SafeLoader) -> None:
+    def __init__(
+        self, doc: Document, diags: Diagnostics, loader: yaml.SafeLoader, max_chars: int
+    ) -> None:
         self.doc = doc
         self.diags = diags
         self.loader = loader
         self.constructor = yaml.SafeLoader("")
         self.nodes = 0
+        self.chars = 0  # the text of every scalar, aliases at their full size
+        self.max_chars = max_chars
         self.stack: list[_Frame] = []
-        self.anchors: dict[str, tuple[Any, PathKey, int]] = {}  # value, path, size
+        self.anchors: dict[str, tuple[Any, PathKey, int, int]] = {}  # value, path, nodes, chars
         self.root: Any = None
         self.skipping = 0  # inside a refused (non-scalar) key
         self.plain_tags: dict[str, str] = {}
@@ -114,10 +124,17 @@ class _Builder:
     def pos(self, mark: Any) -> Pos:
         return Pos(file=self.doc.file, line=mark.line + 1, col=mark.column + 1)
 
-    def count(self, n: int, mark: Any) -> None:
+    def count(self, n: int, mark: Any, chars: int = 0) -> None:
         self.nodes += n
+        self.chars += chars
         if self.nodes > MAX_NODES:
             raise _TooBig(f"more than {MAX_NODES} YAML nodes (an alias bomb?)", self.pos(mark))
+        if self.chars > self.max_chars:
+            raise _TooBig(
+                f"aliases expand the file to more than {self.max_chars} characters of text "
+                f"({MAX_EXPANSION} times its size)",
+                self.pos(mark),
+            )
 
     def run(self) -> Any:
         get = self.loader.get_event
@@ -126,7 +143,7 @@ class _Builder:
             event = get()  # type: ignore[no-untyped-call]
             kind = type(event)
             if kind is yaml.ScalarEvent:
-                self.count(1, event.start_mark)
+                self.count(1, event.start_mark, len(event.value))
                 self.scalar(event)
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 self.count(1, event.start_mark)
@@ -206,7 +223,7 @@ class _Builder:
             return
         self.place(value, path, event.start_mark)
         if event.anchor:
-            self.anchors[event.anchor] = (value, path, 1)
+            self.anchors[event.anchor] = (value, path, 1, len(event.value))
 
     def construct(self, event: yaml.ScalarEvent) -> Any:
         tag = event.tag
@@ -247,7 +264,15 @@ class _Builder:
         if len(self.stack) >= MAX_DEPTH:
             raise _TooBig(f"nested deeper than {MAX_DEPTH} levels", self.pos(event.start_mark))
         self.place(value, path, event.start_mark)
-        self.stack.append(_Frame(value=value, path=path, anchor=event.anchor, start=self.nodes))
+        self.stack.append(
+            _Frame(
+                value=value,
+                path=path,
+                anchor=event.anchor,
+                start=self.nodes,
+                start_chars=self.chars,
+            )
+        )
 
     def end(self) -> None:
         if self.skipping:
@@ -258,7 +283,12 @@ class _Builder:
             for merged, merged_path in frame.merges:
                 self.merge(frame, merged, merged_path)
         if frame.anchor:
-            self.anchors[frame.anchor] = (frame.value, frame.path, self.nodes - frame.start + 1)
+            self.anchors[frame.anchor] = (
+                frame.value,
+                frame.path,
+                self.nodes - frame.start + 1,
+                self.chars - frame.start_chars,
+            )
 
     def merge(self, frame: _Frame, merged: Any, merged_path: PathKey) -> None:
         """`<<: *defaults`: keys of the merged mapping(s) that the mapping lacks."""
@@ -279,8 +309,8 @@ class _Builder:
         if event.anchor not in self.anchors:
             self.diags.error(self.pos(event.start_mark), f"unknown alias '*{event.anchor}'")
             return
-        value, _source, size = self.anchors[event.anchor]
-        self.count(size, event.start_mark)
+        value, _source, size, chars = self.anchors[event.anchor]
+        self.count(size, event.start_mark, chars)
         path = self.child_path(event.start_mark)
         if path is None:
             self.diags.error(self.pos(event.start_mark), "keys must be plain words")
@@ -319,7 +349,8 @@ def _parse(
     doc = Document(file=file, data=None)
     loader = loader_class(text)
     try:
-        doc.data = _Builder(doc, diags, loader).run()
+        limit = MAX_EXPANSION * len(text) + EXPANSION_SLACK
+        doc.data = _Builder(doc, diags, loader, limit).run()
     except _TooBig as exc:
         diags.error(exc.pos, f"refused: {exc}")
         doc.data = None
