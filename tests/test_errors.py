@@ -64,6 +64,7 @@ MUTABLE = {
     "calgen.runbook.load.Document",  # the YAML loader fills in values and positions
     "calgen.runbook.load._Frame",  # a mapping or sequence the loader is building
     "calgen.replan.release.Plan",  # new-release's plan, built move by move
+    "calgen.replan.release._Replanning",  # moves the times, filling in the plan
 }
 
 
