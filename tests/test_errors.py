@@ -63,6 +63,7 @@ MUTABLE = {
     "calgen.core.errors.Diagnostics",  # collects errors and warnings during a run
     "calgen.runbook.load.Document",  # the YAML loader fills in values and positions
     "calgen.runbook.load._Frame",  # a mapping or sequence the loader is building
+    "calgen.notify.deliver.RunTally",  # what a notify run has done so far
     "calgen.replan.release.Plan",  # new-release's plan, built move by move
     "calgen.replan.release._Replanning",  # moves the times, filling in the plan
 }
