@@ -20,6 +20,8 @@ from calgen.runbook.model import Runbook
 
 @dataclass(frozen=True, kw_only=True)
 class MilestoneState:
+    """What a version snapshot keeps of a milestone: the little that is compared."""
+
     title: str
     roles: tuple[str, ...]
     start: dt.datetime
