@@ -46,7 +46,7 @@ def test_every_public_exception_derives_from_calgen_error() -> None:
     names = {f"{c.__module__}.{c.__qualname__}" for c in classes}
     assert {
         "calgen.replan.release.ReleaseError",
-        "calgen.core.schedule.TimeProblem",
+        "calgen.core.schedule.TimeError",
         "calgen.notify.state.NotifyError",
         "calgen.runbook.load.SharedPathError",
     } <= names

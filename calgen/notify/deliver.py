@@ -29,7 +29,7 @@ from calgen.notify.due import DEFAULT_EXPIRE, Due, Item, items, role_dues
 from calgen.notify.state import NewItem, NewMessage, NotifyError, Queued, State
 from calgen.notify.statefile import open_state
 from calgen.notify.transport import (
-    ConnectionLost,
+    ConnectionLostError,
     OutboxSender,
     Outcome,
     Sender,
@@ -383,7 +383,7 @@ class _Run:
         for _attempt in range(2):
             try:
                 return sender.send(message, envelope_from, q.email)
-            except ConnectionLost as lost:
+            except ConnectionLostError as lost:
                 reply = lost.reply
                 sender.reconnect()  # NotifyError when the server is gone: the run stops
         return Outcome(

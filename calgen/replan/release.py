@@ -208,7 +208,7 @@ class _Replanning:
         new_day, rule = self._new_date(old.date(), container.get("distance", DISTANCES[0]))
         try:
             new = schedule.local(dt.datetime.combine(new_day, old.time()))
-        except schedule.TimeProblem as exc:
+        except schedule.TimeError as exc:
             raise ReleaseError(f"{what}: {exc}") from None
         self.date_map[old.date()] = new_day
         container[key] = _same_style(value, f"{new:%Y-%m-%d %H:%M}")

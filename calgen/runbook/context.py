@@ -110,7 +110,7 @@ class Context:
         if rule is None:
             try:
                 return schedule.parse_local(value)
-            except schedule.TimeProblem as exc:
+            except schedule.TimeError as exc:
                 self.error(path, str(exc))
                 return None
         self.rules[path] = rule
@@ -131,7 +131,7 @@ class Context:
                 return None
         try:
             return rule.resolve(anchor, self.calendar)
-        except schedule.TimeProblem as exc:
+        except schedule.TimeError as exc:
             self.error(path, str(exc))
             return None
 
@@ -143,7 +143,7 @@ class Context:
     def date(self, path: PathKey, value: Any) -> dt.date | None:
         try:
             return schedule.parse_date(value)
-        except schedule.TimeProblem as exc:
+        except schedule.TimeError as exc:
             self.error(path, str(exc))
             return None
 

@@ -70,7 +70,7 @@ _STANDARD_TAGS = frozenset(
 _EventLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _TooBig(Exception):
+class _TooBigError(Exception):
     def __init__(self, message: str, pos: Pos) -> None:
         super().__init__(message)
         self.pos = pos
@@ -117,7 +117,7 @@ class _Builder:
     def count(self, n: int, mark: Any) -> None:
         self.nodes += n
         if self.nodes > MAX_NODES:
-            raise _TooBig(f"more than {MAX_NODES} YAML nodes (an alias bomb?)", self.pos(mark))
+            raise _TooBigError(f"more than {MAX_NODES} YAML nodes (an alias bomb?)", self.pos(mark))
 
     def run(self) -> Any:
         get = self.loader.get_event
@@ -138,7 +138,7 @@ class _Builder:
             elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
-                    raise _TooBig(
+                    raise _TooBigError(
                         "more than one YAML document in the file", self.pos(event.start_mark)
                     )
             elif kind is yaml.StreamEndEvent:
@@ -245,7 +245,7 @@ class _Builder:
             self.skipping = 1
             return
         if len(self.stack) >= MAX_DEPTH:
-            raise _TooBig(f"nested deeper than {MAX_DEPTH} levels", self.pos(event.start_mark))
+            raise _TooBigError(f"nested deeper than {MAX_DEPTH} levels", self.pos(event.start_mark))
         self.place(value, path, event.start_mark)
         self.stack.append(_Frame(value=value, path=path, anchor=event.anchor, start=self.nodes))
 
@@ -320,7 +320,7 @@ def _parse(
     loader = loader_class(text)
     try:
         doc.data = _Builder(doc, diags, loader).run()
-    except _TooBig as exc:
+    except _TooBigError as exc:
         diags.error(exc.pos, f"refused: {exc}")
         doc.data = None
         return doc

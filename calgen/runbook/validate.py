@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from calgen.core import layout, schedule
-from calgen.core.errors import Diagnostics, InvalidRunbook, Pos
+from calgen.core.errors import Diagnostics, InvalidRunbookError, Pos
 from calgen.core.reminders import (
     OFFICE_HOURS,
     Lead,
@@ -54,7 +54,7 @@ from calgen.runbook.schema import MESSAGE_CODE, RUNBOOK_SCHEMA
 def load_runbook(
     path: Path, display: str | None = None, holidays: schedule.HolidayTable | None = None
 ) -> tuple[Runbook, Diagnostics]:
-    """Load, check and build one runbook. Raises InvalidRunbook with every error found;
+    """Load, check and build one runbook. Raises InvalidRunbookError with every error found;
     returns the warnings along with the runbook. `holidays`: the run's holiday table (a
     new one when not given)."""
     diags = Diagnostics()
@@ -478,7 +478,7 @@ def load_many(
     for path in paths:
         try:
             runbook, warnings = load_runbook(path, holidays=holidays)
-        except InvalidRunbook as exc:
+        except InvalidRunbookError as exc:
             diags.extend(exc.diagnostics)
             continue
         diags.extend(warnings)
