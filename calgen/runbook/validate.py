@@ -18,6 +18,7 @@ problems before it raises once. Where each domain rule is checked:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -257,7 +258,7 @@ def _validate_phase_order(ctx: Context, phases: list[Phase]) -> None:
             f"phases must be {', '.join(PHASE_ORDER)} in that order (found {', '.join(ids)})",
         )
         return
-    for i, (before, after) in enumerate(zip(phases, phases[1:], strict=False)):
+    for i, (before, after) in enumerate(itertools.pairwise(phases)):
         if after.start < before.end:
             ctx.error(
                 ("phases", i + 1, "start"),
