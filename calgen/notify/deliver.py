@@ -75,6 +75,14 @@ class RunTally:
     def add(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
 
+    def record(self, status: str, line: str) -> None:
+        """A message's outcome; a refused or deferred one is listed too (the first 1000)."""
+        self.add(status)
+        if status != "sent":
+            listed = self.refused if status == "refused" else self.deferred
+            if len(listed) < 1000:
+                listed.append(line)
+
     def report(self) -> Report:
         return Report(
             verb=self.verb,
@@ -219,6 +227,8 @@ class _Run:
             self.state.enqueue(batch, expired)
 
     def _queue_notices(self, runbook: Runbook, write: bool) -> None:
+        """A change notice for each subscriber of an affected role, once per published
+        version (on the first run, subscribers know the published version)."""
         if not runbook.versions:
             return
         current = runbook.versions[0].version
@@ -228,10 +238,18 @@ class _Run:
         seen = self.state.seen(runbook.id)
         if seen == current:
             return
-        if seen is None:
-            if write:  # the first run: subscribers know the published version
-                self.state.set_seen(runbook.id, current)
-            return
+        if seen is not None:
+            for role, lines in self._changes_since(runbook, seen, current, new_path).items():
+                self._queue_notice(runbook, role, (seen, current), lines, write)
+        if write:
+            # together with the last notices' rows: told once per version, however it ends
+            self.state.set_seen(runbook.id, current)
+
+    def _changes_since(
+        self, runbook: Runbook, seen: str, current: str, new_path: Path
+    ) -> dict[str, tuple[str, ...]]:
+        """The changes from version `seen` to `current`, by role; none (noted) when a
+        published snapshot is missing."""
         old = changes.read_snapshot(changes.snapshot_path(self.options.dist, runbook.id, seen))
         new = changes.read_snapshot(new_path)
         if old is None or new is None:
@@ -239,40 +257,43 @@ class _Run:
                 f"{runbook.id}: no change notice from version {seen} to {current}: the"
                 f" published snapshot of version {seen} is missing in {self.options.dist}"
             )
-            if write:
-                self.state.set_seen(runbook.id, current)
+            return {}
+        return changes.notice(runbook, seen, old, current, new).by_role
+
+    def _queue_notice(
+        self,
+        runbook: Runbook,
+        role: str,
+        versions: tuple[str, str],
+        lines: tuple[str, ...],
+        write: bool,
+    ) -> None:
+        """One role's change notice: stored once, queued for each of its subscribers."""
+        recipients = self.options.subscribers.by_role.get(role, ())
+        if not recipients:
             return
-        found = changes.notice(runbook, seen, old, current, new)
-        for role, lines in found.by_role.items():
-            recipients = self.options.subscribers.by_role.get(role, ())
-            if not recipients:
-                continue
-            if not write:
-                _, rendered = self.composer.notice(runbook, role, seen, current, lines)
-                self.tally.planned.extend(f"{r.email}\t{rendered.subject}" for r in recipients)
-                continue
-            ref = self.state.add_notice(runbook.id, seen, current, role, lines)
-            for start in range(0, len(recipients), CHUNK):
-                self.state.enqueue(
-                    [
-                        NewMessage(
-                            msgid=notice_id(
-                                runbook.id, seen, current, role, r.key, self.sender_address
-                            ),
-                            kind="change",
-                            runbook=runbook.id,
-                            role=role,
-                            email=r.key,
-                            name=r.name,
-                            date=self.date,
-                            ref=ref,
-                        )
-                        for r in recipients[start : start + CHUNK]
-                    ]
-                )
-        if write:
-            # together with the last notices' rows: told once per version, however it ends
-            self.state.set_seen(runbook.id, current)
+        old, new = versions
+        if not write:
+            _, rendered = self.composer.notice(runbook, role, old, new, lines)
+            self.tally.planned.extend(f"{r.email}\t{rendered.subject}" for r in recipients)
+            return
+        ref = self.state.add_notice(runbook.id, old, new, role, lines)
+        for start in range(0, len(recipients), CHUNK):
+            self.state.enqueue(
+                [
+                    NewMessage(
+                        msgid=notice_id(runbook.id, old, new, role, r.key, self.sender_address),
+                        kind="change",
+                        runbook=runbook.id,
+                        role=role,
+                        email=r.key,
+                        name=r.name,
+                        date=self.date,
+                        ref=ref,
+                    )
+                    for r in recipients[start : start + CHUNK]
+                ]
+            )
 
     # ------------------------------------------------------------------ deliver
 
@@ -328,6 +349,7 @@ class _Run:
         return (str(row[0]), str(row[1])) if row else ("?", "?")
 
     def deliver(self, sender: Sender) -> None:
+        """Every queued message in order, a page at a time."""
         total = self.state.db.execute(
             "SELECT count(*) FROM messages WHERE status IN ('queued', 'claimed', 'deferred')"
         ).fetchone()[0]
@@ -338,36 +360,9 @@ class _Run:
                 last_id = q.id
                 if q.runbook not in self.runbooks:
                     skipped[q.runbook] = skipped.get(q.runbook, 0) + 1
-                    continue
-                message = self.compose(q)
-                if message is None:
-                    self.state.finish(
-                        q, "cancelled", "unsubscribed, or its items are gone or expired"
-                    )
-                    self.tally.add("cancelled")
-                    continue
-                if q.status == "claimed":
-                    self.tally.resent.append(f"{message.to} {q.msgid}")
-                self.state.claim(q)  # before the server sees it
-                try:
-                    outcome = self._hand_over(sender, message, q)
-                except NotifyError as exc:
-                    self.state.finish(q, "deferred", str(exc))
-                    raise
-                self.state.finish(q, outcome.status, outcome.reply)
-                self.tally.add(outcome.status)
-                if outcome.status != "sent":
-                    line = f"{message.to}: {outcome.reply} ({message.subject})"
-                    target = (
-                        self.tally.refused if outcome.status == "refused" else self.tally.deferred
-                    )
-                    if len(target) < 1000:
-                        target.append(line)
-                done += 1
-                if self.options.progress is not None and time.monotonic() - shown > 0.5:
-                    shown = time.monotonic()
-                    self.options.progress.write(f"\r{done}/{total} {sender.verb}")
-                    self.options.progress.flush()
+                elif self._deliver_one(sender, q):
+                    done += 1
+                    shown = self._show_progress(f"{done}/{total} {sender.verb}", shown)
         if self.options.progress is not None and shown:
             self.options.progress.write(f"\r{done}/{total} {sender.verb}\n")
         for runbook, n in skipped.items():
@@ -375,6 +370,34 @@ class _Run:
                 f"{n} queued message(s) of runbook {runbook} not sent: it is not among the"
                 " runbooks of this run"
             )
+
+    def _deliver_one(self, sender: Sender, q: Queued) -> bool:
+        """Compose, claim, hand over and record one message; False when it was cancelled."""
+        message = self.compose(q)
+        if message is None:
+            self.state.finish(q, "cancelled", "unsubscribed, or its items are gone or expired")
+            self.tally.add("cancelled")
+            return False
+        if q.status == "claimed":
+            self.tally.resent.append(f"{message.to} {q.msgid}")
+        self.state.claim(q)  # before the server sees it
+        try:
+            outcome = self._hand_over(sender, message, q)
+        except NotifyError as exc:
+            self.state.finish(q, "deferred", str(exc))
+            raise
+        self.state.finish(q, outcome.status, outcome.reply)
+        self.tally.record(outcome.status, f"{message.to}: {outcome.reply} ({message.subject})")
+        return True
+
+    def _show_progress(self, text: str, shown: float) -> float:
+        """`text` on the terminal, at most twice a second; returns when it was last shown."""
+        now = time.monotonic()
+        if self.options.progress is None or now - shown <= 0.5:
+            return shown
+        self.options.progress.write(f"\r{text}")
+        self.options.progress.flush()
+        return now
 
     def _hand_over(self, sender: Sender, message: Mail, q: Queued) -> Outcome:
         """Send; after a lost connection reconnect and try once more, then defer."""
