@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from calgen.core import dutch
+from calgen.core.errors import CalgenError
 from calgen.core.schedule import AMSTERDAM, WorkCalendar
 from calgen.runbook.model import Runbook
 
@@ -64,7 +65,7 @@ def to_json(version: str, shot: Snapshot) -> str:
     return f'{{"version": {json.dumps(version)}, "milestones": {{\n{body}\n}}}}\n'
 
 
-class SnapshotError(ValueError):
+class SnapshotError(CalgenError, ValueError):
     """A published snapshot that is not one calgen wrote (hand-edited, truncated, planted)."""
 
 
