@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds: build": build + seeds,
             "seeds: build, empty cache": build + seeds,
             "seeds: validate": [py, "-m", "calgen", "validate", *seeds],
-            **{f"{n}x{r}: build": build + [str(inputs[n, r][0])] for n, r in inputs},
+            **{f"{n}x{r}: build": [*build, str(inputs[n, r][0])] for n, r in inputs},
             f"{big}x8: validate": [py, "-m", "calgen", "validate", str(inputs[big, 8][0])],
         }
         if has_y2i:

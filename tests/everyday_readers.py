@@ -148,7 +148,7 @@ def read_many_calcurse(paths: list[Path], work: Path) -> Feeds:
                 "R\t%m\n",
                 "--format-recur-event",
                 "R\t%m\n",
-            ],  # fmt: skip
+            ],
             env,
         )
         # calcurse's own store: `MM/DD/YYYY @ HH:MM -> ... [>note] [!]SUMMARY`, `!`: alarm
@@ -223,7 +223,7 @@ def loopback_http(folder: Path) -> Iterator[str]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:  # the base class's names
         pass
 
 
@@ -293,7 +293,7 @@ def read_many_khal(feeds: dict[str, Path], work: Path) -> Feeds:
             "{calendar}\t{uid}\t{start}\t{end}\t{alarm-symbol}",
             f"{first:%Y-%m-%d}",
             f"{last:%Y-%m-%d}",
-        ],  # fmt: skip
+        ],
         env,
     )
     # vdirsyncer's http storage replaces each UID with a hash of the item: match on

@@ -87,7 +87,9 @@ def missing(reason: str) -> None:
 
 
 class Handler(SimpleHTTPRequestHandler):
-    extensions_map = {
+    # overrides the standard library's class attribute, which typeshed declares without
+    # ClassVar (so mypy refuses one here): read-only in practice
+    extensions_map = {  # noqa: RUF012
         **SimpleHTTPRequestHandler.extensions_map,
         ".html": "text/html; charset=utf-8",
         ".ics": "text/calendar; charset=utf-8",

@@ -118,16 +118,16 @@ def test_saved_holidays_load_back_and_other_keys_are_pruned(
     assert len(list((own_dir / "holidays").glob("*.json"))) == 1  # the old file is gone
 
 
-class Blocked(Exception):
+class BlockedError(Exception):
     """Not an OSError (as TimeoutError is): no `except OSError` in calgen catches it."""
 
 
 @contextlib.contextmanager
 def _within(seconds: float) -> Iterator[None]:
-    """The block fails (Blocked) instead of hanging the tests when it blocks."""
+    """The block fails (BlockedError) instead of hanging the tests when it blocks."""
 
     def expired(signum: int, frame: FrameType | None) -> None:
-        raise Blocked(f"blocked for {seconds} s")
+        raise BlockedError(f"blocked for {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -46,7 +46,7 @@ def test_every_public_exception_derives_from_calgen_error() -> None:
     names = {f"{c.__module__}.{c.__qualname__}" for c in classes}
     assert {
         "calgen.replan.release.ReleaseError",
-        "calgen.core.schedule.TimeProblem",
+        "calgen.core.schedule.TimeError",
         "calgen.notify.state.NotifyError",
         "calgen.runbook.load.SharedPathError",
     } <= names
@@ -63,7 +63,9 @@ MUTABLE = {
     "calgen.core.errors.Diagnostics",  # collects errors and warnings during a run
     "calgen.runbook.load.Document",  # the YAML loader fills in values and positions
     "calgen.runbook.load._Frame",  # a mapping or sequence the loader is building
+    "calgen.notify.deliver.RunTally",  # what a notify run has done so far
     "calgen.replan.release.Plan",  # new-release's plan, built move by move
+    "calgen.replan.release._Replanning",  # moves the times, filling in the plan
 }
 
 

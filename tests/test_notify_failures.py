@@ -335,7 +335,7 @@ def test_sigkill_at_random_moments_loses_nothing(
 ) -> None:
     people = _workspace(tmp_path, monkeypatch, 120)
     handler, url = server
-    chance = random.Random(20220330)  # noqa: S311 - reproducible moments, not secrets
+    chance = random.Random(20220330)  # reproducible moments, not secrets
     for _trial in range(5):
         pid = _child(_args(url))
         time.sleep(chance.uniform(0.0, 0.8))

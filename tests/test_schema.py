@@ -52,7 +52,7 @@ def test_schema_is_valid_json_schema(schema: dict[str, Any]) -> None:
     json.dumps(schema)
 
 
-RUNBOOK_FILES = sorted((ROOT / "runbooks").glob("*.yaml")) + [TESTDATA / "valid" / "dst-2022.yaml"]
+RUNBOOK_FILES = [*sorted((ROOT / "runbooks").glob("*.yaml")), TESTDATA / "valid" / "dst-2022.yaml"]
 
 
 @pytest.mark.parametrize("path", RUNBOOK_FILES, ids=[p.name for p in RUNBOOK_FILES])

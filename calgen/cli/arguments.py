@@ -54,7 +54,7 @@ def _local_time(text: str) -> dt.datetime:
     """`"2022-03-30 17:00"`: a Europe/Amsterdam wall-clock time that exists once."""
     try:
         return schedule.parse_local(text)
-    except schedule.TimeProblem as exc:
+    except schedule.TimeError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 

@@ -99,7 +99,7 @@ def folder(name: str, *, create: bool = True) -> Path | None:
     if not _in_use or _published(root()):
         return None
     path = root() / name
-    if not _calgens(path):
+    if not _is_calgen_folder(path):
         if not create:
             return None
         try:
@@ -126,7 +126,7 @@ def _published(place: Path) -> bool:
     return any((p / MANIFEST).exists() for p in (here, *here.parents))
 
 
-def _calgens(path: Path) -> bool:
+def _is_calgen_folder(path: Path) -> bool:
     """`path` is a folder, not a symlink, with calgen's tag (a regular file, TAG_TEXT)."""
     try:
         if not stat.S_ISDIR(path.lstat().st_mode):
@@ -149,7 +149,7 @@ def jinja_folder(version: str) -> Path | None:
         return None
     with contextlib.suppress(OSError):  # pruning is housekeeping: the cache still works
         for other in path.parent.iterdir():
-            if other.name != name and _JINJA.fullmatch(other.name) and _calgens(other):
+            if other.name != name and _JINJA.fullmatch(other.name) and _is_calgen_folder(other):
                 for entry in other.iterdir():
                     if _COMPILED.fullmatch(entry.name) or entry.name == TAG:
                         with contextlib.suppress(OSError):  # a folder of that name stays

@@ -1,7 +1,7 @@
 """Diagnostics: every problem found in a runbook, with the place it was found.
 
 Validation never stops at the first problem: each stage appends to a
-:class:`Diagnostics` collector and raises :class:`InvalidRunbook` once, at the end.
+:class:`Diagnostics` collector and raises :class:`InvalidRunbookError` once, at the end.
 """
 
 from __future__ import annotations
@@ -80,14 +80,14 @@ class Diagnostics:
 
     def raise_if_errors(self) -> None:
         if self.errors:
-            raise InvalidRunbook(self)
+            raise InvalidRunbookError(self)
 
 
 class CalgenError(Exception):
     """Base of every error calgen reports to a user (never shown as a traceback)."""
 
 
-class InvalidRunbook(CalgenError):
+class InvalidRunbookError(CalgenError):
     def __init__(self, diagnostics: Diagnostics) -> None:
         self.diagnostics = diagnostics
         super().__init__("\n".join(str(d) for d in diagnostics))

@@ -26,7 +26,7 @@ WEEKDAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterd
 _LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}")
 
 
-class TimeProblem(CalgenError, ValueError):
+class TimeError(CalgenError, ValueError):
     """A wall-clock time that cannot be written into a feed reliably."""
 
 
@@ -37,13 +37,13 @@ def parse_local(text: str) -> dt.datetime:
     autumn fold (it exists twice): calendar clients disagree on both.
     """
     if not _LOCAL.fullmatch(text):
-        raise TimeProblem(f"'{text}' is not a valid date and time (YYYY-MM-DD HH:MM)")
+        raise TimeError(f"'{text}' is not a valid date and time (YYYY-MM-DD HH:MM)")
     try:  # by hand: strptime is slow, and this runs for every time in a runbook
         naive = dt.datetime(  # noqa: DTZ001 - the zone is attached by local()
             int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16])
         )
     except ValueError as exc:
-        raise TimeProblem(f"'{text}' is not a valid date and time ({exc})") from None
+        raise TimeError(f"'{text}' is not a valid date and time ({exc})") from None
     return local(naive)
 
 
@@ -56,15 +56,15 @@ def local(naive: dt.datetime, rule: str | None = None) -> dt.datetime:
     if rule:
         text = f"{rule}' resolves to '{text}', but '{text}"
     if not FIRST_YEAR <= naive.year <= LAST_YEAR:
-        raise TimeProblem(f"'{text}' is outside the years {FIRST_YEAR}-{LAST_YEAR} calgen plans")
+        raise TimeError(f"'{text}' is outside the years {FIRST_YEAR}-{LAST_YEAR} calgen plans")
     aware = naive.replace(tzinfo=AMSTERDAM)
     if aware.astimezone(UTC).astimezone(AMSTERDAM).replace(tzinfo=None) != naive:
-        raise TimeProblem(
+        raise TimeError(
             f"'{text}' does not exist in Europe/Amsterdam: the clocks jump from 02:00 to "
             "03:00 that night (start of summer time)"
         )
     if aware.replace(fold=0).utcoffset() != aware.replace(fold=1).utcoffset():
-        raise TimeProblem(
+        raise TimeError(
             f"'{text}' exists twice in Europe/Amsterdam: the clocks go back from 03:00 to "
             "02:00 that night (end of summer time); choose a time outside 02:00-03:00"
         )
@@ -73,16 +73,16 @@ def local(naive: dt.datetime, rule: str | None = None) -> dt.datetime:
 
 def parse_date(value: str | dt.date) -> dt.date:
     if isinstance(value, dt.datetime):
-        raise TimeProblem(f"'{value}' has a time; a date is written YYYY-MM-DD")
+        raise TimeError(f"'{value}' has a time; a date is written YYYY-MM-DD")
     if isinstance(value, dt.date):
         day = value
     else:
         try:
             day = dt.date.fromisoformat(value)
         except ValueError:
-            raise TimeProblem(f"'{value}' is not a valid date (YYYY-MM-DD)") from None
+            raise TimeError(f"'{value}' is not a valid date (YYYY-MM-DD)") from None
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise TimeProblem(f"'{value}' is outside the years {FIRST_YEAR}-{LAST_YEAR} calgen plans")
+        raise TimeError(f"'{value}' is outside the years {FIRST_YEAR}-{LAST_YEAR} calgen plans")
     return day
 
 
@@ -214,7 +214,7 @@ class Relative:
 
     def resolve(self, anchor: dt.datetime, calendar: WorkCalendar) -> dt.datetime:
         if abs(self.count) > MAX_OFFSET_DAYS:
-            raise TimeProblem(
+            raise TimeError(
                 f"'{self.text}' is more than {MAX_OFFSET_DAYS} days away: not a plan calgen makes"
             )
         day = anchor.date()

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 from calgen.notify.addresses import Recipient, Subscribers, load_subscribers
 from calgen.notify.deliver import Options, Report, run
-from calgen.notify.state import Busy, NotifyError, StateError
+from calgen.notify.state import NotifyError, StateBusyError, StateError
 from calgen.notify.transport import SmtpTarget, parse_smtp_url
 
 __all__ = [
-    "Busy",
     "NotifyError",
     "Options",
     "Recipient",
     "Report",
     "SmtpTarget",
+    "StateBusyError",
     "StateError",
     "Subscribers",
     "load_subscribers",

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
 from pathlib import Path
+from typing import Any
 
 from calgen.core.errors import Diagnostics
-from calgen.runbook.load import PathKey, format_path, load_file
+from calgen.runbook.load import Document, PathKey, format_path, load_file
 
 DEFAULT_FROM = Address("Landelijk draaiboek migratie", "calgen", "localhost")
 # on top of the standard library's parse: a domain with a dot, nothing exotic
@@ -97,76 +98,100 @@ def load_subscribers(path: Path, roles: Iterable[str]) -> Subscribers:
     """
     diags = Diagnostics()
     doc = load_file(path, diags)
-    known = set(roles)
-    by_role: dict[str, tuple[Recipient, ...]] = {}
-    sender = DEFAULT_FROM
-    data = doc.data
-    if not diags.errors and not isinstance(data, dict):
-        diags.error(doc.pos(()), "a subscribers file is a mapping with `subscribers:`")
-    elif not diags.errors:
-        for key in data:
-            if key not in ("from", "subscribers"):
-                diags.error(
-                    doc.key_pos((key,)), f"unknown key '{key}' (allowed: from, subscribers)"
-                )
-        if "from" in data:
-            found = (
-                parse_sender(data["from"])
-                if isinstance(data["from"], str)
-                else f"'from' is not an e-mail address: {data['from']!r}"
-            )
-            if isinstance(found, str):
-                diags.error(doc.pos(("from",)), found)
-            else:
-                sender = found
-        subs = data.get("subscribers")
-        if not isinstance(subs, dict):
-            diags.error(
-                doc.pos(("subscribers",)), "`subscribers` maps role ids to lists of addresses"
-            )
-            subs = {}
-        for role, entries in subs.items():
-            path_role: PathKey = ("subscribers", role)
-            if role not in known:
-                hint = ", ".join(sorted(known))
-                diags.error(doc.key_pos(path_role), f"unknown role '{role}' (known: {hint})")
-                continue
-            if not isinstance(entries, list):
-                diags.error(doc.pos(path_role), f"role '{role}': expected a list of addresses")
-                continue
-            recipients: dict[str, Recipient] = {}
-            for i, entry in enumerate(entries):
-                where: PathKey = (*path_role, i)
-                email, name = (entry, "") if isinstance(entry, str) else (None, "")
-                if isinstance(entry, dict):
-                    unknown = set(entry) - {"email", "name"}
-                    if unknown:
-                        diags.error(
-                            doc.pos(where),
-                            f"unknown key '{sorted(map(str, unknown))[0]}' (allowed: email, name)",
-                            format_path(where),
-                        )
-                        continue
-                    email, name = entry.get("email"), entry.get("name", "")
-                    where = (*where, "email")
-                if not isinstance(email, str):
-                    diags.error(
-                        doc.pos(where),
-                        f"not a valid e-mail address: {entry!r}",
-                        format_path(where),
-                    )
-                    continue
-                problem = check_address(email)
-                if problem is None and not isinstance(name, str):
-                    where, problem = (*where[:-1], "name"), "the name must be text"
-                elif problem is None and (problem := check_name(name)) is not None:
-                    where = (*where[:-1], "name")
-                if problem:
-                    diags.error(doc.pos(where), problem, format_path(where))
-                    continue
-                recipient = Recipient(email=email, name=str(name).strip())
-                # the same mailbox twice in a role (other case, other name): one message
-                recipients.setdefault(recipient.key, recipient)
-            by_role[role] = tuple(recipients.values())
+    subscribers = Subscribers(sender=DEFAULT_FROM, by_role={})
+    if not diags.errors:
+        subscribers = _subscribers(doc, set(roles), diags)
     diags.raise_if_errors()
+    return subscribers
+
+
+def _subscribers(doc: Document, known: set[str], diags: Diagnostics) -> Subscribers:
+    data = doc.data
+    if not isinstance(data, dict):
+        diags.error(doc.pos(()), "a subscribers file is a mapping with `subscribers:`")
+        return Subscribers(sender=DEFAULT_FROM, by_role={})
+    for key in data:
+        if key not in ("from", "subscribers"):
+            diags.error(doc.key_pos((key,)), f"unknown key '{key}' (allowed: from, subscribers)")
+    sender = _sender(doc, data, diags)
+    subs = data.get("subscribers")
+    if not isinstance(subs, dict):
+        diags.error(doc.pos(("subscribers",)), "`subscribers` maps role ids to lists of addresses")
+        subs = {}
+    by_role: dict[str, tuple[Recipient, ...]] = {}
+    for role, entries in subs.items():
+        recipients = _role_recipients(doc, role, entries, known, diags)
+        if recipients is not None:
+            by_role[role] = recipients
     return Subscribers(sender=sender, by_role=by_role)
+
+
+def _sender(doc: Document, data: dict[str, Any], diags: Diagnostics) -> Address:
+    """The `from:` address, or calgen's default when there is none (or it is wrong)."""
+    if "from" not in data:
+        return DEFAULT_FROM
+    found = (
+        parse_sender(data["from"])
+        if isinstance(data["from"], str)
+        else f"'from' is not an e-mail address: {data['from']!r}"
+    )
+    if isinstance(found, str):
+        diags.error(doc.pos(("from",)), found)
+        return DEFAULT_FROM
+    return found
+
+
+def _role_recipients(
+    doc: Document, role: str, entries: Any, known: set[str], diags: Diagnostics
+) -> tuple[Recipient, ...] | None:
+    """A role's valid recipients, once per mailbox; None when the role itself is wrong."""
+    path_role: PathKey = ("subscribers", role)
+    if role not in known:
+        hint = ", ".join(sorted(known))
+        diags.error(doc.key_pos(path_role), f"unknown role '{role}' (known: {hint})")
+        return None
+    if not isinstance(entries, list):
+        diags.error(doc.pos(path_role), f"role '{role}': expected a list of addresses")
+        return None
+    recipients: dict[str, Recipient] = {}
+    for i, entry in enumerate(entries):
+        recipient = _recipient(doc, (*path_role, i), entry, diags)
+        if recipient is not None:
+            # the same mailbox twice in a role (other case, other name): one message
+            recipients.setdefault(recipient.key, recipient)
+    return tuple(recipients.values())
+
+
+def _recipient(doc: Document, where: PathKey, entry: Any, diags: Diagnostics) -> Recipient | None:
+    """One entry of a role's list, an address or `{email, name}`; None when it is wrong."""
+    if not isinstance(entry, dict):
+        email = entry if isinstance(entry, str) else None
+        return _checked_recipient(doc, where, entry, email, "", diags)
+    unknown = set(entry) - {"email", "name"}
+    if unknown:
+        diags.error(
+            doc.pos(where),
+            f"unknown key '{sorted(map(str, unknown))[0]}' (allowed: email, name)",
+            format_path(where),
+        )
+        return None
+    email, name = entry.get("email"), entry.get("name", "")
+    return _checked_recipient(doc, (*where, "email"), entry, email, name, diags)
+
+
+def _checked_recipient(
+    doc: Document, where: PathKey, entry: Any, email: Any, name: Any, diags: Diagnostics
+) -> Recipient | None:
+    """The recipient when its address and name are acceptable; else each problem is
+    reported where it is (`where` is the address's place, its name is beside it)."""
+    if not isinstance(email, str):
+        diags.error(doc.pos(where), f"not a valid e-mail address: {entry!r}", format_path(where))
+        return None
+    problem = check_address(email)
+    if problem is None:
+        where = (*where[:-1], "name")
+        problem = "the name must be text" if not isinstance(name, str) else check_name(name)
+    if problem:
+        diags.error(doc.pos(where), problem, format_path(where))
+        return None
+    return Recipient(email=email, name=str(name).strip())

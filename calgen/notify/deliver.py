@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.utils import format_datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TextIO
 
 from calgen.core.reminders import Lead
@@ -28,7 +29,7 @@ from calgen.notify.due import DEFAULT_EXPIRE, Due, Item, items, role_dues
 from calgen.notify.state import NewItem, NewMessage, NotifyError, Queued, State
 from calgen.notify.statefile import open_state
 from calgen.notify.transport import (
-    ConnectionLost,
+    ConnectionLostError,
     OutboxSender,
     Outcome,
     Sender,
@@ -57,9 +58,9 @@ class Options:
     progress: TextIO | None = None  # a terminal to show progress on
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Report:
-    """What a run did; the containers fill up while it runs."""
+@dataclass(kw_only=True)
+class RunTally:
+    """What a run has done so far: filled in while it runs, then frozen into a Report."""
 
     verb: str  # sent, written, would send
     counts: dict[str, int] = field(default_factory=dict)  # sent, refused, deferred, cancelled
@@ -73,6 +74,42 @@ class Report:
 
     def add(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
+
+    def record(self, status: str, line: str) -> None:
+        """A message's outcome; a refused or deferred one is listed too (the first 1000)."""
+        self.add(status)
+        if status != "sent":
+            listed = self.refused if status == "refused" else self.deferred
+            if len(listed) < 1000:
+                listed.append(line)
+
+    def report(self) -> Report:
+        return Report(
+            verb=self.verb,
+            counts=MappingProxyType(dict(self.counts)),
+            refused=tuple(self.refused),
+            deferred=tuple(self.deferred),
+            expired=MappingProxyType(dict(self.expired)),
+            resent=tuple(self.resent),
+            planned=tuple(self.planned),
+            notes=tuple(self.notes),
+            stopped=tuple(self.stopped),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Report:
+    """What a run did (the fields of RunTally, as they were at its end)."""
+
+    verb: str
+    counts: Mapping[str, int]
+    refused: tuple[str, ...]
+    deferred: tuple[str, ...]
+    expired: Mapping[str, int]
+    resent: tuple[str, ...]
+    planned: tuple[str, ...]
+    notes: tuple[str, ...]
+    stopped: tuple[str, ...]
 
     @property
     def exit_code(self) -> int:
@@ -109,10 +146,10 @@ def _lead(key: str) -> Lead:
 
 
 class _Run:
-    def __init__(self, options: Options, state: State, report: Report) -> None:
-        self.o = options
+    def __init__(self, options: Options, state: State, tally: RunTally) -> None:
+        self.options = options
         self.state = state
-        self.report = report
+        self.tally = tally
         self.sender_address: Address = options.subscribers.sender
         self.composer = Composer(environment(), self.sender_address, options.base_url)
         self.date = format_datetime(options.at.astimezone(dt.UTC))
@@ -127,15 +164,15 @@ class _Run:
     # ------------------------------------------------------------------ queue
 
     def queue(self, write: bool) -> None:
-        for runbook in self.o.runbooks:
+        for runbook in self.options.runbooks:
             self._queue_notices(runbook, write)
-            candidates = items(runbook, self.o.base_url)
+            candidates = items(runbook, self.options.base_url)
             self._items[runbook.id] = {i.id: i for i in candidates}
             for role in runbook.roles:
-                recipients = self.o.subscribers.by_role.get(role.id, ())
+                recipients = self.options.subscribers.by_role.get(role.id, ())
                 if not recipients:
                     continue
-                dues = list(role_dues(runbook, candidates, role.id, self.o.at))
+                dues = list(role_dues(runbook, candidates, role.id, self.options.at))
                 if not dues:
                     continue
                 for start in range(0, len(recipients), CHUNK):
@@ -158,10 +195,10 @@ class _Run:
             mine = [d for d in dues if (recipient.key, d.item.id, d.lead.key) not in handled]
             send = []
             for due in mine:
-                if self.o.at > due.over + self.o.expire:
+                if self.options.at > due.over + self.options.expire:
                     what = f"{due.item.title} ({due.lead.dutch()} vooraf)"
-                    if len(self.report.expired) < 1000 or what in self.report.expired:
-                        self.report.expired[what] = self.report.expired.get(what, 0) + 1
+                    if len(self.tally.expired) < 1000 or what in self.tally.expired:
+                        self.tally.expired[what] = self.tally.expired.get(what, 0) + 1
                     expired.append((runbook.id, recipient.key, due.item.id, due.lead.key))
                 else:
                     send.append(due)
@@ -185,65 +222,78 @@ class _Run:
                 handled.update((recipient.key, i, lead) for i, lead in keys)
             else:
                 _, rendered = self.composer.reminder(runbook, role, send)
-                self.report.planned.append(f"{recipient.email}\t{rendered.subject}")
+                self.tally.planned.append(f"{recipient.email}\t{rendered.subject}")
         if write:
             self.state.enqueue(batch, expired)
 
     def _queue_notices(self, runbook: Runbook, write: bool) -> None:
+        """A change notice for each subscriber of an affected role, once per published
+        version (on the first run, subscribers know the published version)."""
         if not runbook.versions:
             return
         current = runbook.versions[0].version
-        new_path = changes.snapshot_path(self.o.dist, runbook.id, current)
+        new_path = changes.snapshot_path(self.options.dist, runbook.id, current)
         if not new_path.is_file():
             return  # not published (yet): nothing to tell
         seen = self.state.seen(runbook.id)
         if seen == current:
             return
-        if seen is None:
-            if write:  # the first run: subscribers know the published version
-                self.state.set_seen(runbook.id, current)
-            return
-        old = changes.read_snapshot(changes.snapshot_path(self.o.dist, runbook.id, seen))
-        new = changes.read_snapshot(new_path)
-        if old is None or new is None:
-            self.report.notes.append(
-                f"{runbook.id}: no change notice from version {seen} to {current}: the"
-                f" published snapshot of version {seen} is missing in {self.o.dist}"
-            )
-            if write:
-                self.state.set_seen(runbook.id, current)
-            return
-        found = changes.notice(runbook, seen, old, current, new)
-        for role, lines in found.by_role.items():
-            recipients = self.o.subscribers.by_role.get(role, ())
-            if not recipients:
-                continue
-            if not write:
-                _, rendered = self.composer.notice(runbook, role, seen, current, lines)
-                self.report.planned.extend(f"{r.email}\t{rendered.subject}" for r in recipients)
-                continue
-            ref = self.state.add_notice(runbook.id, seen, current, role, lines)
-            for start in range(0, len(recipients), CHUNK):
-                self.state.enqueue(
-                    [
-                        NewMessage(
-                            msgid=notice_id(
-                                runbook.id, seen, current, role, r.key, self.sender_address
-                            ),
-                            kind="change",
-                            runbook=runbook.id,
-                            role=role,
-                            email=r.key,
-                            name=r.name,
-                            date=self.date,
-                            ref=ref,
-                        )
-                        for r in recipients[start : start + CHUNK]
-                    ]
-                )
+        if seen is not None:
+            for role, lines in self._changes_since(runbook, seen, current, new_path).items():
+                self._queue_notice(runbook, role, (seen, current), lines, write)
         if write:
             # together with the last notices' rows: told once per version, however it ends
             self.state.set_seen(runbook.id, current)
+
+    def _changes_since(
+        self, runbook: Runbook, seen: str, current: str, new_path: Path
+    ) -> dict[str, tuple[str, ...]]:
+        """The changes from version `seen` to `current`, by role; none (noted) when a
+        published snapshot is missing."""
+        old = changes.read_snapshot(changes.snapshot_path(self.options.dist, runbook.id, seen))
+        new = changes.read_snapshot(new_path)
+        if old is None or new is None:
+            self.tally.notes.append(
+                f"{runbook.id}: no change notice from version {seen} to {current}: the"
+                f" published snapshot of version {seen} is missing in {self.options.dist}"
+            )
+            return {}
+        return changes.notice(runbook, seen, old, current, new).by_role
+
+    def _queue_notice(
+        self,
+        runbook: Runbook,
+        role: str,
+        versions: tuple[str, str],
+        lines: tuple[str, ...],
+        write: bool,
+    ) -> None:
+        """One role's change notice: stored once, queued for each of its subscribers."""
+        recipients = self.options.subscribers.by_role.get(role, ())
+        if not recipients:
+            return
+        old, new = versions
+        if not write:
+            _, rendered = self.composer.notice(runbook, role, old, new, lines)
+            self.tally.planned.extend(f"{r.email}\t{rendered.subject}" for r in recipients)
+            return
+        ref = self.state.add_notice(runbook.id, old, new, role, lines)
+        for start in range(0, len(recipients), CHUNK):
+            self.state.enqueue(
+                [
+                    NewMessage(
+                        msgid=notice_id(runbook.id, old, new, role, r.key, self.sender_address),
+                        kind="change",
+                        runbook=runbook.id,
+                        role=role,
+                        email=r.key,
+                        name=r.name,
+                        date=self.date,
+                        ref=ref,
+                    )
+                    for r in recipients[start : start + CHUNK]
+                ]
+            )
 
     # ------------------------------------------------------------------ deliver
 
@@ -266,7 +316,7 @@ class _Run:
             for item_id, lead_key, late in self.state.items_of(q):
                 due = self._due(runbook, item_id, lead_key, late)
                 # gone from the runbook, or over for too long while it waited in the queue
-                if due is not None and self.o.at <= due.over + self.o.expire:
+                if due is not None and self.options.at <= due.over + self.options.expire:
                     dues.append(due)
             if not dues:
                 return None
@@ -299,6 +349,7 @@ class _Run:
         return (str(row[0]), str(row[1])) if row else ("?", "?")
 
     def deliver(self, sender: Sender) -> None:
+        """Every queued message in order, a page at a time."""
         total = self.state.db.execute(
             "SELECT count(*) FROM messages WHERE status IN ('queued', 'claimed', 'deferred')"
         ).fetchone()[0]
@@ -309,43 +360,44 @@ class _Run:
                 last_id = q.id
                 if q.runbook not in self.runbooks:
                     skipped[q.runbook] = skipped.get(q.runbook, 0) + 1
-                    continue
-                message = self.compose(q)
-                if message is None:
-                    self.state.finish(
-                        q, "cancelled", "unsubscribed, or its items are gone or expired"
-                    )
-                    self.report.add("cancelled")
-                    continue
-                if q.status == "claimed":
-                    self.report.resent.append(f"{message.to} {q.msgid}")
-                self.state.claim(q)  # before the server sees it
-                try:
-                    outcome = self._hand_over(sender, message, q)
-                except NotifyError as exc:
-                    self.state.finish(q, "deferred", str(exc))
-                    raise
-                self.state.finish(q, outcome.status, outcome.reply)
-                self.report.add(outcome.status)
-                if outcome.status != "sent":
-                    line = f"{message.to}: {outcome.reply} ({message.subject})"
-                    target = (
-                        self.report.refused if outcome.status == "refused" else self.report.deferred
-                    )
-                    if len(target) < 1000:
-                        target.append(line)
-                done += 1
-                if self.o.progress is not None and time.monotonic() - shown > 0.5:
-                    shown = time.monotonic()
-                    self.o.progress.write(f"\r{done}/{total} {sender.verb}")
-                    self.o.progress.flush()
-        if self.o.progress is not None and shown:
-            self.o.progress.write(f"\r{done}/{total} {sender.verb}\n")
+                elif self._deliver_one(sender, q):
+                    done += 1
+                    shown = self._show_progress(f"{done}/{total} {sender.verb}", shown)
+        if self.options.progress is not None and shown:
+            self.options.progress.write(f"\r{done}/{total} {sender.verb}\n")
         for runbook, n in skipped.items():
-            self.report.stopped.append(
+            self.tally.stopped.append(
                 f"{n} queued message(s) of runbook {runbook} not sent: it is not among the"
                 " runbooks of this run"
             )
+
+    def _deliver_one(self, sender: Sender, q: Queued) -> bool:
+        """Compose, claim, hand over and record one message; False when it was cancelled."""
+        message = self.compose(q)
+        if message is None:
+            self.state.finish(q, "cancelled", "unsubscribed, or its items are gone or expired")
+            self.tally.add("cancelled")
+            return False
+        if q.status == "claimed":
+            self.tally.resent.append(f"{message.to} {q.msgid}")
+        self.state.claim(q)  # before the server sees it
+        try:
+            outcome = self._hand_over(sender, message, q)
+        except NotifyError as exc:
+            self.state.finish(q, "deferred", str(exc))
+            raise
+        self.state.finish(q, outcome.status, outcome.reply)
+        self.tally.record(outcome.status, f"{message.to}: {outcome.reply} ({message.subject})")
+        return True
+
+    def _show_progress(self, text: str, shown: float) -> float:
+        """`text` on the terminal, at most twice a second; returns when it was last shown."""
+        now = time.monotonic()
+        if self.options.progress is None or now - shown <= 0.5:
+            return shown
+        self.options.progress.write(f"\r{text}")
+        self.options.progress.flush()
+        return now
 
     def _hand_over(self, sender: Sender, message: Mail, q: Queued) -> Outcome:
         """Send; after a lost connection reconnect and try once more, then defer."""
@@ -354,7 +406,7 @@ class _Run:
         for _attempt in range(2):
             try:
                 return sender.send(message, envelope_from, q.email)
-            except ConnectionLost as lost:
+            except ConnectionLostError as lost:
                 reply = lost.reply
                 sender.reconnect()  # NotifyError when the server is gone: the run stops
         return Outcome(
@@ -365,18 +417,18 @@ class _Run:
 def run(options: Options) -> Report:
     """The whole run; raises NotifyError (a StateError included) only before sending."""
     verb = "would send" if options.dry_run else ("written" if options.outbox else "sent")
-    report = Report(verb=verb)
+    tally = RunTally(verb=verb)
     with open_state(options.state, wait=options.lock_wait, readonly=options.dry_run) as opened:
         if opened.migrated:
-            report.notes.append(opened.migrated)
-        work = _Run(options, opened.state, report)
+            tally.notes.append(opened.migrated)
+        work = _Run(options, opened.state, tally)
         if options.dry_run:
             waiting = opened.state.counts()
             earlier = sum(waiting.get(s, 0) for s in ("queued", "claimed", "deferred"))
             if earlier:
-                report.notes.append(f"{earlier} message(s) queued by earlier runs would go out too")
+                tally.notes.append(f"{earlier} message(s) queued by earlier runs would go out too")
             work.queue(write=False)
-            return report
+            return tally.report()
         opened.state.check_writable()  # a state that cannot record stops us here
         work.queue(write=True)
         sender: Sender
@@ -387,12 +439,12 @@ def run(options: Options) -> Report:
                 else OutboxSender(options.outbox or Path("outbox"))
             )
         except NotifyError as exc:
-            report.stopped.append(f"{exc}; nothing was sent")
-            return report
+            tally.stopped.append(f"{exc}; nothing was sent")
+            return tally.report()
         try:
             work.deliver(sender)
         except NotifyError as exc:
-            report.stopped.append(str(exc))
+            tally.stopped.append(str(exc))
         finally:
             sender.close()
-    return report
+    return tally.report()

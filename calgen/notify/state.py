@@ -83,7 +83,7 @@ class StateError(NotifyError):
     """The state database cannot be read, written or locked."""
 
 
-class Busy(StateError):
+class StateBusyError(StateError):
     """Another run holds the state."""
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calgen.core.fsutil import atomic_write
-from calgen.notify.state import SCHEMA_VERSION, TABLES, Busy, State, StateError, problem
+from calgen.notify.state import SCHEMA_VERSION, TABLES, State, StateBusyError, StateError, problem
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 LEGACY_DEFAULT = Path("notify-state.json")
@@ -36,7 +36,7 @@ def _lock(path: Path, wait: float) -> int:
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 os.close(fd)
-                raise Busy(
+                raise StateBusyError(
                     f"{path}: another calgen notify run is using this state; waited"
                     f" {wait:g} s; nothing was sent (it will be sent by a later run)"
                 ) from None

@@ -2,7 +2,7 @@
 
 `send` tells what became of one message without raising for that message's own fate:
 accepted, refused for good (5xx), or deferred (4xx). A lost connection (421, a drop, a
-timeout) raises `ConnectionLost`; the delivery loop reconnects and goes on. A problem
+timeout) raises `ConnectionLostError`; the delivery loop reconnects and goes on. A problem
 that would refuse every message (the sender refused, the login refused) raises
 `NotifyError` and stops the run.
 """
@@ -30,7 +30,7 @@ class Outcome:
     reply: str = ""
 
 
-class ConnectionLost(NotifyError):
+class ConnectionLostError(NotifyError):
     """The connection is gone (421, dropped, no reply): whether the message went is unknown
     when it happened after the data was handed over."""
 
@@ -118,7 +118,7 @@ class SmtpSender:
 
     def send(self, mail: Mail, sender: str, recipient: str) -> Outcome:
         if self.smtp is None:
-            raise ConnectionLost("not connected")
+            raise ConnectionLostError("not connected")
         try:
             self.smtp.sendmail(sender, [recipient], mail.data)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -126,7 +126,7 @@ class SmtpSender:
             return self._judge(code, text)
         except smtplib.SMTPSenderRefused as exc:
             if exc.smtp_code == 421:
-                raise ConnectionLost(_reply(exc.smtp_code, exc.smtp_error)) from None
+                raise ConnectionLostError(_reply(exc.smtp_code, exc.smtp_error)) from None
             if 400 <= exc.smtp_code < 500:
                 return Outcome(status="deferred", reply=_reply(exc.smtp_code, exc.smtp_error))
             raise NotifyError(
@@ -138,17 +138,17 @@ class SmtpSender:
             # a timeout (no reply) or a drop: the connection cannot be trusted any more
             self.close()
             kind = "no reply" if isinstance(exc, socket.timeout) else "connection lost"
-            raise ConnectionLost(f"{kind}: {exc}".rstrip(": ")) from None
+            raise ConnectionLostError(f"{kind}: {exc}".rstrip(": ")) from None
         except smtplib.SMTPException as exc:
             self.close()
-            raise ConnectionLost(f"connection lost: {exc}") from None
+            raise ConnectionLostError(f"connection lost: {exc}") from None
         return Outcome(status="sent")
 
     def _judge(self, code: int, text: bytes | str) -> Outcome:
         reply = _reply(code, text)
         if code == 421 or code < 400:
             self.close()
-            raise ConnectionLost(reply)
+            raise ConnectionLostError(reply)
         if code < 500:
             return Outcome(status="deferred", reply=reply)
         return Outcome(status="refused", reply=reply)

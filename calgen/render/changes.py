@@ -14,12 +14,15 @@ import re
 from dataclasses import dataclass
 
 from calgen.core import dutch
+from calgen.core.errors import CalgenError
 from calgen.core.schedule import AMSTERDAM, WorkCalendar
 from calgen.runbook.model import Runbook
 
 
 @dataclass(frozen=True, kw_only=True)
 class MilestoneState:
+    """What a version snapshot keeps of a milestone: the little that is compared."""
+
     title: str
     roles: tuple[str, ...]
     start: dt.datetime
@@ -62,7 +65,7 @@ def to_json(version: str, shot: Snapshot) -> str:
     return f'{{"version": {json.dumps(version)}, "milestones": {{\n{body}\n}}}}\n'
 
 
-class SnapshotError(ValueError):
+class SnapshotError(CalgenError, ValueError):
     """A published snapshot that is not one calgen wrote (hand-edited, truncated, planted)."""
 
 

@@ -142,101 +142,146 @@ def replan(
     uses: list[str] | None = None,
 ) -> Plan:
     """The source runbook re-planned onto `go_live`, as YAML text."""
-    calendar = runbook.calendar
-    check_go_live(go_live, calendar)
-    old_live = runbook.go_live
+    check_go_live(go_live, runbook.calendar)
     data = _yaml().load(source_text)
     plan = Plan(text="")
+    work = _Replanning(
+        calendar=runbook.calendar, old_live=runbook.go_live, new_live=go_live, plan=plan
+    )
+    work.move_times(data)
+    plan.warnings.extend(_closures_kept(data))
+    releases = _renumber(data, runbook, new_from, new_to, new_id)
+    _start_document(data, today)
+    if uses is not None:
+        data["uses"] = uses
+    _rewrite_texts(data, releases, work.date_map, runbook.go_live.year, plan.kept)
+    out = io.StringIO()
+    _yaml().dump(data, out)
+    plan.text, plan.flagged = _flag_comments(out.getvalue(), work.moved_items)
+    return plan
 
-    def move(day: dt.date, distance: str = DISTANCES[0]) -> tuple[dt.date, str]:
+
+@dataclass(kw_only=True)
+class _Replanning:
+    """The times of one re-plan being moved: it fills in the plan's moves and warnings,
+    maps every old date to its new one (to rewrite dates in the text), and notes the
+    items whose times moved (to flag their comments)."""
+
+    calendar: schedule.WorkCalendar
+    old_live: dt.datetime
+    new_live: dt.datetime
+    plan: Plan
+    date_map: dict[dt.date, dt.date] = field(default_factory=dict)
+    moved_items: list[tuple[str, int, list[Move]]] = field(default_factory=list)
+
+    def move_times(self, data: Any) -> None:
+        """Go-live, then every absolute time of the phases, milestones and dated facts."""
+        data["go_live"] = _same_style(data["go_live"], f"{self.new_live:%Y-%m-%d %H:%M}")
+        self.date_map[self.old_live.date()] = self.new_live.date()
+        self.plan.moves.append(
+            Move(what="go-live", old=self.old_live, new=self.new_live, rule="nieuwe go-live")
+        )
+        for i, phase in enumerate(data.get("phases", [])):
+            before = len(self.plan.moves)
+            for key in ("start", "end"):
+                self._move_time(phase, key, f"fase {phase['id']} ({key})")
+            self.moved_items.append(("phases", i, self.plan.moves[before:]))
+        for list_key in ("milestones", "events"):
+            for i, item in enumerate(data.get(list_key, [])):
+                before = len(self.plan.moves)
+                self._move_item(item)
+                self.moved_items.append((list_key, i, self.plan.moves[before:]))
+
+    def _move_item(self, item: Any) -> None:
+        """A milestone's or dated fact's times, and a fact's date (milestones have none)."""
+        for key in TIME_KEYS:
+            if key in item:
+                self._move_time(item, key, f"{item['id']}" + ("" if key == "at" else f" ({key})"))
+        if "date" in item:
+            self._move_date(item)
+
+    def _move_time(self, container: Any, key: str | int, what: str) -> None:
+        value = container[key]
+        if not isinstance(value, str) or schedule.parse_relative(value) is not None:
+            return  # relative: resolves against the new go-live by itself
+        old = schedule.parse_local(value)
+        new_day, rule = self._new_date(old.date(), container.get("distance", DISTANCES[0]))
+        try:
+            new = schedule.local(dt.datetime.combine(new_day, old.time()))
+        except schedule.TimeError as exc:
+            raise ReleaseError(f"{what}: {exc}") from None
+        self.date_map[old.date()] = new_day
+        container[key] = _same_style(value, f"{new:%Y-%m-%d %H:%M}")
+        self.plan.moves.append(Move(what=what, old=old, new=new, rule=rule))
+
+    def _move_date(self, event: Any) -> None:
+        old_day = schedule.parse_date(event["date"])
+        new_day, rule = self._new_date(old_day, event.get("distance", DISTANCES[0]))
+        self.date_map[old_day] = new_day
+        event["date"] = new_day
+        midnight = dt.time(0, tzinfo=schedule.AMSTERDAM)
+        self.plan.moves.append(
+            Move(
+                what=event["id"],
+                old=dt.datetime.combine(old_day, midnight),
+                new=dt.datetime.combine(new_day, midnight),
+                rule=rule,
+            )
+        )
+
+    def _new_date(self, day: dt.date, distance: str) -> tuple[dt.date, str]:
         """The new date of an old one, and the rule used."""
         if distance == "calendar days":
-            n = (day - old_live.date()).days
-            new = go_live.date() + dt.timedelta(days=n)
-            reason = calendar.non_working_reason(new)
-            if reason is not None and calendar.is_working(day):
-                plan.warnings.append(
-                    f"{day.isoformat()} moved {n:+d} calendar days to {new.isoformat()}, "
-                    f"not a working day ({reason}): check it"
-                )
-            return new, f"{n:+d} kalenderdagen t.o.v. go-live"
-        if calendar.is_working(day):
-            n = calendar.distance(old_live.date(), day)
-            return calendar.shift(go_live.date(), n), f"{n:+d} werkdagen t.o.v. go-live"
+            return self._by_calendar_days(day)
+        if self.calendar.is_working(day):
+            n = self.calendar.distance(self.old_live.date(), day)
+            return self.calendar.shift(self.new_live.date(), n), f"{n:+d} werkdagen t.o.v. go-live"
+        return self._from_working_day_before(day)
+
+    def _by_calendar_days(self, day: dt.date) -> tuple[dt.date, str]:
+        n = (day - self.old_live.date()).days
+        new = self.new_live.date() + dt.timedelta(days=n)
+        reason = self.calendar.non_working_reason(new)
+        if reason is not None and self.calendar.is_working(day):
+            self.plan.warnings.append(
+                f"{day.isoformat()} moved {n:+d} calendar days to {new.isoformat()}, "
+                f"not a working day ({reason}): check it"
+            )
+        return new, f"{n:+d} kalenderdagen t.o.v. go-live"
+
+    def _from_working_day_before(self, day: dt.date) -> tuple[dt.date, str]:
+        """A non-working day hangs off the last working day before it and keeps its
+        calendar-day offset from that day."""
         base = day
-        while not calendar.is_working(base):
+        while not self.calendar.is_working(base):
             base -= dt.timedelta(days=1)
-        n = calendar.distance(old_live.date(), base)
+        n = self.calendar.distance(self.old_live.date(), base)
         offset = (day - base).days
-        new = calendar.shift(go_live.date(), n) + dt.timedelta(days=offset)
+        new = self.calendar.shift(self.new_live.date(), n) + dt.timedelta(days=offset)
         if new.weekday() != day.weekday():
-            plan.warnings.append(
+            self.plan.warnings.append(
                 f"{day.isoformat()} ({schedule.WEEKDAYS_NL[day.weekday()]}, not a working day)"
                 f" moved to {new.isoformat()} ({schedule.WEEKDAYS_NL[new.weekday()]}): "
                 "a different weekday, check it"
             )
         return new, f"{n:+d} werkdagen +{offset} dag(en) (niet-werkdag in bron)"
 
-    date_map: dict[dt.date, dt.date] = {old_live.date(): go_live.date()}
 
-    moved_items: list[tuple[str, int, list[Move]]] = []  # (list key, index, its moves)
+def _closures_kept(data: Any) -> list[str]:
+    """The warning that closures stay as written, when the runbook has any."""
+    if not data.get("working_days", {}).get("closures"):
+        return []
+    return [
+        "working_days.closures are kept as they were: closures of the source year are "
+        "probably not closures of the new one"
+    ]
 
-    def replan_time(container: Any, key: str | int, what: str) -> None:
-        value = container[key]
-        if not isinstance(value, str) or schedule.parse_relative(value) is not None:
-            return  # relative: resolves against the new go-live by itself
-        old = schedule.parse_local(value)
-        new_day, rule = move(old.date(), container.get("distance", DISTANCES[0]))
-        try:
-            new = schedule.local(dt.datetime.combine(new_day, old.time()))
-        except schedule.TimeProblem as exc:
-            raise ReleaseError(f"{what}: {exc}") from None
-        date_map[old.date()] = new_day
-        container[key] = _same_style(value, f"{new:%Y-%m-%d %H:%M}")
-        plan.moves.append(Move(what=what, old=old, new=new, rule=rule))
 
-    data["go_live"] = _same_style(data["go_live"], f"{go_live:%Y-%m-%d %H:%M}")
-    plan.moves.append(Move(what="go-live", old=old_live, new=go_live, rule="nieuwe go-live"))
-    for i, phase in enumerate(data.get("phases", [])):
-        before = len(plan.moves)
-        for key in ("start", "end"):
-            replan_time(phase, key, f"fase {phase['id']} ({key})")
-        moved_items.append(("phases", i, plan.moves[before:]))
-    for i, milestone in enumerate(data.get("milestones", [])):
-        before = len(plan.moves)
-        for key in TIME_KEYS:
-            if key in milestone:
-                replan_time(
-                    milestone, key, f"{milestone['id']}" + ("" if key == "at" else f" ({key})")
-                )
-        moved_items.append(("milestones", i, plan.moves[before:]))
-    for i, event in enumerate(data.get("events", [])):
-        before = len(plan.moves)
-        for key in TIME_KEYS:
-            if key in event:
-                replan_time(event, key, f"{event['id']}" + ("" if key == "at" else f" ({key})"))
-        if "date" in event:
-            old_day = schedule.parse_date(event["date"])
-            new_day, rule = move(old_day, event.get("distance", DISTANCES[0]))
-            date_map[old_day] = new_day
-            event["date"] = new_day
-            midnight = dt.time(0, tzinfo=schedule.AMSTERDAM)
-            plan.moves.append(
-                Move(
-                    what=event["id"],
-                    old=dt.datetime.combine(old_day, midnight),
-                    new=dt.datetime.combine(new_day, midnight),
-                    rule=rule,
-                )
-            )
-        moved_items.append(("events", i, plan.moves[before:]))
-    if data.get("working_days", {}).get("closures"):
-        plan.warnings.append(
-            "working_days.closures are kept as they were: closures of the source year are "
-            "probably not closures of the new one"
-        )
-
-    # Release numbers, id and version table.
+def _renumber(
+    data: Any, runbook: Runbook, new_from: str, new_to: str, new_id: str | None
+) -> tuple[str, str, str, str]:
+    """The new release pair, and the id (given, or the old one with the new numbers);
+    returns (old from, old to, new from, new to)."""
     old_from, old_to = runbook.release_from, runbook.release_to
     if not (old_from and old_to):
         raise ReleaseError("the source runbook has no `release: {from, to}` to replace")
@@ -247,8 +292,12 @@ def replan(
     data["id"] = new_id or pattern.sub(lambda m: mapping[m.group(1)], runbook.id)
     if data["id"] == runbook.id:
         raise ReleaseError(f"the new runbook would keep the id '{runbook.id}': pass --id")
+    return old_from, old_to, new_from, new_to
+
+
+def _start_document(data: Any, today: dt.date) -> None:
+    """A new document: dated today, its version table starting again at a concept."""
     data["date"] = today
-    # a new document: its version table starts again at a concept
     row = CommentedMap(
         version=DoubleQuotedScalarString("0.1"),
         date=dt.date.fromordinal(today.toordinal()),  # its own object: no YAML anchor
@@ -262,25 +311,22 @@ def replan(
         data["versions"].append(row)
     else:
         data["versions"] = CommentedSeq([row])
-    if uses is not None:
-        data["uses"] = uses
 
+
+def _rewrite_texts(
+    data: Any,
+    releases: tuple[str, str, str, str],
+    date_map: dict[dt.date, dt.date],
+    year: int,
+    kept: list[Kept],
+) -> None:
+    """Every prose string rewritten where it is about the re-planned migration."""
     for _path, container, key, text in _texts(data):
         replaced = _rewrite_text(
-            text,
-            _line_of(container, key, text),
-            (old_from, old_to, new_from, new_to),
-            date_map,
-            runbook.go_live.year,
-            plan.kept,
+            text, _line_of(container, key, text), releases, date_map, year, kept
         )
         if replaced != text:
             container[key] = _same_style(text, replaced)
-
-    out = io.StringIO()
-    _yaml().dump(data, out)
-    plan.text, plan.flagged = _flag_comments(out.getvalue(), moved_items)
-    return plan
 
 
 def _line_of(container: Any, key: Any, text: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from calgen.core.errors import Diagnostics
@@ -101,103 +102,139 @@ def check(doc: Document, schema: dict[str, Any], diags: Diagnostics, *, echo: bo
 
     `echo=False` (shared files): messages name the offending key and the kind of value,
     never the value itself, so a file that is not what it should be is not shown."""
-    _check(doc, schema, doc.data, (), diags, echo)
+    _Walk(doc=doc, diags=diags, echo=echo).check(schema, doc.data, ())
 
 
-def _problems(
-    doc: Document, schema: dict[str, Any], value: Any, path: PathKey, echo: bool
-) -> Diagnostics:
-    sub = Diagnostics()
-    _check(doc, schema, value, path, sub, echo)
-    return sub
+def _found_type(schema: dict[str, Any], value: Any) -> str:
+    """The value's JSON type; a YAML date counts as text where `format: date` allows it."""
+    found = _type_of(value)
+    if found == "date" and schema.get("type") == "string" and schema.get("format") == "date":
+        return "string"
+    return found
 
 
-def _check(
-    doc: Document,
-    schema: dict[str, Any],
-    value: Any,
-    path: PathKey,
-    diags: Diagnostics,
-    echo: bool = True,
-) -> None:
-    def error(message: str) -> None:  # where and what path: worked out only on an error
-        diags.error(doc.pos(path), message, format_path(path))
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Walk:
+    """One walk of a document against a schema: where its messages go, and whether they
+    may show the values they are about."""
 
-    def describe(value: Any) -> str:
-        if echo or isinstance(value, dict | list | bool) or value is None:
+    doc: Document
+    diags: Diagnostics
+    echo: bool
+
+    def check(self, schema: dict[str, Any], value: Any, path: PathKey) -> None:
+        """Report every problem of `value`, found at `path`, against `schema`."""
+        if "anyOf" in schema:
+            self._check_any_of(schema["anyOf"], value, path)
+            return
+        expected = schema.get("type")
+        if expected and _found_type(schema, value) != expected:
+            self._wrong_type(schema, expected, value, path)
+        elif "enum" in schema and value not in schema["enum"]:
+            self._not_in_enum(schema["enum"], value, path)
+        elif expected == "string":
+            self._check_text(schema, value, path)
+        elif expected == "array":
+            self._check_list(schema, value, path)
+        elif expected == "object":
+            self._check_mapping(schema, value, path)
+
+    def _error(self, path: PathKey, message: str) -> None:
+        # where and what path: worked out only on an error
+        self.diags.error(self.doc.pos(path), message, format_path(path))
+
+    def _describe(self, value: Any) -> str:
+        """The value in a message, or only its kind when values are not to be shown."""
+        if self.echo or isinstance(value, dict | list | bool) or value is None:
             return _describe(value)
         kind = _type_of(value)
         return "the text" if kind == "string" else _TYPE_WORDS.get(kind, f"a {kind}")
 
-    if "anyOf" in schema:
-        attempts = [_problems(doc, s, value, path, echo) for s in schema["anyOf"]]
+    def _problems(self, schema: dict[str, Any], value: Any, path: PathKey) -> Diagnostics:
+        """The problems `value` would have against `schema`, collected aside."""
+        walk = replace(self, diags=Diagnostics())
+        walk.check(schema, value, path)
+        return walk.diags
+
+    def _check_any_of(self, branches: list[dict[str, Any]], value: Any, path: PathKey) -> None:
+        """Valid when one branch is; otherwise the problems of the branch of the value's
+        own type are reported, which say most."""
+        attempts = [self._problems(branch, value, path) for branch in branches]
         if all(a.errors for a in attempts):
-            # report the branch of the value's own type, which says most
             same_type = [
                 a
-                for s, a in zip(schema["anyOf"], attempts, strict=True)
-                if s.get("type") == _type_of(value)
+                for branch, a in zip(branches, attempts, strict=True)
+                if branch.get("type") == _type_of(value)
             ]
-            diags.extend(same_type[0] if same_type else attempts[0])
-        return
-    expected = schema.get("type")
-    found = _type_of(value)
-    if found == "date" and expected == "string" and schema.get("format") == "date":
-        found = "string"
-    if expected and found != expected:
-        hint = ""
-        quotable = isinstance(value, int | float | dt.date) and not isinstance(value, bool)
-        if expected == "string" and quotable and echo:
-            hint = f"; write it in quotes: '{value}'"
+            self.diags.extend(same_type[0] if same_type else attempts[0])
+
+    def _wrong_type(self, schema: dict[str, Any], expected: str, value: Any, path: PathKey) -> None:
+        hint = self._quote_hint(schema, expected, value)
+        self._error(path, f"expected {_TYPE_WORDS[expected]}, found {self._describe(value)}{hint}")
+
+    def _quote_hint(self, schema: dict[str, Any], expected: str, value: Any) -> str:
+        """How to write a number or date that YAML read where text was meant."""
         if schema.get("pattern") == OFFICE_HOURS_PATTERN and type(value) is int:
             # YAML 1.1 reads an unquoted 18:00 as sexagesimal 1080
-            hint = f"; write it in quotes: '{value // 60:02d}:{value % 60:02d}'"
-        error(f"expected {_TYPE_WORDS[expected]}, found {describe(value)}{hint}")
-        return
-    if "enum" in schema and value not in schema["enum"]:
-        options = ", ".join(str(v) for v in schema["enum"])
-        guess = difflib.get_close_matches(str(value), [str(v) for v in schema["enum"]], n=1)
-        suggestion = f" (did you mean '{guess[0]}'?)" if guess and echo else ""
-        error(f"{describe(value)} is not one of: {options}{suggestion}")
-        return
-    if expected == "string":
+            return f"; write it in quotes: '{value // 60:02d}:{value % 60:02d}'"
+        quotable = isinstance(value, int | float | dt.date) and not isinstance(value, bool)
+        if expected == "string" and quotable and self.echo:
+            return f"; write it in quotes: '{value}'"
+        return ""
+
+    def _not_in_enum(self, options: list[Any], value: Any, path: PathKey) -> None:
+        written = [str(v) for v in options]
+        guess = difflib.get_close_matches(str(value), written, n=1)
+        suggestion = f" (did you mean '{guess[0]}'?)" if guess and self.echo else ""
+        self._error(
+            path, f"{self._describe(value)} is not one of: {', '.join(written)}{suggestion}"
+        )
+
+    def _check_text(self, schema: dict[str, Any], value: Any, path: PathKey) -> None:
         text = value.isoformat() if isinstance(value, dt.date) else value
         if len(text) < schema.get("minLength", 0):
             need = schema["minLength"]
-            error("text is empty" if not text else f"text is shorter than {need} characters")
+            self._error(
+                path, f"text is shorter than {need} characters" if text else "text is empty"
+            )
         elif "pattern" in schema and not re.fullmatch(schema["pattern"], text):
             if schema["pattern"] == NONBLANK:
-                error("text is empty")
+                self._error(path, "text is empty")
             else:
-                error(f"{describe(value)} is not {_pattern_words(schema)}")
-        return
-    if expected == "array":
+                self._error(path, f"{self._describe(value)} is not {_pattern_words(schema)}")
+
+    def _check_list(self, schema: dict[str, Any], value: list[Any], path: PathKey) -> None:
         if len(value) < schema.get("minItems", 0):
-            error("needs at least one entry")
+            self._error(path, "needs at least one entry")
+        items = schema.get("items", {})
         for i, item in enumerate(value):
-            _check(doc, schema.get("items", {}), item, (*path, i), diags, echo)
-        return
-    if expected == "object":
+            self.check(items, item, (*path, i))
+
+    def _check_mapping(self, schema: dict[str, Any], value: dict[Any, Any], path: PathKey) -> None:
         props: dict[str, Any] = schema.get("properties", {})
         for key in schema.get("required", []):
             if key not in value:
                 what = f"'{format_path(path)}'" if path else "the file"
-                error(f"{what} is missing required key '{key}'")
+                self._error(path, f"{what} is missing required key '{key}'")
+        extra = schema.get("additionalProperties")
         for key, item in value.items():
-            extra = schema.get("additionalProperties")
             if key in props:
-                _check(doc, props[key], item, (*path, key), diags, echo)
+                self.check(props[key], item, (*path, key))
             elif isinstance(extra, dict):
-                _check(doc, extra, item, (*path, key), diags, echo)
+                self.check(extra, item, (*path, key))
             elif extra is False:
-                guess = difflib.get_close_matches(key, list(props), n=1, cutoff=0.6)
-                suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
-                allowed = ", ".join(props)
-                diags.error(
-                    doc.key_pos((*path, key)),
-                    f"unknown key '{key}'{suggestion} (allowed here: {allowed})",
-                    format_path((*path, key)),
-                )
+                self._unknown_key(props, path, key)
+
+    def _unknown_key(self, props: dict[str, Any], path: PathKey, key: str) -> None:
+        """Reported at the key itself, with the closest allowed key as a suggestion."""
+        guess = difflib.get_close_matches(key, list(props), n=1, cutoff=0.6)
+        suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
+        allowed = ", ".join(props)
+        self.diags.error(
+            self.doc.key_pos((*path, key)),
+            f"unknown key '{key}'{suggestion} (allowed here: {allowed})",
+            format_path((*path, key)),
+        )
 
 
 def _pattern_words(schema: dict[str, Any]) -> str:

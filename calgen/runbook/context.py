@@ -133,7 +133,7 @@ class Context:
         if rule is None:
             try:
                 return schedule.parse_local(value)
-            except schedule.TimeProblem as exc:
+            except schedule.TimeError as exc:
                 self.error(path, str(exc))
                 return None
         self.rules[path] = rule
@@ -154,7 +154,7 @@ class Context:
                 return None
         try:
             return rule.resolve(anchor, self.calendar)
-        except schedule.TimeProblem as exc:
+        except schedule.TimeError as exc:
             self.error(path, str(exc))
             return None
 
@@ -166,7 +166,7 @@ class Context:
     def date(self, path: PathKey, value: Any) -> dt.date | None:
         try:
             return schedule.parse_date(value)
-        except schedule.TimeProblem as exc:
+        except schedule.TimeError as exc:
             self.error(path, str(exc))
             return None
 

@@ -75,7 +75,7 @@ _STANDARD_TAGS = frozenset(
 _EventLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _TooBig(Exception):
+class _TooBigError(Exception):
     def __init__(self, message: str, pos: Pos) -> None:
         super().__init__(message)
         self.pos = pos
@@ -128,9 +128,9 @@ class _Builder:
         self.nodes += n
         self.chars += chars
         if self.nodes > MAX_NODES:
-            raise _TooBig(f"more than {MAX_NODES} YAML nodes (an alias bomb?)", self.pos(mark))
+            raise _TooBigError(f"more than {MAX_NODES} YAML nodes (an alias bomb?)", self.pos(mark))
         if self.chars > self.max_chars:
-            raise _TooBig(
+            raise _TooBigError(
                 f"aliases expand the file to more than {self.max_chars} characters of text "
                 f"({MAX_EXPANSION} times its size)",
                 self.pos(mark),
@@ -155,7 +155,7 @@ class _Builder:
             elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
-                    raise _TooBig(
+                    raise _TooBigError(
                         "more than one YAML document in the file", self.pos(event.start_mark)
                     )
             elif kind is yaml.StreamEndEvent:
@@ -243,7 +243,7 @@ class _Builder:
         node = yaml.ScalarNode(tag, event.value, None, None, event.style)
         try:
             return self.constructor.construct_object(node)
-        except Exception:  # noqa: BLE001 - PyYAML's constructors fail in many ways
+        except Exception:  # blind on purpose: PyYAML's constructors fail in many ways
             # (`!!bool x` is a KeyError, `!!int ""` an IndexError, `2022-02-30` a
             # ValueError): keep the text, so the check that knows what the value means
             # reports it
@@ -262,7 +262,7 @@ class _Builder:
             self.skipping = 1
             return
         if len(self.stack) >= MAX_DEPTH:
-            raise _TooBig(f"nested deeper than {MAX_DEPTH} levels", self.pos(event.start_mark))
+            raise _TooBigError(f"nested deeper than {MAX_DEPTH} levels", self.pos(event.start_mark))
         self.place(value, path, event.start_mark)
         self.stack.append(
             _Frame(
@@ -351,7 +351,7 @@ def _parse(
     try:
         limit = MAX_EXPANSION * len(text) + EXPANSION_SLACK
         doc.data = _Builder(doc, diags, loader, limit).run()
-    except _TooBig as exc:
+    except _TooBigError as exc:
         diags.error(exc.pos, f"refused: {exc}")
         doc.data = None
         return doc

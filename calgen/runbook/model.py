@@ -173,7 +173,7 @@ class Runbook:
     principles: tuple[Block, ...] = ()
     refresh: str = "PT12H"
     uses: tuple[str, ...] = ()
-    reminders: ReminderPolicy = ReminderPolicy()
+    reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
     id_line: int = 1  # where the id is written, for messages about it
     calendar: schedule.WorkCalendar = field(default_factory=schedule.WorkCalendar)
 

@@ -18,13 +18,14 @@ problems before it raises once. Where each domain rule is checked:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from calgen.core import layout, schedule
-from calgen.core.errors import Diagnostics, InvalidRunbook, Pos
+from calgen.core.errors import Diagnostics, InvalidRunbookError, Pos
 from calgen.core.reminders import (
     OFFICE_HOURS,
     Lead,
@@ -54,7 +55,7 @@ from calgen.runbook.schema import MESSAGE_CODE, RUNBOOK_SCHEMA
 def load_runbook(
     path: Path, display: str | None = None, holidays: schedule.HolidayTable | None = None
 ) -> tuple[Runbook, Diagnostics]:
-    """Load, check and build one runbook. Raises InvalidRunbook with every error found;
+    """Load, check and build one runbook. Raises InvalidRunbookError with every error found;
     returns the warnings along with the runbook. `holidays`: the run's holiday table (a
     new one when not given)."""
     diags = Diagnostics()
@@ -257,7 +258,7 @@ def _validate_phase_order(ctx: Context, phases: list[Phase]) -> None:
             f"phases must be {', '.join(PHASE_ORDER)} in that order (found {', '.join(ids)})",
         )
         return
-    for i, (before, after) in enumerate(zip(phases, phases[1:], strict=False)):
+    for i, (before, after) in enumerate(itertools.pairwise(phases)):
         if after.start < before.end:
             ctx.error(
                 ("phases", i + 1, "start"),
@@ -478,7 +479,7 @@ def load_many(
     for path in paths:
         try:
             runbook, warnings = load_runbook(path, holidays=holidays)
-        except InvalidRunbook as exc:
+        except InvalidRunbookError as exc:
             diags.extend(exc.diagnostics)
             continue
         diags.extend(warnings)

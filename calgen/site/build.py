@@ -19,7 +19,7 @@ from calgen.site import outputs, publish, published
 from calgen.site.publish import PublishError
 
 
-class TemplateProblem(CalgenError):
+class TemplateRenderError(CalgenError):
     """A template failed while rendering; nothing was written."""
 
 
@@ -57,7 +57,7 @@ def run(
     `partial`: the runbooks were named one by one, not as their folder: the site-wide
     outputs (index, durable feeds) already published are then left as they are.
     Raises publish.PublishError before rendering when `out` may not be written, and
-    TemplateProblem when a template fails."""
+    TemplateRenderError when a template fails."""
     protected = protected_paths(paths, runbooks, templates)
     if not check:
         publish.refuse_early(out, protected=protected)  # before anything is rendered
@@ -97,7 +97,7 @@ def run(
             where = ""
         else:
             raise  # calgen's own bug: a traceback is what is needed
-        raise TemplateProblem(f"template error: {where}{exc}; nothing was written") from exc
+        raise TemplateRenderError(f"template error: {where}{exc}; nothing was written") from exc
     return Result(total=total, written=len(written), stale=tuple(problems), notes=tuple(notes))
 
 

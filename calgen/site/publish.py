@@ -16,10 +16,11 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from calgen.core.errors import CalgenError
 from calgen.core.fsutil import atomic_write
@@ -105,6 +106,10 @@ def _load_manifest(folder: Path) -> set[str] | None:
         ) from None
 
 
+# What an entry of an out folder is, to `owned_files`.
+_Whose = Literal["folder", "bookkeeping", "file", "temp", "foreign"]
+
+
 def owned_files(folder: Path, lock: Path | None = None, *, clean: bool = True) -> set[str]:
     """The files in `folder` that calgen wrote (relative paths), when everything in it
     is calgen's; PublishError naming what is not.
@@ -118,53 +123,85 @@ def owned_files(folder: Path, lock: Path | None = None, *, clean: bool = True) -
         return set()
     manifest = _load_manifest(folder)
 
-    def calgens(rel: str) -> bool:
+    def written_by_calgen(rel: str) -> bool:
         return rel in manifest if manifest is not None else bool(OUTPUT_NAME.fullmatch(rel))
 
-    files: set[str] = set()
-    folders: set[str] = set()
-    foreign: list[str] = []
-    temps: list[Path] = []
+    found: dict[_Whose, list[str]] = {w: [] for w in get_args(_Whose)}
+    for rel, path, info in _entries(folder):
+        found[_whose(rel, path, info, written_by_calgen, lock)].append(rel)
+    files = set(found["file"])
+    foreign = found["foreign"] + _unused_folders(found["folder"], [*files, *found["temp"]])
+    if manifest is None and files and not foreign and not _adoptable(files):
+        foreign.extend(sorted(files))
+    _refuse_foreign(folder, foreign)
+    for rel in found["temp"] if clean else ():  # a killed build's (we hold the lock)
+        (folder / rel).unlink(missing_ok=True)
+    return files
+
+
+def _entries(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """Every entry under `folder`, folders too: relative path, path and lstat."""
     for dirpath, dirnames, filenames in os.walk(folder):
         here = Path(dirpath)
         for name in [*dirnames, *filenames]:
             path = here / name
-            rel = path.relative_to(folder).as_posix()
-            info = path.lstat()
-            if stat.S_ISDIR(info.st_mode):
-                folders.add(rel)
-                continue
-            if rel == MANIFEST or (lock is not None and path == lock):
-                continue
-            if stat.S_ISREG(info.st_mode) and calgens(rel):
-                files.add(rel)
-                continue
-            # `.<name>.calgen-tmp`: the exact temporary name of a file calgen writes
-            base = name.removeprefix(".").removesuffix(".calgen-tmp")
-            sibling = (Path(rel).parent / base).as_posix().removeprefix("./")
-            is_temp = name == f".{base}.calgen-tmp"
-            if stat.S_ISREG(info.st_mode) and is_temp and (sibling == MANIFEST or calgens(sibling)):
-                temps.append(path)
-                continue
-            foreign.append(rel)
-        # never follow a symlinked folder: it is foreign, and reported above
+            yield path.relative_to(folder).as_posix(), path, path.lstat()
+        # never follow a symlinked folder: it is foreign, and reported as such
         dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
-    kept = [*files, *(t.relative_to(folder).as_posix() for t in temps)]
+
+
+def _whose(
+    rel: str,
+    path: Path,
+    info: os.stat_result,
+    written_by_calgen: Callable[[str], bool],
+    lock: Path | None,
+) -> _Whose:
+    """Whether an entry is a folder, calgen's bookkeeping (manifest, lock), one of its
+    files, the temporary name of one, or something calgen did not write."""
+    if stat.S_ISDIR(info.st_mode):
+        return "folder"
+    if rel == MANIFEST or (lock is not None and path == lock):
+        return "bookkeeping"
+    if not stat.S_ISREG(info.st_mode):
+        return "foreign"
+    if written_by_calgen(rel):
+        return "file"
+    of = _temp_of(rel)
+    return "temp" if of is not None and (of == MANIFEST or written_by_calgen(of)) else "foreign"
+
+
+def _temp_of(rel: str) -> str | None:
+    """The file whose exact temporary name (`.<name>.calgen-tmp`) `rel` is, or None."""
+    name = Path(rel).name
+    base = name.removeprefix(".").removesuffix(".calgen-tmp")
+    if name != f".{base}.calgen-tmp":
+        return None
+    return (Path(rel).parent / base).as_posix().removeprefix("./")
+
+
+def _unused_folders(folders: Iterable[str], kept: Iterable[str]) -> list[str]:
+    """The folders holding none of calgen's files (written `name/`): not calgen's."""
     needed = {p.as_posix() for f in kept for p in Path(f).parents} - {"."}
-    foreign += sorted(f"{d}/" for d in folders - needed)
-    adoptable = INDEX in files and any(f.endswith(".ics") for f in files)
-    if manifest is None and files and not foreign and not adoptable:
-        foreign.extend(sorted(files))
-    if foreign:
-        shown = ", ".join(sorted(foreign)[:5]) + (" …" if len(foreign) > 5 else "")
-        raise PublishError(
-            f"--out {folder}: holds {len(foreign)} item(s) calgen did not write ({shown}); "
-            "calgen publishes only into an empty folder or one it built itself "
-            f"(with {MANIFEST}): nothing was written"
-        )
-    for temp in temps if clean else ():  # a killed build's (we hold the lock)
-        temp.unlink(missing_ok=True)
-    return files
+    return sorted(f"{d}/" for d in set(folders) - needed)
+
+
+def _adoptable(files: set[str]) -> bool:
+    """A folder from before manifests is adopted only when it looks like a build: an
+    index and a feed, not merely names that happen to match."""
+    return INDEX in files and any(f.endswith(".ics") for f in files)
+
+
+def _refuse_foreign(folder: Path, foreign: list[str]) -> None:
+    """PublishError naming (the first five of) what calgen did not write."""
+    if not foreign:
+        return
+    shown = ", ".join(sorted(foreign)[:5]) + (" …" if len(foreign) > 5 else "")
+    raise PublishError(
+        f"--out {folder}: holds {len(foreign)} item(s) calgen did not write ({shown}); "
+        "calgen publishes only into an empty folder or one it built itself "
+        f"(with {MANIFEST}): nothing was written"
+    )
 
 
 @contextmanager

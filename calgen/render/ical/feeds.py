@@ -51,7 +51,7 @@ def _macro(env: jinja2.Environment, template: str, name: str) -> Callable[..., s
     return found
 
 
-def _event(
+def _vevent(
     runbook: Runbook,
     item: ScheduledItem,
     when: tuple[tuple[str, str], ...],
@@ -94,7 +94,7 @@ def _phase_item(
     description = env.get_template("ics/phase.txt.j2").render(
         runbook=runbook, phase=phase, phase_label=item.title
     )
-    data = _event(runbook, item, _timed(phase.start, phase.end), "Fase", description.strip())
+    data = _vevent(runbook, item, _timed(phase.start, phase.end), "Fase", description.strip())
     return FeedItem(item=item, data=data, when=dutch.when(phase.start))
 
 
@@ -115,36 +115,36 @@ def _milestone_item(
         actionholder(runbook, milestone),
     )
     timed = _timed(milestone.start, milestone.end)
-    data = _event(runbook, item, timed, label, description.strip())
+    data = _vevent(runbook, item, timed, label, description.strip())
     when = dutch.when(milestone.start, milestone.end)
     if milestone.time_label:
         when += f" ({milestone.time_label})"
     return FeedItem(item=item, data=data, when=when)
 
 
-def _fact_item(
-    env: jinja2.Environment, runbook: Runbook, item: ScheduledItem, fact: Event
+def _event_item(
+    env: jinja2.Environment, runbook: Runbook, item: ScheduledItem, event: Event
 ) -> FeedItem:
     when: tuple[tuple[str, str], ...]
-    if fact.day is not None:
+    if event.day is not None:
         when = (
-            ("DTSTART;VALUE=DATE", fact.day.strftime("%Y%m%d")),
-            ("DTEND;VALUE=DATE", (fact.day + dt.timedelta(days=1)).strftime("%Y%m%d")),
+            ("DTSTART;VALUE=DATE", event.day.strftime("%Y%m%d")),
+            ("DTEND;VALUE=DATE", (event.day + dt.timedelta(days=1)).strftime("%Y%m%d")),
         )
-        when_text = dutch.date_long(fact.day)
+        when_text = dutch.date_long(event.day)
     else:
-        assert fact.start is not None
-        when = _timed(fact.start, fact.end)
-        when_text = dutch.when(fact.start, fact.end)
+        assert event.start is not None
+        when = _timed(event.start, event.end)
+        when_text = dutch.when(event.start, event.end)
     description = env.get_template("ics/event.txt.j2").render(
-        runbook=runbook, event=fact, when_text=when_text
+        runbook=runbook, event=event, when_text=when_text
     )
-    data = _event(runbook, item, when, "", description.strip())
-    return FeedItem(item=item, data=data, when=when_text, all_day=fact.day is not None)
+    data = _vevent(runbook, item, when, "", description.strip())
+    return FeedItem(item=item, data=data, when=when_text, all_day=event.day is not None)
 
 
 def items(env: jinja2.Environment, runbook: Runbook, base_url: str = "") -> list[FeedItem]:
-    """Every event of the runbook, serialized once, in the runbook's order."""
+    """Every scheduled item of the runbook as a VEVENT, serialized once, in the runbook's order."""
     phases = {p.id: p for p in runbook.phases}
     sections = {s.number: s for s in runbook.sections}
     out = []
@@ -155,7 +155,7 @@ def items(env: jinja2.Environment, runbook: Runbook, base_url: str = "") -> list
         elif isinstance(source, Milestone):
             out.append(_milestone_item(env, runbook, item, source, phases, sections))
         else:
-            out.append(_fact_item(env, runbook, item, source))
+            out.append(_event_item(env, runbook, item, source))
     return out
 
 

@@ -79,7 +79,7 @@ def _events(feed: bytes) -> dict[str, _Published]:
 
 
 # icalendar's property order, which calgen.render.ical.lines writes every event in: these
-# first, in this order, then the rest alphabetically (calgen.render.ical.feeds._event).
+# first, in this order, then the rest alphabetically (calgen.render.ical.feeds._vevent).
 _CANONICAL = (
     "SUMMARY",
     "DTSTART",

@@ -19,7 +19,7 @@ from calgen.core import dutch, layout
 from calgen.render.ical.durable import DurableFeed
 from calgen.render.page.timeline import Timeline, build_timeline, select_lane
 from calgen.runbook.items import actionholder, anchor, phase_label, summary
-from calgen.runbook.model import Contact, Milestone, Phase, Runbook
+from calgen.runbook.model import Contact, Milestone, Phase, Runbook, Section
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,56 +160,14 @@ def document(
     selects from them (iter_documents builds them once for all views)."""
     all_rows = rows if rows is not None else [_row(runbook, m) for m in runbook.milestones]
     whole = timeline if timeline is not None else build_timeline(runbook)
+    shown = [
+        (m, row)
+        for m, row in zip(runbook.milestones, all_rows, strict=True)
+        if role is None or role in m.audience
+    ]
     rows_by_section: dict[str, list[Row]] = {}
-    marks_by_phase: dict[str, list[Milestone]] = {}
-    for m, row in zip(runbook.milestones, all_rows, strict=True):
-        if role is None or role in m.audience:
-            rows_by_section.setdefault(m.section, []).append(row)
-            # in the phase whose time it falls in (go-live opens phase 3), not its chapter's
-            during = next((p for p in reversed(runbook.phases) if p.start <= m.start), None)
-            marks_by_phase.setdefault((during or runbook.phases[0]).id, []).append(m)
-    items = items_html or {}
-    narrow = tuple(
-        NarrowPhase(
-            label=phase_label(p),
-            css=p.id,
-            when=dutch.when(p.start, p.end),
-            items_html=markupsafe.Markup(
-                "".join(
-                    items.get(m.id, "")
-                    for m in sorted(marks_by_phase.get(p.id, []), key=lambda m: m.start)
-                )
-            ),
-        )
-        for p in runbook.phases
-    )
-    chapters = []
-    for phase in runbook.phases:
-        sections = tuple(
-            SectionView(
-                number=s.number,
-                title=s.title,
-                text=s.text,
-                rows=tuple(rows_by_section.get(s.number, [])),
-                contacts=tuple(runbook.contact(c) for c in s.contacts),
-                rows_html=markupsafe.Markup(
-                    "".join(
-                        (rows_html or {}).get(r.id, "") for r in rows_by_section.get(s.number, [])
-                    )
-                ),
-            )
-            for s in runbook.sections
-            if s.phase == phase.id
-        )
-        chapters.append(
-            Chapter(
-                number=phase.number + 2,  # 1 Doel and 2 Uitgangspunten come first
-                title=phase_label(phase),
-                text=phase.text,
-                phase=phase,
-                sections=sections,
-            )
-        )
+    for m, row in shown:
+        rows_by_section.setdefault(m.section, []).append(row)
     roles = tuple(
         RoleView(id=r.id, name=r.name, page=layout.role_page(r.id)) for r in runbook.roles
     )
@@ -217,7 +175,9 @@ def document(
     return DocumentContext(
         runbook=runbook,
         role=view,
-        chapters=tuple(chapters),
+        chapters=tuple(
+            _chapter(runbook, phase, rows_by_section, rows_html or {}) for phase in runbook.phases
+        ),
         feeds=feeds(runbook, base_url),
         roles=roles,
         timeline=whole if view is None else select_lane(whole, runbook, view.name),
@@ -225,7 +185,71 @@ def document(
         changes_since=changes[0] if changes else "",
         changes=changes[1] if changes else (),
         lanes_html=dict(lanes_html or {}),
-        narrow=narrow,
+        narrow=_narrow_phases(runbook, [m for m, _ in shown], items_html or {}),
+    )
+
+
+def _chapter(
+    runbook: Runbook,
+    phase: Phase,
+    rows_by_section: Mapping[str, list[Row]],
+    rows_html: Mapping[str, str],
+) -> Chapter:
+    """A phase's chapter: its sections, each with the rows shown in this view."""
+    sections = tuple(
+        _section(runbook, s, rows_by_section.get(s.number, []), rows_html)
+        for s in runbook.sections
+        if s.phase == phase.id
+    )
+    return Chapter(
+        number=phase.number + 2,  # 1 Doel and 2 Uitgangspunten come first
+        title=phase_label(phase),
+        text=phase.text,
+        phase=phase,
+        sections=sections,
+    )
+
+
+def _section(
+    runbook: Runbook, section: Section, rows: list[Row], rows_html: Mapping[str, str]
+) -> SectionView:
+    return SectionView(
+        number=section.number,
+        title=section.title,
+        text=section.text,
+        rows=tuple(rows),
+        contacts=tuple(runbook.contact(c) for c in section.contacts),
+        rows_html=markupsafe.Markup("".join(rows_html.get(r.id, "") for r in rows)),
+    )
+
+
+def _phase_during(runbook: Runbook, m: Milestone) -> Phase:
+    """The phase whose time a milestone falls in (go-live opens phase 3), which is not
+    always the phase of its chapter."""
+    during = next((p for p in reversed(runbook.phases) if p.start <= m.start), None)
+    return during or runbook.phases[0]
+
+
+def _narrow_phases(
+    runbook: Runbook, milestones: list[Milestone], items_html: Mapping[str, str]
+) -> tuple[NarrowPhase, ...]:
+    """The timeline as a list for narrow screens: each phase with its marks in time order."""
+    marks_by_phase: dict[str, list[Milestone]] = {}
+    for m in milestones:
+        marks_by_phase.setdefault(_phase_during(runbook, m).id, []).append(m)
+    return tuple(
+        NarrowPhase(
+            label=phase_label(p),
+            css=p.id,
+            when=dutch.when(p.start, p.end),
+            items_html=markupsafe.Markup(
+                "".join(
+                    items_html.get(m.id, "")
+                    for m in sorted(marks_by_phase.get(p.id, []), key=lambda m: m.start)
+                )
+            ),
+        )
+        for p in runbook.phases
     )
 
 

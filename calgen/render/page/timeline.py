@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from calgen.core import dutch, schedule
-from calgen.runbook.model import Phase, Runbook
+from calgen.runbook.model import Milestone, Phase, Role, Runbook
 
 WIDTH = 960
 LEFT = 150  # room for lane names
@@ -82,56 +83,111 @@ class Timeline:
 
 
 def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
+    """The timeline of the whole runbook, or only of the milestones and lane of `role`."""
     milestones = [m for m in runbook.milestones if role is None or role in m.audience]
-    # The window is the migration itself; a milestone far before it (3.3.1 of 2022, a
-    # month early) is drawn at the left edge, marked as earlier, instead of squeezing
-    # the weeks that matter.
-    first = runbook.phases[0].start - dt.timedelta(days=1)
-    start = dt.datetime.combine(first.date(), dt.time(0), tzinfo=schedule.AMSTERDAM)
-    last_day = (runbook.go_live + dt.timedelta(days=2)).date()
-    end = dt.datetime.combine(last_day, dt.time(0), tzinfo=schedule.AMSTERDAM)
+    window = _Window.of(runbook)
+    x = window.placer()
+    bands = tuple(_band(p, x) for p in runbook.phases)
+    roles = [r for r in runbook.roles if role is None or r.id == role]
+    lanes = _lanes(roles, milestones, _marks(milestones, x, window.start))
+    dst = _dst_lines(window.dates, x)
+    return Timeline(
+        width=WIDTH,
+        height=_height(len(lanes)),
+        left=LEFT,
+        top=TOP,
+        band_height=BAND,
+        days=_days(window.dates, x, runbook.calendar.holidays),
+        bands=bands,
+        lanes=lanes,
+        go_live=Line(x=x(runbook.go_live), label=f"live {dutch.when(runbook.go_live)}"),
+        dst=dst,
+        description=_description(runbook, window, bands, dst, len(milestones), len(lanes)),
+    )
 
-    first_ts, last_ts = start.timestamp(), end.timestamp()
-    scale = (WIDTH - LEFT - RIGHT) / (last_ts - first_ts)  # real time: a DST day is 23 h
 
-    def x(moment: dt.datetime) -> float:
-        # in POSIX seconds: comparing and subtracting aware datetimes is slow, and a
-        # large runbook places tens of thousands of markers
-        seconds = min(max(moment.timestamp(), first_ts), last_ts)
-        return round(LEFT + (seconds - first_ts) * scale, 1)
+_FIRST_LANE = TOP + BAND + 12  # the y of the first lane
 
-    def midnight(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(0), tzinfo=schedule.AMSTERDAM)
 
-    dates = [start.date() + dt.timedelta(days=n) for n in range((last_day - start.date()).days)]
-    days = tuple(
+def _height(lanes: int) -> int:
+    return _FIRST_LANE + lanes * LANE + 10
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), tzinfo=schedule.AMSTERDAM)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Window:
+    """The days drawn: the migration itself, from the day before its first phase to the
+    day after go-live. A milestone far before it (3.3.1 of 2022, a month early) is drawn
+    at the left edge, marked as earlier, instead of squeezing the weeks that matter."""
+
+    start: dt.datetime  # midnight of the first day drawn
+    last_day: dt.date  # the day after the last day drawn
+
+    @classmethod
+    def of(cls, runbook: Runbook) -> _Window:
+        first = runbook.phases[0].start - dt.timedelta(days=1)
+        last_day = (runbook.go_live + dt.timedelta(days=2)).date()
+        return cls(start=_midnight(first.date()), last_day=last_day)
+
+    @property
+    def dates(self) -> list[dt.date]:
+        first = self.start.date()
+        return [first + dt.timedelta(days=n) for n in range((self.last_day - first).days)]
+
+    def placer(self) -> Callable[[dt.datetime], float]:
+        """The x of a moment, in real time (a DST day is 23 h); moments outside the
+        window are drawn at its edge."""
+        first_ts, last_ts = self.start.timestamp(), _midnight(self.last_day).timestamp()
+        scale = (WIDTH - LEFT - RIGHT) / (last_ts - first_ts)
+
+        def x(moment: dt.datetime) -> float:
+            # in POSIX seconds: comparing and subtracting aware datetimes is slow, and a
+            # large runbook places tens of thousands of markers
+            seconds = min(max(moment.timestamp(), first_ts), last_ts)
+            return round(LEFT + (seconds - first_ts) * scale, 1)
+
+        return x
+
+
+def _days(
+    dates: list[dt.date], x: Callable[[dt.datetime], float], holidays: schedule.HolidayTable
+) -> tuple[Day, ...]:
+    """The day columns, with the month named on the first day shown and on each 1st."""
+    return tuple(
         Day(
-            x=x(midnight(day)),
-            width=round(x(midnight(day + dt.timedelta(days=1))) - x(midnight(day)), 1),
+            x=x(_midnight(day)),
+            width=round(x(_midnight(day + dt.timedelta(days=1))) - x(_midnight(day)), 1),
             label=str(day.day),
             month=dutch.month_name(day) if day.day == 1 or n == 0 else "",
             weekend=day.weekday() >= 5,
-            holiday=runbook.calendar.holidays.name(day) or "",
+            holiday=holidays.name(day) or "",
         )
         for n, day in enumerate(dates)
     )
 
-    def band(p: Phase) -> Band:
-        width = round(x(p.end) - x(p.start), 1)
-        title = f"Fase {p.number}: {p.title}"
-        fits = len(title) * 6 <= width  # about 6 px a character at 11 px
-        return Band(
-            x=x(p.start),
-            width=width,
-            label=title if fits else f"Fase {p.number}",
-            css=p.id,
-            title=title,
-        )
 
-    bands = tuple(band(p) for p in runbook.phases)
-    roles = [r for r in runbook.roles if role is None or r.id == role]
-    # one mark per milestone, shared by every lane that carries it
-    marks = {
+def _band(p: Phase, x: Callable[[dt.datetime], float]) -> Band:
+    """A phase's band, labelled with its whole name only where that fits."""
+    width = round(x(p.end) - x(p.start), 1)
+    title = f"Fase {p.number}: {p.title}"
+    fits = len(title) * 6 <= width  # about 6 px a character at 11 px
+    return Band(
+        x=x(p.start),
+        width=width,
+        label=title if fits else f"Fase {p.number}",
+        css=p.id,
+        title=title,
+    )
+
+
+def _marks(
+    milestones: list[Milestone], x: Callable[[dt.datetime], float], start: dt.datetime
+) -> dict[str, Marker]:
+    """One mark per milestone, shared by every lane that carries it."""
+    return {
         m.id: Marker(
             x=x(m.start),
             width=round(x(m.end) - x(m.start), 1) if m.end else 0,
@@ -143,48 +199,59 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
         )
         for m in milestones
     }
-    lanes = []
-    for i, r in enumerate(roles):
-        y = TOP + BAND + 12 + i * LANE
-        markers = tuple(marks[m.id] for m in milestones if r.id in m.audience)
-        lanes.append(Lane(y=y, name=r.name, markers=markers))
-    dst = []
+
+
+def _lanes(
+    roles: list[Role], milestones: list[Milestone], marks: dict[str, Marker]
+) -> tuple[Lane, ...]:
+    return tuple(
+        Lane(
+            y=_FIRST_LANE + i * LANE,
+            name=r.name,
+            markers=tuple(marks[m.id] for m in milestones if r.id in m.audience),
+        )
+        for i, r in enumerate(roles)
+    )
+
+
+def _dst_lines(dates: list[dt.date], x: Callable[[dt.datetime], float]) -> tuple[Line, ...]:
+    """A line at 02:00 of each day the clocks change."""
+    lines = []
     for day in dates:
-        before, after = midnight(day).utcoffset(), midnight(day).replace(hour=4).utcoffset()
+        before, after = _midnight(day).utcoffset(), _midnight(day).replace(hour=4).utcoffset()
         if before != after:
             label = (
                 "zomertijd"
                 if (after or dt.timedelta()) > (before or dt.timedelta())
                 else "wintertijd"
             )
-            dst.append(
-                Line(x=x(midnight(day).replace(hour=2)), label=f"{label} ({dutch.date_long(day)})")
+            lines.append(
+                Line(x=x(_midnight(day).replace(hour=2)), label=f"{label} ({dutch.date_long(day)})")
             )
-    height = TOP + BAND + 12 + len(lanes) * LANE + 10
-    go_live = Line(x=x(runbook.go_live), label=f"live {dutch.when(runbook.go_live)}")
-    holidays = [(day, name) for day in dates if (name := runbook.calendar.holidays.name(day))]
-    description = " ".join(
+    return tuple(lines)
+
+
+def _description(
+    runbook: Runbook,
+    window: _Window,
+    bands: tuple[Band, ...],
+    dst: tuple[Line, ...],
+    milestones: int,
+    lanes: int,
+) -> str:
+    """The timeline in words, for screen readers."""
+    table = runbook.calendar.holidays
+    holidays = [(day, name) for day in window.dates if (name := table.name(day))]
+    first, last = dutch.date_long(window.start.date()), dutch.date_long(window.last_day)
+    return " ".join(
         [
-            f"Tijdlijn van {dutch.date_long(start.date())} tot {dutch.date_long(last_day)}:",
+            f"Tijdlijn van {first} tot {last}:",
             "; ".join(b.title for b in bands) + ".",
-            f"{len(milestones)} mijlpalen op {len(lanes)} rol(len).",
+            f"{milestones} mijlpalen op {lanes} rol(len).",
             f"Go-live {dutch.when(runbook.go_live)}.",
             *(f"Overgang naar {line.label}." for line in dst),
             *(f"{name}: {dutch.date_long(day)}." for day, name in holidays),
         ]
-    )
-    return Timeline(
-        width=WIDTH,
-        height=height,
-        left=LEFT,
-        top=TOP,
-        band_height=BAND,
-        days=days,
-        bands=bands,
-        lanes=tuple(lanes),
-        go_live=go_live,
-        dst=tuple(dst),
-        description=description,
     )
 
 
@@ -192,9 +259,7 @@ def select_lane(whole: Timeline, runbook: Runbook, role_name: str) -> Timeline:
     """A role's view of the timeline: the same window, only that role's lane, moved to
     the first row (markers keep their coordinates: the lane is drawn once, translated)."""
     lanes = tuple(
-        replace(lane, shift=TOP + BAND + 12 - lane.y)
-        for lane in whole.lanes
-        if lane.name == role_name
+        replace(lane, shift=_FIRST_LANE - lane.y) for lane in whole.lanes if lane.name == role_name
     )
     count = len({m.id for lane in lanes for m in lane.markers})
     description = re.sub(
@@ -205,6 +270,6 @@ def select_lane(whole: Timeline, runbook: Runbook, role_name: str) -> Timeline:
     return replace(
         whole,
         lanes=lanes,
-        height=TOP + BAND + 12 + len(lanes) * LANE + 10,
+        height=_height(len(lanes)),
         description=description,
     )
