@@ -88,3 +88,12 @@ def test_templates_that_are_not_a_folder_are_a_usage_error(
     assert main(["build", str(runbook), "--templates", "tpl", "--out", "r/dist"]) == 2
     assert "tpl: --templates must be a folder" in capsys.readouterr().err
     assert not (tmp_path / "r" / "dist").exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["https://x.example:99999999999", "https://x.example:0", "https://x.example:65536"]
+)
+def test_a_base_url_port_out_of_range_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="is not an http"):
+        settings.base_url(url)
+    assert settings.base_url("https://x.example:65535/d") == "https://x.example:65535/d"

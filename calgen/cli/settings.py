@@ -11,9 +11,14 @@ import re
 MAX_EPOCH = 253_402_300_799
 
 
+_BASE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::([0-9]{1,5}))?(/[^\s\"'<>\\]*)?", re.ASCII)
+
+
 def valid_base_url(url: str) -> bool:
-    """http(s), a host, and nothing that could end a feed line or an HTML attribute."""
-    return re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d+)?(/[^\s\"'<>\\]*)?", url) is not None
+    """http(s), a host, a port from 1 to 65535 if any, and nothing that could end a feed
+    line or an HTML attribute."""
+    found = _BASE_URL.fullmatch(url)
+    return found is not None and (found[1] is None or 1 <= int(found[1]) <= 65535)
 
 
 def project_setting(key: str) -> str:

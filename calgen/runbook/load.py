@@ -9,6 +9,7 @@ nodes and depth, so that an alias bomb or `[[[[…` is refused instead of expand
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,10 @@ class Document:
     def _at(self, where: tuple[int, int]) -> Pos:
         return Pos(file=self.file, line=where[0], col=where[1])
 
+
+# Characters no text may hold: C0 and C1 controls but tab and line feed, DEL, and the
+# Unicode line and paragraph separators (a reader splitting lines would see a new line).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 _STANDARD_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}"
@@ -211,6 +216,12 @@ class _Builder:
         if self.skipping:
             return
         value = self.construct(event)
+        if isinstance(value, str) and (control := _CONTROL.search(value)):
+            self.diags.error(
+                self.pos(event.start_mark),
+                f"control character U+{ord(control[0]):04X} in text: not allowed (it could "
+                "split a feed line or a header); write a line break as a new line",
+            )
         path = self.child_path(event.start_mark)
         if path is None:  # a mapping key
             frame = self.stack[-1]
