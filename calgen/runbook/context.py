@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ class Context:
         # one run reports every problem without tripping over malformed data
         self.broken: Iterable[str] = ()
         self.suggestions = 0  # did-you-means given (calgen.runbook.context.unknown)
-        self._sorted: dict[str, list[str]] = {}
+        self._known: dict[str, tuple[list[str], str]] = {}
         # time resolution: relative times refer to go-live or to a milestone's start
         self.holidays = holidays
         self.calendar = schedule.WorkCalendar(holidays=holidays)
@@ -69,12 +69,16 @@ class Context:
         # every broken path and each path above one: a lookup per path, not per entry
         self._above_broken = frozenset(a for p in self._broken for a in _and_above(p))
 
-    def sorted_names(self, what: str, known: Iterable[str]) -> list[str]:
-        """`known`, sorted, once per kind of name and size (did-you-mean asks often)."""
-        names = list(known)
-        found = self._sorted.get(what)
-        if found is None or len(found) != len(names):
-            found = self._sorted[what] = sorted(names)
+    def known_names(self, what: str, known: Collection[str]) -> tuple[list[str], str]:
+        """`known` sorted, and the list a message shows: made once per kind of name and
+        size, as an unknown reference is reported for every entry that has one."""
+        found = self._known.get(what)
+        if found is None or len(found[0]) != len(known):
+            names = sorted(known)
+            listing = ", ".join(names[:MAX_LISTED])
+            if len(names) > MAX_LISTED:
+                listing += f" and {len(names) - MAX_LISTED} more"
+            found = self._known[what] = (names, listing)
         return found
 
     def is_broken(self, path: PathKey) -> bool:
@@ -250,17 +254,14 @@ MAX_CANDIDATES = 1000
 MAX_LISTED = 20
 
 
-def unknown(ctx: Context, path: PathKey, what: str, value: str, known: Iterable[str]) -> None:
-    names = ctx.sorted_names(what, known)
+def unknown(ctx: Context, path: PathKey, what: str, value: str, known: Collection[str]) -> None:
+    names, listing = ctx.known_names(what, known)
     suggestion = ""
     if ctx.suggestions < MAX_SUGGESTIONS:
         ctx.suggestions += 1
         near = [n for n in names if abs(len(n) - len(value)) <= 3][:MAX_CANDIDATES]
         guess = difflib.get_close_matches(value, near, n=1)
         suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
-    listing = ", ".join(names[:MAX_LISTED])
-    if len(names) > MAX_LISTED:
-        listing += f" and {len(names) - MAX_LISTED} more"
     if not names:
         listing = f"none: is the shared {what}s file in `uses`?"
     ctx.error(path, f"unknown {what} '{value}'{suggestion} (known: {listing})")
