@@ -28,6 +28,15 @@ from tests.conftest import ROOT
 NEW_YEAR = {2031: {dt.date(2031, 1, 1): "Nieuwjaarsdag"}}
 
 
+@pytest.fixture(autouse=True)
+def _a_run() -> Iterator[None]:
+    """Each test is a run of its own: a cache refused in one (cache.refuse turns it off
+    for the rest of the run) is checked afresh in the next, as calgen.cli.main does."""
+    cache.use(True)
+    yield
+    cache.use(True)
+
+
 @pytest.fixture
 def own_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(cache.ENV, str(tmp_path / "cache"))
@@ -356,9 +365,13 @@ def test_a_build_into_the_cache_folder_runs_without_the_cache(
 
 
 def test_nothing_calgen_did_not_write_is_removed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_holidays: Path
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fake_holidays: Path,
 ) -> None:
-    """CALGEN_CACHE_DIR pointed at a folder of other things: they all stay."""
+    """CALGEN_CACHE_DIR pointed at a folder of other things: they all stay, and their
+    untagged holidays/ refuses the cache for the rest of the run, with one warning."""
     home = tmp_path / "home"
     theirs = {
         "jinja-notes/a.txt": "x",  # named like an old Jinja folder, not tagged as calgen's
@@ -375,9 +388,13 @@ def test_nothing_calgen_did_not_write_is_removed(
     (old / cache.TAG).write_text(cache.TAG_TEXT, encoding="utf-8")
     (old / "their-file.txt").write_text("x", encoding="utf-8")  # in a calgen folder
     monkeypatch.setenv(cache.ENV, str(home))
+    assert cache.jinja_folder("3.1.6") is not None
     cache.save_holidays(NEW_YEAR)
     cache.save_holidays({2032: {dt.date(2032, 1, 1): "Nieuwjaarsdag"}})
-    assert cache.jinja_folder("3.1.6") is not None
+    assert cache.jinja_folder("3.1.6") is None  # refused for the rest of the run
+    err = capsys.readouterr().err
+    assert err.count("warning: the cache") == 1
+    assert f"{home / 'holidays'} is not a folder calgen made" in err
     for name, text in theirs.items():
         assert (home / name).read_text(encoding="utf-8") == text, name
     assert (old / "their-file.txt").exists()

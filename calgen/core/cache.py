@@ -9,24 +9,35 @@ Two things are kept, both only by the command line (calgen.cli.commands), never 
   and calendars, and of dateutil's Easter. Another key (an upgrade, a patched file) is
   another file.
 
-The root is $CALGEN_CACHE_DIR, else $XDG_CACHE_HOME/calgen, else ~/.cache/calgen. calgen
-uses (reads, writes, prunes) `jinja-<version>/` or `holidays/` only when it makes that
-folder itself (and tags it with its CACHEDIR.TAG) or it already carries that tag, and
-never when it is a symlink: a folder there without the tag (empty or not), with another
-tag, or a symlink means no cache for that part, and nothing in it is touched. In the root
-calgen only makes those folders (the root itself when absent), and removes only other
-Jinja versions' folders that carry its tag. Where a folder cannot be made or written
-nothing is kept. A build whose out folder is the root or holds it runs without the cache
-(calgen.cli.commands: it would be published).
+The root is $CALGEN_CACHE_DIR, else $XDG_CACHE_HOME/calgen, else ~/.cache/calgen.
+
+Only what the current user made is trusted. Compiled templates are marshalled Python
+code: a file another user could have written would run as whoever builds. So the root,
+`jinja-<version>/` and `holidays/` must each be a folder (never a symlink) owned by the
+effective user and writable by nobody else (calgen makes them 0700), the two folders
+must carry calgen's CACHEDIR.TAG, and every file read (the tag too) must be owned by the
+effective user and writable by nobody else, checked with fstat on what was opened
+(O_NOFOLLOW), not on the name. The root may also never be, or lie in, a folder calgen
+publishes into (one holding its manifest) or a folder named like the staging, old or
+temporary names calgen.site.publish uses beside an out folder (`.<name>.calgen-new`,
+`.calgen-old`, ...): it would be swapped into the published folder, and every later
+build would refuse that folder. Anything else means no cache for the rest of the run,
+with one warning on stderr naming the path and why (:func:`refuse`): nothing there is
+read, written or removed. In the root calgen only makes those folders (the root itself,
+0700, when absent), and removes only other Jinja versions' folders that are its own and
+carry its tag. Where a folder cannot be made or written nothing is kept. A build whose
+out folder is the root or holds it runs without the cache (calgen.cli.commands: it
+would be published).
 
 It stays small: writing keeps only the current holidays file and the current Jinja
 version's folder, and at most :data:`MAX_TEMPLATES` compiled templates (the newest).
-Nothing read from it is trusted: a file is read only when it is a regular file (not a
-symlink, FIFO or device) of at most :data:`MAX_FILE_BYTES`, and the holidays file only
-when it is exactly what calgen writes (years in FIRST_YEAR-LAST_YEAR, each a non-empty
-object of that year's YYYY-MM-DD dates and printable names of 1 to :data:`MAX_NAME`
-characters). Anything else counts as damaged: the whole file is ignored, and the holidays
-a command needs are asked of the package again and kept in its place.
+Nothing read from it is trusted further than that: a file is read only when it is a
+regular file (not a symlink, FIFO or device) of at most :data:`MAX_FILE_BYTES`, and the
+holidays file only when it is exactly what calgen writes (years in FIRST_YEAR-LAST_YEAR,
+each a non-empty object of that year's YYYY-MM-DD dates and printable names of 1 to
+:data:`MAX_NAME` characters). Anything else counts as damaged: the whole file is
+ignored, and the holidays a command needs are asked of the package again and kept in
+its place.
 """
 
 from __future__ import annotations
@@ -39,10 +50,11 @@ import json
 import os
 import re
 import stat
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from calgen.core.fsutil import atomic_write, read_regular
+from calgen.core.fsutil import Untrusted, atomic_write, not_own, read_regular
 from calgen.core.layout import MANIFEST
 from calgen.core.schedule import FIRST_YEAR, LAST_YEAR
 
@@ -64,7 +76,12 @@ _JINJA = re.compile(r"jinja-[0-9][0-9A-Za-z.+-]*")
 _COMPILED = re.compile(r"__jinja2_[0-9a-f]+\.cache")
 _HOLIDAYS = re.compile(r"NL-[0-9a-f]{20}\.json")
 _YEAR = re.compile(r"[0-9]{4}")
+# Names calgen.site.publish gives what it makes beside an out folder `<name>`: the staging
+# tree `.<name>.calgen-new`, the old tree `.<name>.calgen-old`, its lock and temporary
+# files. A cache root with such a name (or inside one) would be published or removed.
+_PUBLISHING = re.compile(r"\..*\.calgen-(?:new|old|lock|tmp)(?:[-.].*)?")
 _in_use = True  # see use()
+_warned = False  # one warning per run (see refuse)
 
 
 def root() -> Path:
@@ -86,53 +103,175 @@ def within(place: Path) -> bool:
 
 
 def use(on: bool) -> None:
-    """Use the cache (the default), or not at all: nothing is then read or written."""
-    global _in_use
+    """Use the cache (the default), or not at all: nothing is then read or written.
+    calgen.cli.commands turns it back on as each run ends, so the next run (in the same
+    process) checks the cache again and may warn again."""
+    global _in_use, _warned
     _in_use = on
+    if on:
+        _warned = False
+
+
+def in_use() -> bool:
+    return _in_use
+
+
+def refuse(path: Path, why: str) -> None:
+    """No cache for the rest of this run, and (once per run) a warning saying why.
+    The cache is used deep inside rendering, long after the command line has set up the
+    run: this is the one place it speaks."""
+    global _warned
+    use(False)
+    if not _warned:
+        _warned = True
+        print(
+            f"warning: the cache is not used in this run: {path} {why} (remove it, or set "
+            f"{ENV} to a folder of your own that only you can write)",
+            file=sys.stderr,
+        )
+
+
+def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
+    """The bytes of the cache file `path` (calgen.core.fsutil.read_regular), or None; a
+    file another user could have written is never read: the cache is refused."""
+    if not _in_use:
+        return None
+    try:
+        return read_regular(path, limit, own=True)
+    except Untrusted as exc:
+        refuse(path, str(exc).removeprefix(f"{path} "))
+        return None
 
 
 def folder(name: str, *, create: bool = True) -> Path | None:
-    """`root()/name` if calgen may use it: a folder it makes now (and tags), or one that
-    carries its CACHEDIR.TAG; never a symlink, never a folder that was there untagged.
-    None when there is no such folder, or (`create`) it cannot be made or written, or
-    the cache is not in use."""
-    if not _in_use or _published(root()):
+    """`root()/name` if calgen may use it: a folder it makes now (0700, tagged), or its own
+    one that carries its CACHEDIR.TAG (see the module's rules). None when there is none
+    and `create` is False, when it cannot be made or written, or when the cache is not
+    in use; anything not calgen's there refuses the cache (`refuse`)."""
+    if not _in_use:
         return None
-    path = root() / name
-    if not _is_calgen_folder(path):
-        if not create:
-            return None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.mkdir()  # FileExistsError: something calgen did not make is there
-        except OSError:
-            return None
-        try:
-            atomic_write(path / TAG, TAG_TEXT)
-        except OSError:
-            with contextlib.suppress(OSError):
-                path.rmdir()  # made just now, and still empty
-            return None
+    base = root()
+    problem = _root_problem(base, create)
+    if problem is not None:
+        if problem:
+            refuse(base, problem)
+        return None
+    path = base / name
+    try:
+        info: os.stat_result | None = path.lstat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        refuse(path, f"cannot be examined ({exc.strerror or exc})")
+        return None
+    if info is None:
+        return _make(path) if create else None
+    problem = _folder_problem(path, info) or _tag_problem(path)
+    if problem:
+        refuse(path, problem)
+        return None
     return path if not create or os.access(path, os.W_OK) else None
 
 
-def _published(place: Path) -> bool:
-    """`place` is in a folder calgen publishes into (one holding its manifest): a cache
-    there would be published, and would make the next build refuse the folder."""
+def _make(path: Path) -> Path | None:
+    """`path` made now, 0700 whatever the umask, with calgen's tag; None when it cannot be."""
     try:
-        here = place.resolve()
-    except (OSError, RuntimeError):
-        return True
-    return any((p / MANIFEST).exists() for p in (here, *here.parents))
+        path.mkdir(mode=0o700)  # FileExistsError: something appeared meanwhile
+    except OSError:
+        return None
+    try:
+        atomic_write(path / TAG, TAG_TEXT)
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.rmdir()  # made just now, and still empty
+        return None
+    return path
+
+
+def _root_problem(base: Path, create: bool) -> str | None:
+    """Why the cache root may not be used ("" when it is absent and not to be made);
+    None when it may. It is made (0700) when absent and `create`."""
+    problem = _publishing_problem(base)
+    if problem:
+        return problem
+    try:
+        info = base.lstat()
+    except FileNotFoundError:
+        if not create:
+            return ""
+        try:
+            base.parent.mkdir(parents=True, exist_ok=True)
+            base.mkdir(mode=0o700)
+            info = base.lstat()
+        except OSError:
+            return ""  # cannot be made: no cache, as where it cannot be written
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror or exc})"
+    return _folder_problem(base, info) or None
+
+
+def _folder_problem(path: Path, info: os.stat_result) -> str:
+    """Why the folder `path` (its lstat `info`, then fstat of it opened) could hold
+    another user's files; "" when it cannot."""
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symlink"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a folder"
+    try:  # what is opened, not what the name said a moment ago
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        return f"cannot be opened ({exc.strerror or exc})"
+    try:
+        opened = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+        return "was replaced while it was examined"
+    return not_own(opened) or ""
+
+
+def _tag_problem(path: Path) -> str:
+    """Why `path` is not a folder calgen made: no CACHEDIR.TAG of its own; "" when it is."""
+    try:
+        tag = read_regular(path / TAG, len(TAG_TEXT), own=True)
+    except Untrusted as exc:
+        return f"holds {TAG}, which {str(exc).removeprefix(f'{path / TAG} ')}"
+    except (OSError, ValueError):
+        tag = None
+    if tag != TAG_TEXT.encode():
+        return f"is not a folder calgen made (no {TAG} of calgen's in it)"
+    return ""
+
+
+def _publishing_problem(place: Path) -> str:
+    """Why `place` may not hold the cache: it is, or lies in, a folder calgen publishes
+    into (one holding its manifest) or one named like what calgen.site.publish makes
+    beside an out folder. The cache would be published with the next build, and every
+    build after it would refuse the folder. "" when neither."""
+    given = Path(os.path.abspath(place))
+    try:
+        here = given.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return "cannot be resolved"
+    for part in (*given.parts, *here.parts):
+        if _PUBLISHING.fullmatch(part):
+            return (
+                f"is named like a folder calgen publishes through ({part}): it would be "
+                "published with the next build"
+            )
+    for folder in (here, *here.parents):
+        with contextlib.suppress(OSError):
+            if (folder / MANIFEST).exists():
+                return f"is inside a folder calgen publishes into ({folder} holds {MANIFEST})"
+    return ""
 
 
 def _is_calgen_folder(path: Path) -> bool:
-    """`path` is a folder, not a symlink, with calgen's tag (a regular file, TAG_TEXT)."""
+    """`path` is calgen's own folder: not a symlink, owned by this user and writable by
+    nobody else, with calgen's tag. Quietly: for folders the cache does not use."""
     try:
-        if not stat.S_ISDIR(path.lstat().st_mode):
-            return False
-        return read_regular(path / TAG, len(TAG_TEXT)) == TAG_TEXT.encode()
-    except (OSError, ValueError):
+        return not (_folder_problem(path, path.lstat()) or _tag_problem(path))
+    except OSError:
         return False
 
 
@@ -233,7 +372,7 @@ def load_holidays() -> HolidayTable:
     if path is None:
         return {}
     try:
-        raw = read_regular(path, MAX_FILE_BYTES)
+        raw = read_file(path)
         if raw is None:
             return {}
         return _table(json.loads(raw.decode("utf-8"), object_pairs_hook=_unique))

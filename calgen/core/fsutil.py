@@ -3,7 +3,8 @@
 A reader (a web server, a cron run, an editor) sees the old bytes or the new ones, never
 a half-written file; a crash leaves at most a hidden temporary file next to the target.
 And the one way calgen reads a file it did not just write (earlier output, its cache):
-bounded, and only a regular file.
+bounded, and only a regular file; for the cache also only one no other user could have
+written (`Untrusted`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,33 @@ import tempfile
 from pathlib import Path
 
 
-def read_regular(path: Path, limit: int) -> bytes | None:
+class Untrusted(ValueError):
+    """A file or folder another user could have written (see `not_own`)."""
+
+
+def not_own(info: os.stat_result) -> str | None:
+    """Why a file or folder with this status could hold another user's bytes: not owned
+    by the effective user, or writable by its group or by others; None when only the
+    effective user (or root) can have written it."""
+    me = os.geteuid()
+    if info.st_uid != me:
+        return f"is owned by uid {info.st_uid}, not by you (uid {me})"
+    writers = [
+        w for w, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH)) if info.st_mode & bit
+    ]
+    if writers:
+        mode = stat.S_IMODE(info.st_mode)
+        return f"is writable by {' and '.join(writers)} (mode {mode:04o})"
+    return None
+
+
+def read_regular(path: Path, limit: int, *, own: bool = False) -> bytes | None:
     """The bytes of the regular file at `path`, or None when there is none.
 
     The file is untrusted: a symlink at `path` is not followed (OSError), a FIFO or a
     device is never read, which could block or never end (ValueError), nor a file larger
-    than `limit` bytes (ValueError).
+    than `limit` bytes (ValueError). `own`: nor a file another user could have written
+    (Untrusted, a ValueError), checked on what was opened, not on the name.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
@@ -32,6 +54,9 @@ def read_regular(path: Path, limit: int) -> bytes | None:
         raise
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
+        problem = not_own(info) if own else None
+        if problem:
+            raise Untrusted(f"{path} {problem}")
         if not stat.S_ISREG(info.st_mode):
             raise ValueError("not a regular file")
         if info.st_size > limit:

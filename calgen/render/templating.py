@@ -18,7 +18,6 @@ import markupsafe
 from jinja2.bccache import Bucket
 
 from calgen.core import cache, dutch
-from calgen.core.fsutil import read_regular
 from calgen.render.page import text
 
 
@@ -30,20 +29,23 @@ def builtin_templates() -> Path:
 
 
 class _Compiled(jinja2.FileSystemBytecodeCache):
-    """Jinja's own cache of compiled templates, but a file is read as calgen reads every
-    file it did not just write (calgen.core.fsutil.read_regular: a regular file, not through
-    a symlink, bounded), and one that cannot be read, loaded or written only means the
-    template is compiled again: the cache never fails a render."""
+    """Jinja's own cache of compiled templates, but a file is read as calgen reads its
+    cache (calgen.core.cache.read_file: a regular file, not through a symlink, bounded, and
+    never one another user could have written: it is code that would run), and one that
+    cannot be read, loaded or written only means the template is compiled again: the
+    cache never fails a render. Once the cache is refused nothing more is read or written."""
 
     def load_bytecode(self, bucket: Bucket) -> None:
         try:
-            data = read_regular(Path(self._get_cache_filename(bucket)), cache.MAX_FILE_BYTES)
+            data = cache.read_file(Path(self._get_cache_filename(bucket)))
             if data is not None:
                 bucket.bytecode_from_string(data)  # Jinja checks it against the source
         except Exception:  # a damaged file: pickle and marshal raise anything
             bucket.reset()
 
     def dump_bytecode(self, bucket: Bucket) -> None:
+        if not cache.in_use():
+            return
         with contextlib.suppress(OSError):  # e.g. the folder was removed meanwhile
             super().dump_bytecode(bucket)
 
