@@ -198,11 +198,13 @@ def cmd_new_release(args: argparse.Namespace, holidays: HolidayTable) -> int:
 
     go_live = args.go_live
     today = args.date or dt.date.today()  # noqa: DTZ011 - the planner's own calendar day
-    if args.out.exists() and not args.force:
-        print(f"calgen new-release: {args.out} exists; pass --force to replace it", file=sys.stderr)
-        return EXIT_INVALID
     runbooks, failed = _load([args.source], False, holidays)
     if failed:
+        return EXIT_INVALID
+    try:
+        newrelease.check_out(args.out, args.source, runbooks[0], force=args.force)
+    except newrelease.OutRefused as exc:
+        print(f"calgen new-release: {exc}; nothing was written", file=sys.stderr)
         return EXIT_INVALID
     try:
         plan = newrelease.plan(
@@ -230,7 +232,10 @@ def cmd_new_release(args: argparse.Namespace, holidays: HolidayTable) -> int:
         )
         return EXIT_INVALID
     try:
-        newrelease.write(plan, args.out)
+        newrelease.write(plan, args.out, args.source, runbooks[0], force=args.force)
+    except newrelease.OutRefused as exc:  # what --out names changed meanwhile
+        print(f"calgen new-release: {exc}; nothing was written", file=sys.stderr)
+        return EXIT_INVALID
     except CalgenError as exc:
         print(
             f"calgen new-release: the re-planned runbook does not validate:\n{exc}",
