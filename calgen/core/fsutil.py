@@ -15,8 +15,10 @@ import stat
 import tempfile
 from pathlib import Path
 
+from calgen.core.errors import CalgenError
 
-class Untrusted(ValueError):
+
+class Untrusted(CalgenError, ValueError):
     """A file or folder another user could have written (see `not_own`)."""
 
 

@@ -52,7 +52,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -159,7 +159,7 @@ def _log(address: tuple[str, int] | str, message: str) -> None:
     sys.stderr.write(f"{host} - - [{when}] {message}\n")
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _Waiting:
     address: tuple[str, int]
     since: float  # time.monotonic() of arrival, or of its request arriving (`ready`)
@@ -238,8 +238,7 @@ class _WaitingRoom:
 
     def _readable(self, conn: socket.socket) -> None:
         self._selector.unregister(conn)
-        entry = self._waiting[conn]
-        entry.ready, entry.since = True, time.monotonic()
+        self._waiting[conn] = replace(self._waiting[conn], ready=True, since=time.monotonic())
 
     def _admit(self) -> None:
         with self._lock:
@@ -248,7 +247,7 @@ class _WaitingRoom:
             if len(self._waiting) >= self._capacity and not self._make_room():
                 self._drop(conn, address, "closed: too many connections waiting", busy=True)
                 continue
-            self._waiting[conn] = _Waiting(address, time.monotonic())
+            self._waiting[conn] = _Waiting(address=address, since=time.monotonic())
             self._selector.register(conn, selectors.EVENT_READ)
 
     def _make_room(self) -> bool:
