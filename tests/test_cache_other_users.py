@@ -164,7 +164,7 @@ def _poison(compiled: Path, marker: Path) -> None:
     magic = jinja2.bccache.bc_magic
     assert raw.startswith(magic)
     rest = raw[len(magic) :]
-    checksum = pickle.loads(rest)  # noqa: S301 - calgen's own file, made just now
+    checksum = pickle.loads(rest)  # calgen's own file, made just now
     code = marshal.loads(rest[len(pickle.dumps(checksum, 2)) :])
     evil = compile(
         f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"

@@ -203,7 +203,7 @@ def cmd_new_release(args: argparse.Namespace, holidays: HolidayTable) -> int:
         return EXIT_INVALID
     try:
         newrelease.check_out(args.out, args.source, runbooks[0], force=args.force)
-    except newrelease.OutRefused as exc:
+    except newrelease.OutRefusedError as exc:
         print(f"calgen new-release: {exc}; nothing was written", file=sys.stderr)
         return EXIT_INVALID
     try:
@@ -233,7 +233,7 @@ def cmd_new_release(args: argparse.Namespace, holidays: HolidayTable) -> int:
         return EXIT_INVALID
     try:
         newrelease.write(plan, args.out, args.source, runbooks[0], force=args.force)
-    except newrelease.OutRefused as exc:  # what --out names changed meanwhile
+    except newrelease.OutRefusedError as exc:  # what --out names changed meanwhile
         print(f"calgen new-release: {exc}; nothing was written", file=sys.stderr)
         return EXIT_INVALID
     except CalgenError as exc:

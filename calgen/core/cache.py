@@ -54,7 +54,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from calgen.core.fsutil import Untrusted, atomic_write, not_own, read_regular
+from calgen.core.fsutil import UntrustedError, atomic_write, not_own, read_regular
 from calgen.core.layout import MANIFEST
 from calgen.core.schedule import FIRST_YEAR, LAST_YEAR
 
@@ -138,7 +138,7 @@ def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
         return None
     try:
         return read_regular(path, limit, own=True)
-    except Untrusted as exc:
+    except UntrustedError as exc:
         refuse(path, str(exc).removeprefix(f"{path} "))
         return None
 
@@ -234,7 +234,7 @@ def _tag_problem(path: Path) -> str:
     """Why `path` is not a folder calgen made: no CACHEDIR.TAG of its own; "" when it is."""
     try:
         tag = read_regular(path / TAG, len(TAG_TEXT), own=True)
-    except Untrusted as exc:
+    except UntrustedError as exc:
         return f"holds {TAG}, which {str(exc).removeprefix(f'{path / TAG} ')}"
     except (OSError, ValueError):
         tag = None

@@ -4,7 +4,7 @@ A reader (a web server, a cron run, an editor) sees the old bytes or the new one
 a half-written file; a crash leaves at most a hidden temporary file next to the target.
 And the one way calgen reads a file it did not just write (earlier output, its cache):
 bounded, and only a regular file; for the cache also only one no other user could have
-written (`Untrusted`).
+written (`UntrustedError`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from calgen.core.errors import CalgenError
 
 
-class Untrusted(CalgenError, ValueError):
+class UntrustedError(CalgenError, ValueError):
     """A file or folder another user could have written (see `not_own`)."""
 
 
@@ -44,7 +44,7 @@ def read_regular(path: Path, limit: int, *, own: bool = False) -> bytes | None:
     The file is untrusted: a symlink at `path` is not followed (OSError), a FIFO or a
     device is never read, which could block or never end (ValueError), nor a file larger
     than `limit` bytes (ValueError). `own`: nor a file another user could have written
-    (Untrusted, a ValueError), checked on what was opened, not on the name.
+    (UntrustedError, a ValueError), checked on what was opened, not on the name.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
@@ -58,7 +58,7 @@ def read_regular(path: Path, limit: int, *, own: bool = False) -> bytes | None:
         info = os.fstat(fh.fileno())
         problem = not_own(info) if own else None
         if problem:
-            raise Untrusted(f"{path} {problem}")
+            raise UntrustedError(f"{path} {problem}")
         if not stat.S_ISREG(info.st_mode):
             raise ValueError("not a regular file")
         if info.st_size > limit:

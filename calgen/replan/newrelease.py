@@ -48,12 +48,12 @@ def plan(
     return result
 
 
-class OutRefused(CalgenError):
+class OutRefusedError(CalgenError):
     """`--out` names something calgen will not write; nothing was written."""
 
 
 def check_out(out: Path, source: Path, runbook: Runbook, *, force: bool) -> None:
-    """Raise OutRefused unless `out` may be written: a path where nothing is yet, or (with
+    """Raise OutRefusedError unless `out` may be written: a path where nothing is yet, or (with
     `force`) a regular file. Never a device such as /dev/null (as root, replacing it would
     turn the device into a file), a FIFO, a folder or a symlink (neither written through
     nor replaced), nor one of calgen's own inputs (`_own_input`)."""
@@ -62,17 +62,17 @@ def check_out(out: Path, source: Path, runbook: Runbook, *, force: bool) -> None
     except FileNotFoundError:
         info = None
     except OSError as exc:  # a file where a folder should be, a name too long
-        raise OutRefused(f"--out {out}: cannot be written ({exc.strerror or exc})") from None
+        raise OutRefusedError(f"--out {out}: cannot be written ({exc.strerror or exc})") from None
     if info is not None and not stat.S_ISREG(info.st_mode):
-        raise OutRefused(
+        raise OutRefusedError(
             f"--out {out}: refused, it {_kind(info.st_mode)}; name a new file, or a regular "
             "file with --force"
         )
     own = _own_input(out, info, source, runbook)
     if own:
-        raise OutRefused(f"--out {out}: refused, it is {own} (calgen's own input)")
+        raise OutRefusedError(f"--out {out}: refused, it is {own} (calgen's own input)")
     if info is not None and not force:
-        raise OutRefused(f"{out} exists; pass --force to replace it")
+        raise OutRefusedError(f"{out} exists; pass --force to replace it")
 
 
 def _kind(mode: int) -> str:
