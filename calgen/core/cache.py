@@ -54,6 +54,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from calgen.core import layout
 from calgen.core.fsutil import UntrustedError, atomic_write, not_own, read_regular
 from calgen.core.layout import MANIFEST
 from calgen.core.schedule import FIRST_YEAR, LAST_YEAR
@@ -76,10 +77,6 @@ _JINJA = re.compile(r"jinja-[0-9][0-9A-Za-z.+-]*")
 _COMPILED = re.compile(r"__jinja2_[0-9a-f]+\.cache")
 _HOLIDAYS = re.compile(r"NL-[0-9a-f]{20}\.json")
 _YEAR = re.compile(r"[0-9]{4}")
-# Names calgen.site.publish gives what it makes beside an out folder `<name>`: the staging
-# tree `.<name>.calgen-new`, the old tree `.<name>.calgen-old`, its lock and temporary
-# files. A cache root with such a name (or inside one) would be published or removed.
-_PUBLISHING = re.compile(r"\..*\.calgen-(?:new|old|lock|tmp)(?:[-.].*)?")
 _in_use = True  # see use()
 _warned = False  # one warning per run (see refuse)
 
@@ -254,7 +251,7 @@ def _publishing_problem(place: Path) -> str:
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop
         return "cannot be resolved"
     for part in (*given.parts, *here.parts):
-        if _PUBLISHING.fullmatch(part):
+        if layout.PUBLISHING_NAME.fullmatch(part):
             return (
                 f"is named like a folder calgen publishes through ({part}): it would be "
                 "published with the next build"

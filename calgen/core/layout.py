@@ -55,6 +55,17 @@ _ENDINGS = "|".join(re.escape(e) for e in RESERVED_RUNBOOK_ENDINGS)
 RUNBOOK_ID = rf"^{_not(RESERVED_RUNBOOK_IDS)}(?!.*({_ENDINGS})$)[a-z0-9][a-z0-9.-]{{0,63}}$"
 ROLE_ID = rf"^{_not(RESERVED_ROLE_IDS)}[a-z][a-z0-9-]{{0,39}}$"
 
+# What publishing (calgen.site.publish) makes beside an out folder or a file `<name>`:
+# `.<name>.calgen-new` (the staging tree), `.calgen-old`, `.calgen-lock`, `.calgen-tmp`.
+STAGING, OLD, LOCK, TEMP = ".calgen-new", ".calgen-old", ".calgen-lock", ".calgen-tmp"
+PUBLISHING_NAME = re.compile(r"\..*\.calgen-(?:new|old|lock|tmp)(?:[-.].*)?")
+
+
+def beside(name: str, suffix: str) -> str:
+    """The exact name publishing gives what it makes beside `name`: `.dist.calgen-new`."""
+    return f".{name}{suffix}"
+
+
 # What calgen writes, by relative path: a folder that holds only names like these (and no
 # manifest yet) was written by a calgen from before manifests and is adopted once.
 OUTPUT_NAME = re.compile(

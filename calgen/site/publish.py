@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from calgen.core import layout
 from calgen.core.errors import CalgenError
 from calgen.core.fsutil import atomic_write
 from calgen.core.layout import INDEX, MANIFEST, OUTPUT_NAME
@@ -44,7 +45,7 @@ class Target:
 
 def _temp_name(path: Path) -> Path:
     """The one temporary name calgen uses beside `path` (exact: never a pattern)."""
-    return path.with_name(f".{path.name}.calgen-tmp")
+    return path.with_name(layout.beside(path.name, layout.TEMP))
 
 
 def target(out: Path, *, protected: Iterable[Path] = ()) -> Target:
@@ -83,7 +84,8 @@ def target(out: Path, *, protected: Iterable[Path] = ()) -> Target:
         existing = existing.parent
     parent_ok = os.access(existing, os.W_OK | os.X_OK)
     swappable = not mount and parent_ok
-    lock = real.parent / f".{real.name}.calgen-lock" if swappable else real / ".calgen-lock"
+    lock_name = layout.beside(real.name, layout.LOCK)
+    lock = real.parent / lock_name if swappable else real / layout.LOCK
     return Target(given=given, real=real, swap=swappable and not symlinked, lock=lock)
 
 
@@ -174,8 +176,8 @@ def _whose(
 def _temp_of(rel: str) -> str | None:
     """The file whose exact temporary name (`.<name>.calgen-tmp`) `rel` is, or None."""
     name = Path(rel).name
-    base = name.removeprefix(".").removesuffix(".calgen-tmp")
-    if name != f".{base}.calgen-tmp":
+    base = name.removeprefix(".").removesuffix(layout.TEMP)
+    if name != layout.beside(base, layout.TEMP):
         return None
     return (Path(rel).parent / base).as_posix().removeprefix("./")
 
@@ -270,10 +272,10 @@ def write(
     with _locked(where):
         owned = owned_files(real, where.lock)
         listed = set(owned)
-        staging = real.with_name(f".{real.name}.calgen-new")
+        staging = real.with_name(layout.beside(real.name, layout.STAGING))
         if where.swap:
             _remove_exact(staging)  # what a killed build left (we hold the lock)
-            _remove_exact(real.with_name(f".{real.name}.calgen-old"))
+            _remove_exact(real.with_name(layout.beside(real.name, layout.OLD)))
             staging.mkdir()
         try:
             for rel, data in outputs:
@@ -337,7 +339,7 @@ def _swap(staging: Path, out_dir: Path) -> None:
     elif _exchange(staging, out_dir):
         shutil.rmtree(staging)  # now the old tree
     else:  # no renameat2: two renames, a moment without out_dir
-        old = out_dir.with_name(f".{out_dir.name}.calgen-old")
+        old = out_dir.with_name(layout.beside(out_dir.name, layout.OLD))
         os.rename(out_dir, old)
         os.rename(staging, out_dir)
         shutil.rmtree(old)
