@@ -334,3 +334,52 @@ def test_messages_catalogue_does_not_restrict_303_304_to_2x() -> None:
     text = (ROOT / "runbooks/shared/messages.yaml").read_text(encoding="utf-8")
     assert "belong to the 2.x standard" not in text
     assert "in use under 3.0 until they were blocked on 31 March" in text.replace("\n# ", " ")
+
+
+def _listed(html: str) -> dict[str, list[str]]:
+    """The timeline as a list (phones): phase label -> the milestone numbers under it."""
+    listed = _between(html, '<ol class="timeline-list">', "</section>")
+    phases = re.split(r'<li class="tl-phase [a-z]+"><strong>', listed)[1:]
+    return {
+        part.split("</strong>", 1)[0]: re.findall(r'<a href="#m-([0-9.]+)">', part)
+        for part in phases
+    }
+
+
+@pytest.mark.parametrize(
+    ("runbook", "closing_1", "closing_2"),
+    [
+        ("iwmo-2.1-2.2", ["3.1.4", "3.1.5", "3.2.2"], ["4.1.1", "4.1.2", "4.1.3", "4.1.4"]),
+        (
+            "iwmo-ijw-3.0-3.1",
+            ["3.1.4", "3.1.5", "3.2.2", "3.3.2", "3.3.3"],
+            ["4.1.1", "4.1.2", "4.1.3"],
+        ),
+    ],
+)
+def test_phone_timeline_lists_a_closing_deadline_under_the_phase_it_closes(
+    seed_outputs: dict[str, bytes],
+    seed_runbooks: dict[str, Runbook],
+    runbook: str,
+    closing_1: list[str],
+    closing_2: list[str],
+) -> None:
+    """A deadline at the instant its own phase ends is listed under that phase, as its
+    table (its chapter), runbook.md and the feeds' CATEGORIES place it; the list was
+    putting 3.1.4, 3.1.5, 3.3.2 and 4.1.x under the next phase."""
+    listed = _listed(_page(seed_outputs, runbook))
+    phase_1, phase_2, phase_3 = listed.values()
+    for number in closing_1:
+        assert number in phase_1, f"{number} not under phase 1: {listed}"
+    for number in closing_2:
+        assert number in phase_2, f"{number} not under phase 2: {listed}"
+    # and every one agrees with its own feed event's category (its chapter's phase)
+    feed = _feed(seed_outputs, runbook, "all")
+    label = {p.id: f"Fase {p.number}: {p.title}" for p in seed_runbooks[runbook].phases}
+    for number in closing_1 + closing_2:
+        milestone = next(m for m in seed_runbooks[runbook].milestones if m.id == number)
+        category = feed.event(number)["CATEGORIES"].to_ical().decode()
+        assert category == label[milestone.phase]
+    # go-live opens phase 3; the migration period (3.2.3) is listed in the transition
+    assert "3.2.4" in phase_3
+    assert "3.2.3" in phase_2

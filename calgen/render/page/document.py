@@ -223,9 +223,16 @@ def _section(
     )
 
 
-def _phase_during(runbook: Runbook, m: Milestone) -> Phase:
-    """The phase whose time a milestone falls in (go-live opens phase 3), which is not
-    always the phase of its chapter."""
+def _listed_under(runbook: Runbook, m: Milestone) -> Phase:
+    """The phase a milestone is listed under in the timeline as a list: the phase whose
+    time it falls in (go-live opens phase 3), except a deadline at the very instant its
+    own phase ends, which closes that phase, as its table, runbook.md and the feeds'
+    CATEGORIES (all by its chapter) say: 3.1.4 and 3.1.5 close phase 1, 4.1.x phase 2.
+    A period that starts as a phase ends (3.2.3, the migration) is listed under the
+    phase it spans."""
+    own = next(p for p in runbook.phases if p.id == m.phase)
+    if m.end is None and m.start == own.end:
+        return own
     during = next((p for p in reversed(runbook.phases) if p.start <= m.start), None)
     return during or runbook.phases[0]
 
@@ -236,7 +243,7 @@ def _narrow_phases(
     """The timeline as a list for narrow screens: each phase with its marks in time order."""
     marks_by_phase: dict[str, list[Milestone]] = {}
     for m in milestones:
-        marks_by_phase.setdefault(_phase_during(runbook, m).id, []).append(m)
+        marks_by_phase.setdefault(_listed_under(runbook, m).id, []).append(m)
     return tuple(
         NarrowPhase(
             label=phase_label(p),
