@@ -265,8 +265,11 @@ def test_tables_become_labelled_cards_on_a_phone(phone: Tab) -> None:
         assert tops == sorted(tops)
         assert len(set(tops)) == len(tops)
         last = tab.row("3.1.2").locator("td").last
-        assert last.evaluate("td => getComputedStyle(td, '::before').content") == '"Actie houders"'
+        assert last.evaluate("td => getComputedStyle(td, '::before').content") == '"Actiehouder"'
         assert last.inner_text().strip() == "Zorgaanbieders"
+        last = tab.row("4.1.2").locator("td").last  # chapter 4's table: "Actie houders"
+        assert last.evaluate("td => getComputedStyle(td, '::before').content") == '"Actie houders"'
+        assert last.inner_text().strip() == "Gemeenten"
 
 
 @on("phone", ROLE_PAGES)

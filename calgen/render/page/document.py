@@ -46,6 +46,13 @@ class SectionView:
     rows: tuple[Row, ...]
     contacts: tuple[Contact, ...]
     rows_html: str = ""  # the rows' <tr>s, made once per runbook and joined for this view
+    holders: str = "Actiehouder"  # the heading of the action holders' column
+
+
+# The action holders' column heading as both published runbooks print it: "Actiehouder"
+# over the tables of chapter 3 (fase 1: 3.1, 3.2, 3.3), "Actie houders" over chapter 4's
+# (fase 2, the transition's table 4.1).
+HOLDERS_HEADING = {"transitie": "Actie houders"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,6 +227,7 @@ def _section(
         rows=tuple(rows),
         contacts=tuple(runbook.contact(c) for c in section.contacts),
         rows_html=markupsafe.Markup("".join(rows_html.get(r.id, "") for r in rows)),
+        holders=HOLDERS_HEADING.get(section.phase, "Actiehouder"),
     )
 
 
