@@ -400,3 +400,19 @@ def test_phone_timeline_lists_a_closing_deadline_under_the_phase_it_closes(
     # go-live opens phase 3; the migration period (3.2.3) is listed in the transition
     assert "3.2.4" in phase_3
     assert "3.2.3" in phase_2
+
+
+def test_4_1_2_title_says_it_is_a_deadline(seed_outputs: dict[str, bytes]) -> None:
+    """2018 4.1.2 is due "Voor uiterlijk 13.00 uur": a calendar shows its title at 13.00,
+    so the title itself says so, not only its description; no other title changes."""
+    for feed_id in ("all", *EVERYONE):
+        event = _feed(seed_outputs, "iwmo-2.1-2.2", feed_id).event("4.1.2")
+        summary = str(event["SUMMARY"])
+        assert summary == "4.1.2 Ketentest met Wmo-release 2.2-berichten (voor uiterlijk 13.00 uur)"
+    for runbook in ("iwmo-2.1-2.2", "iwmo-ijw-3.0-3.1"):
+        others = [
+            str(e["SUMMARY"])
+            for e in _feed(seed_outputs, runbook, "all").events()
+            if "4.1.2 Ketentest" not in str(e["SUMMARY"])
+        ]
+        assert not [s for s in others if "uiterlijk" in s]

@@ -26,7 +26,7 @@ class ScheduledItem:
     kind: Kind
     ref: str  # its id in e-mail and the notify queue: `3.1.2`, `fase-afsluiting`, `datum-kto`
     uid: str  # its feed event's UID (calgen.core.layout.uid)
-    title: str  # `Fase 1: Afsluiting`, `3.1.2 Alle heenberichten verzonden … (305, 307)`
+    title: str  # `Fase 1: afsluiting`, `3.1.2 Alle heenberichten verzonden … (305, 307)`
     start: dt.datetime
     end: dt.datetime | None
     audience: frozenset[str]  # the roles whose feeds and mail carry it
@@ -49,6 +49,17 @@ def summary(milestone: Milestone) -> str:
     """`3.1.2 Alle heenberichten verzonden door aanbieders (305, 307, 315, 317)`"""
     codes = ", ".join(ref.written for ref in milestone.messages)
     return f"{milestone.id} {milestone.title}" + (f" ({codes})" if codes else "")
+
+
+def event_title(milestone: Milestone) -> str:
+    """A milestone's title in calendars and e-mail: its summary, and for a deadline whose
+    time the runbook words itself, those words, so that a calendar showing the title at
+    that time tells a deadline from an appointment:
+    `4.1.2 Ketentest met Wmo-release 2.2-berichten (voor uiterlijk 13.00 uur)`."""
+    words = milestone.time_label
+    if milestone.end is not None or not words:
+        return summary(milestone)
+    return f"{summary(milestone)} ({words[0].lower()}{words[1:]})"
 
 
 def actionholder(runbook: Runbook, milestone: Milestone) -> str:
@@ -87,7 +98,7 @@ def scheduled_items(runbook: Runbook, base_url: str = "") -> list[ScheduledItem]
             kind=m.kind,
             ref=m.id,
             uid=layout.uid(runbook.id, _UID_KIND[m.kind], m.id),
-            title=summary(m),
+            title=event_title(m),
             start=m.start,
             end=m.end,
             audience=m.audience,
