@@ -89,6 +89,7 @@ class NarrowPhase:
     css: str  # the phase id, for its colour
     when: str  # the phase's period in Dutch
     items_html: str  # the marks' <li>s, each made once per runbook
+    derived: str = ""  # why its end is what it is, when the runbook gives none
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,6 +258,7 @@ def _narrow_phases(
             label=phase_label(p),
             css=p.id,
             when=dutch.when(p.start, p.end),
+            derived=p.end_note.strip(),
             items_html=markupsafe.Markup(
                 "".join(
                     items_html.get(m.id, "")

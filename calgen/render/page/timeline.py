@@ -170,16 +170,20 @@ def _days(
 
 
 def _band(p: Phase, x: Callable[[dt.datetime], float]) -> Band:
-    """A phase's band, labelled with its whole name only where that fits."""
+    """A phase's band, labelled with its whole name only where that fits; its tooltip
+    says when an end is derived (the runbooks give phase 3 none)."""
     width = round(x(p.end) - x(p.start), 1)
-    title = f"Fase {p.number}: {p.title}"
-    fits = len(title) * 6 <= width  # about 6 px a character at 11 px
+    name = f"Fase {p.number}: {p.title}"
+    fits = len(name) * 6 <= width  # about 6 px a character at 11 px
+    note = p.end_note.strip().rstrip(".")
+    if note:  # within a sentence (the <desc> joins the bands' titles)
+        name_or_note = f"{name} (einde afgeleid: {note[0].lower()}{note[1:]})"
     return Band(
         x=x(p.start),
         width=width,
-        label=title if fits else f"Fase {p.number}",
+        label=name if fits else f"Fase {p.number}",
         css=p.id,
-        title=title,
+        title=name_or_note if note else name,
     )
 
 
