@@ -364,16 +364,35 @@ def test_phase_3_end_derived_in_timeline_list_and_band(
         assert "afgeleid" not in _between(html, f'<li class="tl-phase {phase}">', "<ol>")
     svg = _between(html, "<svg", "</svg>")
     bands = dict(re.findall(r'<rect class="band ([a-z]+)"[^>]*><title>([^<]*)</title>', svg))
-    assert bands["ingebruikname"].startswith("Fase 3: ingebruikname en nazorg (einde afgeleid: het ")
+    assert bands["ingebruikname"].startswith(
+        "Fase 3: ingebruikname en nazorg (einde afgeleid: het "
+    )
     assert "afgeleid uit 5.2" in bands["ingebruikname"]
     assert "afgeleid" not in bands["afsluiting"] + bands["transitie"]
 
 
-def test_messages_catalogue_does_not_restrict_303_304_to_2x() -> None:
-    """The 2022 runbook (3.x) uses 303/304 until they are blocked on 31 March 2022."""
-    text = (ROOT / "runbooks/shared/messages.yaml").read_text(encoding="utf-8")
-    assert "belong to the 2.x standard" not in text
-    assert "in use under 3.0 until they were blocked on 31 March" in text.replace("\n# ", " ")
+def test_messages_catalogue_note_on_303_304_is_the_runbooks(
+    seed_runbooks: dict[str, Runbook],
+) -> None:
+    """The catalogue's note on 303/304 says what the runbooks say: in use under 3.0, a
+    separate phase-out runbook, and its three dates (3.3.1, 3.3.2, 3.3.3) as the 2022
+    runbook schedules them; it claimed 323/325 replaced them, which neither says, and
+    left out 3.3.1 (no new 303 messages from 1 March 2022 23.00)."""
+    lines = (ROOT / "runbooks/shared/messages.yaml").read_text(encoding="utf-8").splitlines()
+    note = " ".join(line.removeprefix("#").strip() for line in lines if line.startswith("#"))
+    assert "belong to the 2.x standard" not in note
+    assert "replaced" not in note
+    assert "323" not in note
+    assert "325" not in note
+    assert "in use under 3.0" in note
+    assert "separate runbook" in note
+    runbook = seed_runbooks["iwmo-ijw-3.0-3.1"]
+    dated = re.findall(r"(\d{1,2} March 2022 \d\d\.\d\d) \((3\.3\.\d)", note)
+    assert [number for _, number in dated] == ["3.3.1", "3.3.2", "3.3.3"]
+    for when, number in dated:
+        milestone = next(m for m in runbook.milestones if m.id == number)
+        start = milestone.start
+        assert f"{start.day} March {start.year} {start:%H.%M}" == when, number
 
 
 def _listed(html: str) -> dict[str, list[str]]:
