@@ -252,6 +252,11 @@ def test_runbook_leaving_the_window_is_cancelled(tmp_path: Path) -> None:
     assert old
     assert all(b"STATUS:CANCELLED" in raw for raw in old.values())
     assert all(b"SEQUENCE:1" in raw for raw in old.values())
+    # a client that ignores STATUS still reads that it left this feed, and why
+    assert all(b"\r\nSUMMARY:Vervallen: " in raw for raw in old.values())
+    assert all(b"\r\nDESCRIPTION:Vervallen in deze agenda: " in raw for raw in old.values())
+    kept = [raw for u, raw in feed.items() if u not in old]
+    assert not any(b"Vervallen" in raw for raw in kept)
     ijw = events((dist / "ijw/gemeenten.ics").read_bytes())
     assert not any(b"STATUS:CANCELLED" in raw for raw in ijw.values())
     before = (dist / "gemeenten.ics").read_bytes()

@@ -94,21 +94,32 @@ def _others(event: Component) -> dict[str, bytes]:
     return {k: v.to_ical() for k, v in event.items() if k not in _BOOKKEEPING}
 
 
+WHY = "Vervallen sinds versie 1.1 (1 december 2021) van het draaiboek; zie de pagina."
+
+
 @pytest.mark.parametrize("path", RUNBOOKS, ids=[p.stem for p in RUNBOOKS])
 @pytest.mark.parametrize("cancel", [False, True], ids=["changed", "cancelled"])
 def test_revised_events_read_back(path: Path, cancel: bool) -> None:
     """A revised or cancelled event, written by calgen.render.ical.lines, reads back with the
-    new SEQUENCE, LAST-MODIFIED and STATUS and everything else as it was."""
+    new SEQUENCE, LAST-MODIFIED and STATUS and everything else as it was; a cancelled
+    one's SUMMARY starts with "Vervallen: " and its DESCRIPTION with why, once."""
     runbook, _ = load_runbook(path)
     data = render_all([runbook], base_url=BASE_URL)[f"{runbook.id}/all.ics"]
+    why = WHY if cancel else ""
     for raw in _EVENT.findall(data):
-        bumped = revise._bump(raw, 4, NOW, cancel)
+        bumped = revise._bump(raw, 4, NOW, why)
         _physical_lines_ok(bumped)
-        again = revise._bump(bumped, 5, NOW, cancel)  # a second revision replaces, never adds
+        again = revise._bump(bumped, 5, NOW, why)  # a second revision replaces, never adds
         before, after = Event.from_ical(raw), Event.from_ical(again)
         assert _sequence(after) == 5
         assert after.decoded("LAST-MODIFIED") == NOW
         assert str(after["STATUS"]) == ("CANCELLED" if cancel else str(before["STATUS"]))
+        if cancel:
+            assert str(after["SUMMARY"]) == "Vervallen: " + str(before["SUMMARY"])
+            assert str(after["DESCRIPTION"]) == f"{WHY}\n\n{before['DESCRIPTION']}"
+            for name in ("SUMMARY", "DESCRIPTION"):
+                after.pop(name)
+                before.pop(name)
         assert _others(after) == _others(before)
         assert [a.to_ical() for a in after.subcomponents] == [
             a.to_ical() for a in before.subcomponents

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from icalendar import Calendar
 
 from calgen.cli import main
 from tests.conformance_readers import read_icaljs, read_libical
@@ -154,3 +155,30 @@ def test_page_shows_changes_since_previous_version(
     _build(monkeypatch, "1760000000")
     after = _snapshot() | {"page": Path(f"{FEED}/index.html").read_bytes()}
     assert after == before
+
+
+def test_cancelled_event_says_so_in_its_title_and_description(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """calcurse and some Outlook versions ignore STATUS and show a cancelled event as an
+    ordinary appointment: its title starts with "Vervallen: " and its description says
+    since which version of the runbook, so every client tells the truth."""
+    _build(monkeypatch, T1)
+    _edit("versions:\n", 'versions:\n  - {version: "1.1", date: 2021-12-01, note: Herzien}\n')
+    text = Path(RUNBOOK).read_text(encoding="utf-8")
+    start, end = text.index('  - id: "3.1.3"'), text.index('  - id: "3.1.4"')
+    Path(RUNBOOK).write_text(text[:start] + text[end:], encoding="utf-8")
+    _build(monkeypatch, T2)
+    title = "3.1.3 Alle heenberichten verzonden door gemeenten (301, 319)"
+    for reader in READERS:
+        events = _read(reader, "gemeenten")
+        assert events[UID.format("3.1.3")]["summary"] == f"Vervallen: {title}"
+        others = [e["summary"] for uid, e in events.items() if uid != UID.format("3.1.3")]
+        assert not [s for s in others if str(s).startswith("Vervallen")]
+    calendar = Calendar.from_ical(Path(f"{FEED}/gemeenten.ics").read_bytes())
+    gone = next(e for e in calendar.walk("VEVENT") if e["UID"] == UID.format("3.1.3"))
+    description = str(gone["DESCRIPTION"])
+    assert description.startswith(
+        "Vervallen sinds versie 1.1 (1 december 2021) van het draaiboek: "
+        "dit staat niet meer in deze agenda.\n\nAlle beschikbare heenberichten"
+    )

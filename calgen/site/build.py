@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 
 from calgen.core.errors import CalgenError
-from calgen.render.ical import durable
+from calgen.render.ical import durable, revise
 from calgen.runbook.model import Runbook
 from calgen.site import outputs, publish, published
 from calgen.site.publish import PublishError
@@ -65,6 +65,7 @@ def run(
     _refuse_runbook_over_published_durable_feeds(runbooks, out)
     notes: list[str] = []
     resolved = templates.resolve() if templates else None
+    editions = revise.editions(runbooks)  # what a cancelled event says it is cancelled since
     rendered = outputs.with_history(
         outputs.iter_outputs(
             runbooks,
@@ -75,11 +76,12 @@ def run(
         out,
         moment,
         notes,
+        editions,
     )
     if partial:  # the index and durable feeds stay as the last build of the folder made them
         rendered = outputs.keep_published_site(rendered, out, [rb.id for rb in runbooks], notes)
     else:
-        rendered = outputs.cancel_orphans(rendered, out, moment, notes)
+        rendered = outputs.cancel_orphans(rendered, out, moment, notes, editions)
     problems: list[str] = []
     written: list[Path] = []
     try:  # outputs are rendered as they are compared or written

@@ -93,8 +93,10 @@ def with_history(
     out_dir: Path,
     now: dt.datetime,
     notes: list[str] | None = None,
+    editions: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
-    """Every feed revised against the one it replaces in `out_dir` (calgen.render.ical.revise).
+    """Every feed revised against the one it replaces in `out_dir` (calgen.render.ical.revise;
+    `editions`: of the runbooks built, which a cancelled event names).
 
     A published feed that cannot be read or revised against (bytes that are not UTF-8,
     `SEQUENCE:x`, a FIFO) is noted in `notes` and treated as absent."""
@@ -102,7 +104,7 @@ def with_history(
         if rel.endswith(".ics"):
             target = out_dir / rel
             try:
-                data = revise(data, published.read_earlier(target), now)
+                data = revise(data, published.read_earlier(target), now, editions)
             except (OSError, *published.DAMAGED) as exc:
                 published.note_unreadable(notes, target, exc)
         yield rel, data
@@ -143,6 +145,7 @@ def cancel_orphans(
     out_dir: Path,
     now: dt.datetime,
     notes: list[str] | None = None,
+    editions: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """The outputs of a build of the whole folder, then every durable feed published
     before that this build no longer makes (a standard no runbook names any more), with
@@ -158,7 +161,7 @@ def cancel_orphans(
         try:
             start = previous.find(b"BEGIN:VEVENT\r\n")
             head = previous[: start if start >= 0 else previous.rfind(b"END:VCALENDAR")]
-            yield rel, revise(head + b"END:VCALENDAR\r\n", previous, now)
+            yield rel, revise(head + b"END:VCALENDAR\r\n", previous, now, editions)
         except (OSError, *published.DAMAGED) as exc:
             published.note_unreadable(notes, out_dir / rel, exc)
 

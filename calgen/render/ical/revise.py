@@ -7,6 +7,9 @@ A new feed is compared, event by event (by UID), with the feed it replaces:
 - an event that is gone stays in the feed with STATUS:CANCELLED (SEQUENCE + 1), so
   subscribed clients drop it. It stays there on later builds too: a rebuild over its own
   output is then byte-identical, and a client that missed a poll still learns of it.
+  Its SUMMARY then starts with "Vervallen: " and its DESCRIPTION with since which version
+  of its runbook (or why it left this feed): calcurse and some Outlook versions ignore
+  STATUS and would show it as an ordinary appointment.
 
 "Changed" means any property other than DTSTAMP, SEQUENCE and LAST-MODIFIED differs. The
 build's moment is passed in (the CLI takes it from SOURCE_DATE_EPOCH or the clock); it
@@ -26,9 +29,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from calgen.render.ical.lines import component, fold, utc
+from calgen.core import dutch, layout
+from calgen.render.ical.lines import component, escape, fold, utc
+from calgen.runbook.model import Runbook
+
+CANCELLED = "Vervallen: "  # the start of a cancelled event's SUMMARY
 
 _BOOKKEEPING = ("DTSTAMP", "SEQUENCE", "LAST-MODIFIED")
 _EVENT = re.compile(rb"BEGIN:VEVENT\r\n.*?END:VEVENT\r\n", re.S)
@@ -106,10 +114,61 @@ def _order(line: str) -> tuple[int, str]:
     return (len(_CANONICAL), name)
 
 
-def _bump(raw: bytes, sequence: int, now: dt.datetime, cancel: bool = False) -> bytes:
-    """The published event `raw` with a new SEQUENCE and LAST-MODIFIED (and STATUS when
-    cancelled), written by calgen.render.ical.lines like every other event. Nested components
-    (VALARM) are kept as they are; only the event's own properties are touched."""
+def editions(runbooks: Iterable[Runbook]) -> dict[str, str]:
+    """Each runbook's edition as a cancelled event names it, by runbook id: the newest row
+    of its version table, `versie 1.1 (1 december 2021)`; else its date, `de versie van
+    23 november 2021`; else ""."""
+    out = {}
+    for rb in runbooks:
+        if rb.versions:
+            newest = rb.versions[0]
+            out[rb.id] = f"versie {newest.version} ({dutch.date_plain(newest.date)})"
+        else:
+            out[rb.id] = f"de versie van {dutch.date_plain(rb.date)}" if rb.date else ""
+    return out
+
+
+def _owner(uid: str, runbook_ids: Iterable[str]) -> str | None:
+    """The runbook an event's UID belongs to (the longest id that fits), or None."""
+    found = [rb for rb in runbook_ids if layout.uid_belongs_to(uid, rb)]
+    return max(found, key=len) if found else None
+
+
+def _why_cancelled(uid: str, editions: Mapping[str, str], carried: set[str | None]) -> str:
+    """The sentence a cancelled event's DESCRIPTION starts with. `carried`: the runbooks
+    whose events this feed still has."""
+    owner = _owner(uid, editions)
+    if owner is None or owner not in carried:  # a durable feed the runbook has left
+        return (
+            "Vervallen in deze agenda: het draaiboek waar dit uit kwam, staat er niet meer "
+            "in (deze agenda houdt alleen de nieuwste draaiboeken bij)."
+        )
+    since = f" sinds {editions[owner]} van het draaiboek" if editions[owner] else ""
+    return f"Vervallen{since}: dit staat niet meer in deze agenda."
+
+
+def _cancelled(own: list[str], why: str) -> list[str]:
+    """The event's own properties with SUMMARY starting "Vervallen: " and DESCRIPTION
+    with `why` (once: a cancelled event revised again keeps them as they are)."""
+    out, described = [], False
+    for line in own:
+        name = _name(line)
+        key, _, value = line.partition(":")
+        if name == "SUMMARY" and not value.startswith(CANCELLED):
+            line = f"{key}:{escape(CANCELLED)}{value}"
+        elif name == "DESCRIPTION":
+            described = True
+            if not value.startswith(escape(why)):
+                line = f"{key}:{escape(why + chr(10) + chr(10))}{value}"
+        out.append(line)
+    return out if described else [*out, f"DESCRIPTION:{escape(why)}"]
+
+
+def _bump(raw: bytes, sequence: int, now: dt.datetime, cancelled: str = "") -> bytes:
+    """The published event `raw` with a new SEQUENCE and LAST-MODIFIED, written by
+    calgen.render.ical.lines like every other event; `cancelled` (a sentence: why):
+    STATUS:CANCELLED and a SUMMARY and DESCRIPTION that say so. Nested components (VALARM)
+    are kept as they are; only the event's own properties are touched."""
     logical = _unfold(raw)[1:-2]  # without BEGIN:VEVENT, END:VEVENT and the final ""
     own: list[str] = []
     inner: list[str] = []
@@ -123,10 +182,11 @@ def _bump(raw: bytes, sequence: int, now: dt.datetime, cancel: bool = False) -> 
             own.append(line)
         if line.startswith("END:"):
             depth -= 1
-    replaced = {"SEQUENCE", "LAST-MODIFIED"} | ({"STATUS"} if cancel else set())
+    replaced = {"SEQUENCE", "LAST-MODIFIED"} | ({"STATUS"} if cancelled else set())
     kept = [line for line in own if _name(line) not in replaced]
     added = [f"SEQUENCE:{sequence}", f"LAST-MODIFIED:{utc(now)}"]
-    if cancel:
+    if cancelled:
+        kept = _cancelled(kept, cancelled)
         added.append("STATUS:CANCELLED")
     properties = sorted(kept + added, key=_order)  # stable: repeated names keep their order
     return component(
@@ -141,9 +201,16 @@ def uids(feed: bytes) -> list[str]:
     return list(_events(feed))
 
 
-def revise(feed: bytes, previous: bytes | None, now: dt.datetime) -> bytes:
+def revise(
+    feed: bytes,
+    previous: bytes | None,
+    now: dt.datetime,
+    editions: Mapping[str, str] | None = None,
+) -> bytes:
     """`feed` as it must be published over `previous` (None: first publication): events
-    in the order of `feed`, then those of `previous` that `feed` lacks, cancelled."""
+    in the order of `feed`, then those of `previous` that `feed` lacks, cancelled.
+    `editions` (see `editions`): the runbooks of this build, whose edition a cancelled
+    event names."""
     if not previous:
         return feed
     before = _events(previous)
@@ -164,7 +231,16 @@ def revise(feed: bytes, previous: bytes | None, now: dt.datetime) -> bytes:
             body.append(old.raw)
         else:
             body.append(_bump(raw, old.sequence + 1, now))
+    known = editions or {}
+    carried: set[str | None] | None = None  # made only when something is cancelled
     for uid, old in before.items():
-        if uid not in seen:
-            body.append(old.raw if old.cancelled else _bump(old.raw, old.sequence + 1, now, True))
+        if uid in seen:
+            continue
+        if old.cancelled:
+            body.append(old.raw)
+            continue
+        if carried is None:
+            carried = {_owner(u, known) for u in seen}
+        why = _why_cancelled(uid, known, carried)
+        body.append(_bump(old.raw, old.sequence + 1, now, why))
     return feed[:head_end] + b"".join(body) + b"END:VCALENDAR\r\n"
