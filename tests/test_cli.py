@@ -192,3 +192,28 @@ def test_the_grammar_checks_ranges_and_forms(
         main(argv)
     assert stop.value.code == 2
     assert said in capsys.readouterr().err
+
+
+def test_build_without_base_url_warns_once(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No base URL (no --base-url, no pyproject.toml here): the pages can offer no
+    subscribe link, and the build says so once; with --strict it refuses to build."""
+    assert main(["build"]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if "base URL" in line]
+    assert warnings == [
+        "warning: no base URL (--base-url, or [tool.calgen] base-url in pyproject.toml): the "
+        "site gets no subscribe links, only downloads, and the feeds no links to the pages"
+    ]
+    page = (workspace / "dist" / "index.html").read_text(encoding="utf-8")
+    assert "webcal://" not in page
+    one = "runbooks/iwmo-ijw-3.0-3.1.yaml"  # 2018's Sunday 3.1.1 is a warning of its own
+    assert main(["build", one, "--strict", "--out", "strict"]) == 1
+    err = capsys.readouterr().err
+    assert "error: no base URL" in err
+    assert "nothing was written" in err
+    assert not (workspace / "strict").exists()
+    # with a base URL: no such line, --strict or not
+    assert main(["build", one, "--strict", "--base-url", "https://x.example", "--out", "x"]) == 0
+    assert "base URL" not in capsys.readouterr().err

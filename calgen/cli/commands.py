@@ -80,6 +80,16 @@ def cmd_build(args: argparse.Namespace, holidays: HolidayTable) -> int:
     base_url = _base_url(args.base_url, "build")
     if base_url is None:
         return EXIT_USAGE
+    if not base_url:
+        # once per build: the site's pages would offer downloads only
+        lacking = (
+            "no base URL (--base-url, or [tool.calgen] base-url in pyproject.toml): the "
+            "site gets no subscribe links, only downloads, and the feeds no links to the pages"
+        )
+        if args.strict:
+            print(f"error: {lacking}; build stopped: nothing was written", file=sys.stderr)
+            return EXIT_INVALID
+        print(f"warning: {lacking}", file=sys.stderr)
     result = build.run(
         runbooks,
         paths=paths,
