@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import functools
 import os
 import re
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -70,6 +72,14 @@ RUNBOOK_PAGES = [f"{seed}/{name}.html" for seed in SEEDS for name in ("index", *
 PAGES = ["index.html", *RUNBOOK_PAGES]
 WEBCAL = re.compile(rf"^webcal://{re.escape(HOST)}/(?:([a-z0-9.-]+)/)?([a-z0-9.-]+\.ics)$")
 PHONE = 390  # CSS px: a common phone's width
+# The first screen the tests hold to (issue 21): a laptop and a phone, in CSS px.
+DESKTOP_SCREEN = (1280, 800)
+PHONE_SCREEN = (PHONE, 844)
+# The reader's clock in the pages' script: the shared tabs read the pages on 29 March 2022,
+# 10:00 in Amsterdam, in phase 1 of the 2022 runbook and after the 2018 one. The phone
+# reads them in Curaçao (UTC-4, 04:00 there): the pages still say Dutch time.
+NOW = dt.datetime(2022, 3, 29, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+ELSEWHERE = "America/Curacao"
 # Every kind of page: the site index, both seeds' full runbooks and one role view.
 KINDS = ["index.html", *(f"{seed}/index.html" for seed in SEEDS), f"{SEEDS[-1]}/{ROLES[0]}.html"]
 # Full-page screenshots take about a second and a half each: of every kind of page, or of
@@ -169,14 +179,27 @@ class Tab:
 
 
 @contextlib.contextmanager
-def open_tab(browser: Browser, site: Site, width: int, height: int) -> Iterator[Tab]:
-    """A fresh context and page at the given viewport, recording what goes wrong."""
+def open_tab(
+    browser: Browser,
+    site: Site,
+    width: int,
+    height: int,
+    *,
+    script: bool = True,
+    now: dt.datetime | None = None,
+    zone: str = "Europe/Amsterdam",
+) -> Iterator[Tab]:
+    """A fresh context and page at the given viewport, recording what goes wrong;
+    `script`: JavaScript on or off; `now`: the pages' clock, fixed (Playwright's)."""
     context = browser.new_context(
         viewport={"width": width, "height": height},
         locale="nl-NL",
-        timezone_id="Europe/Amsterdam",
+        timezone_id=zone,
         service_workers="block",
+        java_script_enabled=script,
     )
+    if now is not None:
+        context.clock.set_fixed_time(now)
     tab = Tab(site, context, context.new_page())
 
     def local_only(route: Route) -> None:
@@ -218,13 +241,15 @@ def tab(browser: Browser, site: Site) -> Iterator[Tab]:
 
 @pytest.fixture(scope="session")
 def _desktop_tab(browser: Browser, site: Site) -> Iterator[Tab]:
-    with open_tab(browser, site, 1280, 900) as shared:
+    with open_tab(browser, site, *DESKTOP_SCREEN, now=NOW) as shared:
+        # the copy buttons' test reads back what they put on the clipboard
+        shared.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
         yield shared
 
 
 @pytest.fixture(scope="session")
 def _phone_tab(browser: Browser, site: Site) -> Iterator[Tab]:
-    with open_tab(browser, site, PHONE, 800) as shared:
+    with open_tab(browser, site, *PHONE_SCREEN, now=NOW, zone=ELSEWHERE) as shared:
         yield shared
 
 
@@ -292,7 +317,7 @@ def rows_of(page: Page) -> dict[str, set[str]]:
 def full_rows(browser: Browser, site: Site) -> dict[str, dict[str, set[str]]]:
     """Each seed's full runbook page: row id -> its data-roles, read in the browser."""
     out = {}
-    with open_tab(browser, site, 1280, 900) as tab:
+    with open_tab(browser, site, 1280, 900, script=False) as tab:
         for seed in SEEDS:
             tab.open(f"{seed}/index.html")
             out[seed] = rows_of(tab.page)
@@ -386,3 +411,115 @@ def check_screenshot(tab: Tab, screenshots: Path, areas: list[str], suffix: str)
     assert 0.01 <= seen["ink"] <= 0.9, f"{seen['ink']:.3f} of the pixels are not background"
     for selector, (area, ink) in zip(areas, zip(boxes, seen["inBox"], strict=True), strict=True):
         assert ink >= 0.02 * area[2] * area[3], f"{selector} is not drawn ({ink} pixels)"
+
+
+# --- the first screen -----------------------------------------------------------------
+
+
+def first_screen(tab: Tab, selector: str) -> bool:
+    """Whether the first element `selector` matches is drawn wholly inside the first
+    screen: the viewport of the page scrolled to its top, as it opens."""
+    tab.page.evaluate("window.scrollTo(0, 0)")  # a test before may have scrolled it
+    box = tab.page.locator(selector).first.bounding_box()
+    assert box is not None, f"{tab.path}: {selector} is not drawn"
+    size = tab.page.viewport_size
+    assert size is not None
+    return (
+        box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= size["width"]
+        and box["y"] + box["height"] <= size["height"]
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unscripted:
+    """A page as read without JavaScript, at one of the two first-screen sizes."""
+
+    path: str
+    width: int
+    first: dict[str, bool]  # selector -> inside the first screen
+    texts: dict[str, str]  # selector -> its text ("" when absent)
+    marked: int  # elements the script would mark ("nu", "volgende")
+    now_shown: bool  # the "now" line visible
+    now_words: tuple[str, ...]  # words of the script's about now found in the page's text
+    buttons_shown: int  # copy buttons visible
+    scroll_width: int
+    problems: tuple[str, ...]
+
+
+# What the first screen must show without a script (issue 21), by kind of page.
+FIRST_SCREEN = {
+    "index": ["h1", "#abonneer", ".golives li"],
+    "runbook": ["#golive", ".glance .phases"],
+    "role": ["#golive", ".glance .phases", ".glance .deadlines > li"],
+}
+
+
+def kind_of(path: str) -> str:
+    if path == "index.html":
+        return "index"
+    return "runbook" if path.endswith("/index.html") else "role"
+
+
+# One call per page (Playwright evaluates even where the page's own scripts may not run):
+# what `Unscripted` records, read from the page as it opens.
+READ_UNSCRIPTED = """selectors => {
+  window.scrollTo(0, 0);
+  const inside = e => { const b = e.getBoundingClientRect();
+    return b.left >= 0 && b.top >= 0 && b.right <= innerWidth && b.bottom <= innerHeight; };
+  const shown = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden";
+  const first = {}, texts = {};
+  for (const s of selectors) {
+    const e = document.querySelector(s);
+    first[s] = !!e && shown(e) && inside(e);
+    texts[s] = e ? e.innerText : "";
+  }
+  return {
+    first, texts,
+    marked: document.querySelectorAll(".mark, .is-nu, .is-volgende, .is-voorbij").length,
+    nowShown: [...document.querySelectorAll("p.now")].some(shown),
+    body: document.body.innerText,
+    buttons: [...document.querySelectorAll("button.copy")].filter(shown).length,
+    scrollWidth: document.documentElement.scrollWidth,
+  };
+}"""
+
+
+@pytest.fixture(scope="module")
+def without_script(
+    browser: Browser, site: Site, screenshots: Path
+) -> dict[tuple[str, int], Unscripted]:
+    """Every page read without JavaScript at both first-screen sizes (no script: cheap
+    loads), in one pass the tests then look at; the first screen of each kind of page
+    saved for review (`*-first-screen-noscript.png`)."""
+    out = {}
+    for screen in (DESKTOP_SCREEN, PHONE_SCREEN):
+        with open_tab(browser, site, *screen, script=False) as tab:
+            for path in PAGES:
+                tab.problems.clear()
+                tab.open(path)
+                if path in SHOT_PAGES:
+                    name = path.removesuffix(".html").replace("/", "__")
+                    phone = "-phone" if screen == PHONE_SCREEN else ""
+                    tab.page.screenshot(
+                        path=str(screenshots / f"{name}{phone}-first-screen-noscript.png")
+                    )
+                seen = tab.page.evaluate(READ_UNSCRIPTED, FIRST_SCREEN[kind_of(path)])
+                out[(path, screen[0])] = Unscripted(
+                    path=path,
+                    width=screen[0],
+                    first=seen["first"],
+                    texts=seen["texts"],
+                    marked=seen["marked"],
+                    now_shown=seen["nowShown"],
+                    now_words=tuple(
+                        word
+                        for word in ("volgende", "Nu:", "Al voorbij", "is voorbij")
+                        if re.search(rf"(?<!\w){word}(?!\w)", seen["body"])
+                    ),
+                    buttons_shown=seen["buttons"],
+                    scroll_width=seen["scrollWidth"],
+                    problems=tuple(tab.problems),
+                )
+    return out

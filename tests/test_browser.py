@@ -17,24 +17,33 @@ The site, the browser and the shared checks are in tests/pages.py.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from calgen.cli import main
 from tests.conftest import BASE_URL, ROOT, SEEDS
 from tests.pages import (
+    DESKTOP_SCREEN,
+    FIRST_SCREEN,
     KINDS,
     PAGES,
     PHONE,
+    PHONE_SCREEN,
     ROLE_PAGES,
     ROLES,
     RUNBOOK_PAGES,
     SHOT_PAGES,
     Tab,
+    Unscripted,
     check_axe,
     check_screenshot,
     check_webcal,
+    first_screen,
+    kind_of,
     on,
     rows_of,
 )
@@ -73,7 +82,7 @@ def test_row_3_1_2_reads_dutch_date_and_time(desktop: Tab) -> None:
     row = desktop.row("3.1.2")
     expect(row).to_be_visible()
     cells = row.locator("td")
-    assert cells.nth(0).inner_text().strip() == "3.1.2"
+    assert cells.nth(0).locator("a").inner_text().strip() == "3.1.2"
     # The date cell may add a line under the date (a rule such as "2 werkdagen voor …").
     assert cells.nth(2).inner_text().strip().splitlines()[0] == "woensdag 30 maart 2022"
     assert cells.nth(3).inner_text().strip() == "17.00 uur"
@@ -133,25 +142,81 @@ def test_subscribe_links(desktop: Tab) -> None:
 
 @on("desktop", ["index.html"])
 def test_site_index_feed_links(desktop: Tab) -> None:
-    """Per-runbook feeds, and first the durable ones: the root set and one per standard
-    (iWmo, iJw), each `alles.ics` and one per role."""
+    """One subscribe table: a row per role (every role first), a column per set (every
+    standard, iWmo, iJw); in each cell the webcal:// link and the feed's https:// address
+    as text, with a copy button whose address is that same feed's. Then the per-runbook
+    feeds, as downloads and webcal:// links."""
     tab = desktop
+    table = tab.page.locator("table.durable")
+    expect(table).to_have_count(1)
+    heads = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    assert heads == ["Rol", "Alle standaarden (iWmo en iJw)", "Alleen iWmo", "Alleen iJw"]
+    rows = [r.strip() for r in table.locator("tbody th[scope=row]").all_inner_texts()]
+    assert rows == ["Alle rollen", "Gemeenten", "Zorgaanbieders", "VECOZO", "Inlichtingenbureau"]
+    cells = table.locator("tbody td")
+    assert cells.count() == 3 * len(rows)
+    files = []
+    for i in range(cells.count()):
+        cell = cells.nth(i)
+        name = check_webcal(tab.site, cell.locator("a.webcal").get_attribute("href") or "", None)
+        webcal = cell.locator("a.webcal").get_attribute("href") or ""
+        address = "https://" + webcal.removeprefix("webcal://")
+        shown = cell.locator(".url code")
+        expect(shown).to_be_visible()
+        assert shown.inner_text() == address  # as text, to copy by hand
+        button = cell.locator("button.copy")
+        expect(button).to_be_visible()  # the script shows it
+        assert button.get_attribute("data-copy") == address
+        files.append(address.removeprefix(BASE_URL + "/"))
+        assert name == files[-1].rsplit("/", 1)[-1]
+    # row by row: alles.ics, iwmo/alles.ics, ijw/alles.ics, gemeenten.ics, …
+    assert files == [f"{f}{r}.ics" for r in ("alles", *ROLES) for f in ("", "iwmo/", "ijw/")]
+    for path in files:  # the feed the address names is served
+        resp = tab.context.request.get(tab.site.url + path)
+        assert resp.status == 200, path
+        assert resp.body().startswith(b"BEGIN:VCALENDAR\r\n"), path
     feeds = tab.page.eval_on_selector_all(
         'a[href$=".ics"]:not([href^="webcal:"])', "as => as.map(a => a.href)"
     )
-    durable = 3 * (len(ROLES) + 1)
-    assert len(feeds) == durable + len(SEEDS) * (len(ROLES) + 1)
-    first = [u.removeprefix(tab.site.url) for u in feeds[:durable]]
-    assert first[: len(ROLES) + 1] == ["alles.ics", *(f"{r}.ics" for r in ROLES)]
-    assert {u.split("/")[0] for u in first[len(ROLES) + 1 :]} == {"iwmo", "ijw"}
-    for url in feeds:
-        resp = tab.context.request.get(url)
-        assert resp.status == 200, f"{url}: HTTP {resp.status}"
-        assert resp.body().startswith(b"BEGIN:VCALENDAR\r\n"), url
+    assert len(feeds) == len(SEEDS) * (len(ROLES) + 1)
     webcals = tab.page.eval_on_selector_all('a[href^="webcal:"]', "as => as.map(a => a.href)")
-    assert len(webcals) == len(feeds)
-    for href in webcals:
-        check_webcal(tab.site, href, None)
+    assert len(webcals) == len(files) + len(feeds)
+
+
+@on("desktop", ["index.html"])
+def test_copy_button_copies_the_feed_address(desktop: Tab) -> None:
+    """Clicking a copy button puts the feed's absolute https:// address on the clipboard
+    (what Outlook on the web and Google Agenda ask for) and says so."""
+    tab = desktop
+    cell = tab.page.locator("table.durable tbody tr").nth(1).locator("td").nth(1)
+    button = cell.locator("button.copy")
+    button.click()
+    copied = tab.page.evaluate("navigator.clipboard.readText()")
+    assert copied == f"{BASE_URL}/iwmo/gemeenten.ics"
+    expect(button.locator(".label")).to_have_text("Gekopieerd")
+    expect(tab.page.locator("[role=status]")).to_have_text(f"Adres gekopieerd: {copied}")
+    assert tab.problems == []
+
+
+@on("desktop", ["index.html"])
+def test_index_steps_per_client_fold_away(desktop: Tab) -> None:
+    """The steps per client are in one section that is folded until opened."""
+    tab = desktop
+    howto = tab.page.locator("details.howto")
+    expect(howto).to_have_count(1)
+    assert howto.get_attribute("open") is None
+    steps = howto.locator("dl")
+    expect(steps).not_to_be_visible()
+    howto.locator("summary").click()
+    try:
+        expect(steps).to_be_visible()
+        text = steps.inner_text()
+        for client in ("Outlook op het web", "Google Agenda", "Apple Agenda", "Thunderbird"):
+            assert client in text
+        assert "https-adres" in text
+    finally:
+        howto.locator("summary").click()  # the shared tab is left as found
+    expect(steps).not_to_be_visible()
 
 
 def test_download_link_downloads_the_feed(tab: Tab) -> None:
@@ -243,15 +308,16 @@ def test_tables_become_labelled_cards_on_a_phone(phone: Tab) -> None:
     assert head is not None
     assert head["width"] <= 1
     assert head["height"] <= 1
-    # every card's field is labelled with its column's heading, in every card table
+    # every card's field is labelled with its column's heading, in every card table (a
+    # row's heading, the role on the index, is the card's title)
     for table in tables.all():
         headings = [h.strip() for h in table.locator("thead th").all_text_contents()]
-        labels = (
-            table.locator("tbody tr")
-            .first.locator("td")
-            .evaluate_all("tds => tds.map(td => getComputedStyle(td, '::before').content)")
+        first = table.locator("tbody tr").first
+        titled = first.locator("th").count()
+        labels = first.locator("td").evaluate_all(
+            "tds => tds.map(td => getComputedStyle(td, '::before').content)"
         )
-        assert labels == [f'"{h}"' for h in headings]
+        assert labels == [f'"{h}"' for h in headings[titled:]]
     cells = tables.first.locator("tbody tr").first.locator("td")
     for i in range(cells.count()):
         cell = cells.nth(i)
@@ -297,7 +363,7 @@ def test_role_marks_visible_on_a_phone(phone: Tab) -> None:
         expect(tab.page.locator(".timeline svg")).to_be_visible()
         expect(marks.first).not_to_be_visible()
     finally:
-        tab.page.set_viewport_size({"width": PHONE, "height": 800})
+        tab.page.set_viewport_size({"width": PHONE_SCREEN[0], "height": PHONE_SCREEN[1]})
 
 
 @on("desktop", SHOT_PAGES)
@@ -359,7 +425,7 @@ def test_hostile_text_is_inert_in_the_browser(
             page.goto((out / "hostile" / name).as_uri(), wait_until="load")
             assert page.evaluate("typeof window.__pwned") == "undefined", name
             assert page.locator('tr[id^="m-"]').count() == rows
-            assert page.locator("script").count() == 0
+            assert page.locator("script").count() == 1  # calgen's own (test_documents)
             assert "<script>window.__pwned=1</script>" in page.locator("h1").inner_text()
         assert errors == []
     finally:
@@ -391,3 +457,224 @@ def test_links_from_data_are_inert_in_the_browser(
     assert images == 0
     assert requests  # the page itself
     assert [u for u in requests if not u.startswith("file:")] == []
+
+
+# --- the first screen: what now? (issue 21) ---------------------------------------------
+
+GO_LIVE = {
+    "iwmo-2.1-2.2": "dinsdag 3 april 2018, 13.00 uur",
+    "iwmo-ijw-3.0-3.1": "maandag 4 april 2022, 13.00 uur",
+}
+PHASES = ("Fase 1: afsluiting", "Fase 2: transitie", "Fase 3: ingebruikname en nazorg")
+
+
+def _check_first_screen(tab: Tab) -> None:
+    """Go-live with weekday, date and time, the three phases with their dates and, in a
+    role's view, its next deadline lie inside the first screen (the pages' clock is
+    29 March 2022: in 2022's phase 1, after all of 2018)."""
+    seed = tab.path.split("/")[0]
+    expect(tab.page.locator("#golive")).to_have_text(f"Go-live: {GO_LIVE[seed]}")
+    assert first_screen(tab, "#golive"), f"{tab.path}: go-live below the first screen"
+    phases = tab.page.locator(".glance .phases > li")
+    assert [p.split("\n")[0].removesuffix(" nu") for p in phases.all_inner_texts()] == list(PHASES)
+    assert first_screen(tab, ".glance .phases"), f"{tab.path}: phases below the first screen"
+    if kind_of(tab.path) != "role":
+        return
+    if seed == "iwmo-ijw-3.0-3.1":
+        following = ".glance .deadlines > li.is-volgende"
+        assert tab.page.locator(following).count() == 1
+        assert first_screen(tab, following), f"{tab.path}: next deadline below the first screen"
+    else:  # all of 2018 is past: folded into one line, at the top of the list
+        expect(tab.page.locator(".glance .deadlines > li:visible")).to_have_count(1)
+        assert first_screen(tab, ".glance .deadlines > li.past")
+
+
+@on("desktop", RUNBOOK_PAGES)
+def test_first_screen_answers_what_now(desktop: Tab) -> None:
+    _check_first_screen(desktop)
+
+
+@on("phone", RUNBOOK_PAGES)
+def test_first_screen_answers_what_now_on_a_phone(phone: Tab) -> None:
+    _check_first_screen(phone)
+
+
+@on("desktop", ["index.html"])
+def test_index_first_screen_go_live_beside_subscribe(desktop: Tab) -> None:
+    """Beside "Abonneer één keer": the go-live of each standard's newest runbook, within
+    the first screen, together with the start of the one subscribe table."""
+    tab = desktop
+    golives = tab.page.locator(".golives li")
+    assert golives.all_inner_texts() == [
+        "iWmo en iJw volgende: maandag 4 april 2022, 13.00 uur\n"
+        "Landelijk draaiboek migratie iWmo 3.0 en iJw 3.0 naar iWmo 3.1 en iJw 3.1"
+    ]
+    for selector in ("#abonneer", ".golives", "table.durable thead"):
+        assert first_screen(tab, selector), selector
+    heading, box = (tab.page.locator(s).bounding_box() for s in ("#abonneer", ".golives"))
+    assert heading is not None
+    assert box is not None
+    assert box["x"] > heading["x"] + heading["width"] / 2  # beside it, not under it
+
+
+@on("phone", ["index.html"])
+def test_index_first_screen_on_a_phone(phone: Tab) -> None:
+    for selector in ("#abonneer", ".golives li"):
+        assert first_screen(phone, selector), selector
+
+
+NEXT = {  # 29 March 2022: the milestones at the next moment, 30 March 17:00, per page
+    "iwmo-ijw-3.0-3.1/index.html": ["3.1.2", "3.1.3", "3.2.1"],
+    "iwmo-ijw-3.0-3.1/gemeenten.html": ["3.1.3", "3.2.1"],
+    "iwmo-ijw-3.0-3.1/zorgaanbieders.html": ["3.1.2", "3.2.1"],
+}
+
+
+@on("desktop", list(NEXT))
+def test_script_marks_now_and_next_by_the_readers_clock(desktop: Tab) -> None:
+    """With a script and the clock at 29 March 2022 10:00: phase 1 is "nu"; the rows and
+    list items of 30 March 17:00 are "volgende" (3.1.2 for providers, 3.1.3 for
+    municipalities, the hubs' 3.2.1 for both); the first screen says so in Dutch time."""
+    tab = desktop
+    rows = tab.page.eval_on_selector_all("tr.is-volgende", "rs => rs.map(r => r.id)")
+    assert rows == [f"m-{n}" for n in NEXT[tab.path]]
+    for number in NEXT[tab.path]:
+        expect(tab.row(number).locator("td.nr .mark")).to_have_text("volgende")
+        item = tab.page.locator(f'.timeline-list li:has(> a[href="#m-{number}"])')
+        expect(item).to_have_class(re.compile(r"\bis-volgende\b"))
+    assert tab.page.locator(".is-volgende").count() == len(NEXT[tab.path]) * 2 + (
+        1 if kind_of(tab.path) == "role" else 0
+    )
+    phases = tab.page.locator(".glance .phases > li")
+    expect(phases.nth(0).locator(".mark")).to_have_text("nu")
+    assert tab.page.locator(".glance .mark-nu").count() == 1
+    numbers = ", ".join(NEXT[tab.path])
+    expect(tab.page.locator("p.now")).to_have_text(
+        f"Nu: dinsdag 29 maart, 10.00 uur (Nederlandse tijd). "
+        f"Volgende: {numbers} op woensdag 30 maart, 17.00 uur."
+    )
+    if kind_of(tab.path) == "role":  # the role's own next deadline, past ones folded
+        own = "3.1.3" if "gemeenten" in tab.path else "3.1.2"
+        following = tab.page.locator(".glance .deadlines > li.is-volgende a")
+        expect(following).to_have_text(own)
+        if own == "3.1.2":
+            expect(tab.page.locator(".glance .deadlines > li.past")).to_have_text(
+                "Al voorbij: 3.3.1, 3.1.1"
+            )
+    # the desktop timeline draws a line at now, between 29 and 30 March
+    line = tab.page.locator(".timeline svg .now-line line")
+    expect(line).to_have_count(1)
+    days = dict(
+        tab.page.eval_on_selector_all(
+            ".timeline svg > text",
+            "ts => ts.map(t => [t.textContent, Number(t.getAttribute('x'))])",
+        )
+    )
+    assert days["29"] < float(line.get_attribute("x1") or 0) < days["30"]
+    assert tab.problems == []
+
+
+@on("desktop", ["iwmo-2.1-2.2/index.html"])
+def test_script_says_a_past_migration_is_past(desktop: Tab) -> None:
+    expect(desktop.page.locator("p.now")).to_have_text(
+        "Nu: dinsdag 29 maart 2022, 10.00 uur (Nederlandse tijd). De migratie is voorbij."
+    )
+    assert desktop.page.locator(".mark").count() == 0
+    expect(desktop.page.locator(".timeline svg .now-line")).to_have_count(0)  # not in its window
+
+
+@on("phone", ["iwmo-ijw-3.0-3.1/gemeenten.html"])
+def test_script_speaks_dutch_time_wherever_the_reader_is(phone: Tab) -> None:
+    """Read in Curaçao (04:00 there), the page still says 10.00 uur: Dutch time."""
+    assert phone.page.evaluate("new Date().getHours()") == 4
+    expect(phone.page.locator("p.now")).to_have_text(
+        "Nu: dinsdag 29 maart, 10.00 uur (Nederlandse tijd). "
+        "Volgende: 3.1.3, 3.2.1 op woensdag 30 maart, 17.00 uur."
+    )
+
+
+@pytest.mark.parametrize("width", [DESKTOP_SCREEN[0], PHONE_SCREEN[0]], ids=["desktop", "phone"])
+@pytest.mark.parametrize("path", PAGES)
+def test_first_screen_without_script(
+    without_script: dict[tuple[str, int], Unscripted], path: str, width: int
+) -> None:
+    """Without JavaScript the first screen still answers "what now?" (go-live, the
+    phases, a role's deadlines; on the index the go-live per standard and the subscribe
+    table), says nothing about now (a static page cannot know it), shows no copy button
+    that could not work, and nothing scrolls sideways."""
+    page = without_script[(path, width)]
+    assert page.problems == ()
+    below = [s for s, inside in page.first.items() if not inside]
+    assert below == [], f"{path} at {width} px: below the first screen: {below}"
+    assert set(page.first) == set(FIRST_SCREEN[kind_of(path)])
+    if kind_of(path) == "index":
+        assert "maandag 4 april 2022, 13.00 uur" in page.texts[".golives li"]
+    else:
+        assert page.texts["#golive"] == f"Go-live: {GO_LIVE[path.split('/')[0]]}"
+        for phase in PHASES:
+            assert phase in page.texts[".glance .phases"]
+    if kind_of(path) == "role":  # the role's earliest deadline first, with when it is
+        assert re.match(r"\w+dag \d+ (maart|april), ", page.texts[".glance .deadlines > li"])
+    assert page.marked == 0
+    assert not page.now_shown
+    assert page.now_words == ()
+    assert page.buttons_shown == 0
+    assert page.scroll_width <= width
+
+
+@on("desktop", RUNBOOK_PAGES)
+def test_timeline_marks_readable_without_hovering(desktop: Tab) -> None:
+    """Every mark in a role's lane has its milestone number written under it, where
+    nothing else is written: the lanes read without hovering."""
+    lanes: list[dict[str, list[dict[str, Any]]]] = desktop.page.eval_on_selector(
+        ".timeline svg",
+        """svg => [...svg.querySelectorAll("g")]
+            .filter(g => g.querySelector(":scope > line.lane-line"))
+            .map(g => {
+              const box = e => { const b = e.getBoundingClientRect();
+                                 return {left: b.left, right: b.right, top: b.top,
+                                         bottom: b.bottom}; };
+              return {
+                marks: [...g.querySelectorAll(":scope > circle, :scope > rect")].map(m =>
+                  ({id: m.querySelector("title").textContent.split(" ")[0], ...box(m)})),
+                labels: [...g.querySelectorAll(":scope > text.mark-label")].map(t =>
+                  ({id: t.textContent, size: parseFloat(getComputedStyle(t).fontSize),
+                    shown: getComputedStyle(t).visibility === "visible", ...box(t)})),
+              };
+            })""",
+    )
+    assert lanes
+    for lane in lanes:
+        marks = {m["id"]: m for m in lane["marks"]}
+        assert sorted(label["id"] for label in lane["labels"]) == sorted(marks)
+        for label in lane["labels"]:
+            mark = marks[label["id"]]
+            middle = (label["left"] + label["right"]) / 2
+            assert mark["left"] - 1 <= middle <= mark["right"] + 1, label["id"]
+            assert label["top"] >= mark["top"]  # under its mark
+            assert label["shown"]
+            assert label["size"] >= 10
+        for a, b in itertools.combinations(lane["labels"], 2):
+            apart = (
+                a["right"] <= b["left"]
+                or b["right"] <= a["left"]
+                or a["bottom"] <= b["top"]
+                or b["bottom"] <= a["top"]
+            )
+            assert apart, f"{desktop.path}: labels {a['id']} and {b['id']} overlap"
+
+
+@on("desktop", SHOT_PAGES)
+def test_first_screen_screenshot(desktop: Tab, screenshots: Path) -> None:
+    """The first screen as a reader sees it with a script, on 29 March 2022, saved for
+    review (`*-first-screen.png`)."""
+    desktop.page.evaluate("window.scrollTo(0, 0)")
+    name = desktop.path.removesuffix(".html").replace("/", "__")
+    desktop.page.screenshot(path=str(screenshots / f"{name}-first-screen.png"))
+
+
+@on("phone", SHOT_PAGES)
+def test_first_screen_screenshot_phone(phone: Tab, screenshots: Path) -> None:
+    phone.page.evaluate("window.scrollTo(0, 0)")
+    name = phone.path.removesuffix(".html").replace("/", "__")
+    phone.page.screenshot(path=str(screenshots / f"{name}-phone-first-screen.png"))

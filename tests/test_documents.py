@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -13,6 +14,8 @@ from markdown_it import MarkdownIt
 
 from calgen.cli import main
 from calgen.core import dutch
+from calgen.render.page import document, timeline
+from calgen.render.page.timeline import build_timeline
 from calgen.runbook.model import Runbook
 from tests.conftest import BASE_URL, ROOT, SEEDS, check_golden
 
@@ -182,11 +185,19 @@ def test_index_lists_newest_first(seed_outputs: dict[str, bytes]) -> None:
     assert 'href="iwmo-2.1-2.2/index.html"' in html
 
 
+PAGE_JS = (ROOT / "templates" / "html" / "page.js").read_text(encoding="utf-8")
+
+
 def test_no_external_resources(seed_outputs: dict[str, bytes]) -> None:
     for name, data in seed_outputs.items():
         if name.endswith(".html"):
             html = data.decode()
-            assert "<script" not in html
+            # one script, calgen's own, inlined: no src, nothing else
+            scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+            assert [(attributes, body.strip()) for attributes, body in scripts] == [
+                ("", PAGE_JS.strip())
+            ], name
+            assert html.count("<script") == 1
             assert "<link" not in html
             assert not re.search(r'src="(https?:)?//', html)
             assert "@import" not in html
@@ -236,3 +247,39 @@ def test_own_feed_template_without_its_macro(
     assert main(["build", "--out", str(out), "--templates", str(tmp_path / "mine")]) == 1
     assert "ics/alarm.txt.j2 must define the macro `alarm`" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_go_live_per_standard_is_its_newest_runbook(seed_runbooks: dict[str, Runbook]) -> None:
+    """Beside "Abonneer één keer": per standard the go-live of its newest runbook;
+    standards whose newest runbook is the same share one line."""
+    old, new = seed_runbooks["iwmo-2.1-2.2"], seed_runbooks["iwmo-ijw-3.0-3.1"]
+    lines = document.go_lives([old, new])
+    assert [(g.standards, g.when, g.page) for g in lines] == [
+        ("iWmo en iJw", "maandag 4 april 2022, 13.00 uur", "iwmo-ijw-3.0-3.1/index.html")
+    ]
+    later = dataclasses.replace(
+        old, id="iwmo-next", go_live=old.go_live.replace(year=2027), standards=("iWmo",)
+    )
+    lines = document.go_lives([old, new, later])
+    assert [(g.standards, g.page) for g in lines] == [
+        ("iWmo", "iwmo-next/index.html"),
+        ("iJw", "iwmo-ijw-3.0-3.1/index.html"),
+    ]
+
+
+def test_a_crowded_lane_labels_what_fits_and_counts_the_rest(
+    seed_runbooks: dict[str, Runbook],
+) -> None:
+    """Thirty deadlines at one moment: five rows of numbers under the lane, the other
+    twenty-five counted ("+25 zonder nummer"), so a lane never grows without bound."""
+    seed = seed_runbooks["iwmo-ijw-3.0-3.1"]
+    first = seed.milestones[1]
+    crowd = tuple(
+        dataclasses.replace(first, id=f"9.9.{n}", audience=frozenset({"gemeenten"}))
+        for n in range(30)
+    )
+    lane = build_timeline(dataclasses.replace(seed, milestones=crowd), "gemeenten").lanes[0]
+    assert len(lane.labels) == timeline.LABEL_ROWS
+    assert lane.unlabelled == 30 - timeline.LABEL_ROWS
+    assert lane.height == timeline.LANE + timeline.LABEL_ROWS * timeline.LABEL_ROW
+    assert len({label.y for label in lane.labels}) == timeline.LABEL_ROWS

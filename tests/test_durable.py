@@ -193,10 +193,11 @@ def test_index_leads_with_subscribe_once(builds: tuple[Path, dict[str, bytes]]) 
     host = BASE_URL.split("://", 1)[1]
     for path in SEED_PLAN:
         assert f'href="webcal://{host}/{path}"' in html, path
-        assert f'href="{path}" download' in html, path
+        assert f'data-copy="{BASE_URL}/{path}"' in html, path  # the https address to copy
         assert (dist / path).is_file()
-    assert "Google Agenda" in html  # the client help of the runbook pages
-    assert "Nu met: Landelijk draaiboek migratie iWmo 3.1 en iJw 3.1 naar iWmo 3.2" in html
+    assert html.count("<table") == 1  # one subscribe table: roles by sets
+    assert "Google Agenda" in html  # the steps per client
+    assert "nu met Landelijk draaiboek migratie iWmo 3.1 en iJw 3.1 naar iWmo 3.2" in html
 
 
 # --------------------------------------------------------------------- retention window

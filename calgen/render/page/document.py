@@ -8,6 +8,7 @@ then one chapter per phase with its numbered sections and schedule tables.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
@@ -36,6 +37,15 @@ class Row:
     roles: frozenset[str]
     messages: tuple[str, ...]
     period: bool = False  # a period (start and end), not a deadline
+    start: str = ""  # its instant, for the script that marks "nu" and "volgende" (`instant`)
+    end: str = ""  # a period's end instant, "" for a deadline
+    soon: str = ""  # date and time on the first screen: `woensdag 30 maart, 17.00 uur`
+
+
+def instant(moment: dt.datetime) -> str:
+    """An instant as the page's script reads it (`data-start`) and <time datetime>:
+    ISO 8601 with its offset, `2022-03-30T17:00+02:00`."""
+    return moment.isoformat(timespec="minutes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +83,14 @@ class Feed:
     webcal: str  # subscribe link ("" without a base URL)
     page: str  # the per-role view of the page
 
+    @property
+    def url_parts(self) -> tuple[str, ...]:
+        """The https address in pieces a line may break between (after `//` and each
+        `/`): shown as text to copy, it then wraps at its slashes, not mid-word."""
+        scheme, _, rest = self.https.partition("//")
+        pieces = rest.split("/")
+        return (f"{scheme}//{pieces[0]}/", *(p + "/" for p in pieces[1:-1]), pieces[-1])
+
 
 @dataclass(frozen=True, kw_only=True)
 class RoleView:
@@ -93,6 +111,29 @@ class NarrowPhase:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GlancePhase:
+    label: str  # `Fase 1: afsluiting`
+    css: str  # the phase id, for its colour
+    when: tuple[str, ...]  # weekday, date and time, weekday, date and time (`_span`)
+    derived: bool  # its end is calgen's, not the runbook's (`end_note`)
+    start: str  # instants, for the script (`instant`)
+    end: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Glance:
+    """The first screen, the answer to "what now?" without a script: go-live, the three
+    phases with their dates and, in a role's view, the role's own deadlines in time
+    order. A static page cannot know when it is read: what is "nu" or "volgende" only the
+    reader's clock says (templates/html/page.js)."""
+
+    go_live: str  # `maandag 4 april 2022, 13.00 uur`
+    go_live_at: str  # the same for <time datetime>: `2022-04-04T13:00+02:00`
+    phases: tuple[GlancePhase, ...]
+    deadlines: tuple[Row, ...] = ()  # a role's view: the milestones it is action holder of
+
+
+@dataclass(frozen=True, kw_only=True)
 class DocumentContext:
     runbook: Runbook
     role: RoleView | None  # the per-role view, or None for the whole runbook
@@ -105,6 +146,7 @@ class DocumentContext:
     changes: tuple[str, ...] = ()  # Dutch sentences (calgen.render.changes)
     lanes_html: dict[str, str] = field(default_factory=dict)  # each timeline lane, once
     narrow: tuple[NarrowPhase, ...] = ()  # the timeline as a list, for narrow screens
+    glance: Glance | None = None  # the first screen
 
 
 class PageContext(TypedDict):
@@ -115,6 +157,8 @@ class PageContext(TypedDict):
 
 def _row(runbook: Runbook, m: Milestone) -> Row:
     date, time = dutch.columns(m.start, m.end)
+    one_day = m.end is None or m.end.date() == m.start.date()
+    soon = dutch.date_short(m.start) if one_day and _this_year(runbook, m.start) else date
     return Row(
         id=m.id,
         anchor=anchor(m.id),
@@ -128,6 +172,53 @@ def _row(runbook: Runbook, m: Milestone) -> Row:
         roles=m.audience,
         messages=tuple(ref.written for ref in m.messages),
         period=m.end is not None,
+        start=instant(m.start),
+        end=instant(m.end) if m.end else "",
+        soon=f"{soon}, {m.time_label or time}",
+    )
+
+
+def _this_year(runbook: Runbook, moment: dt.datetime) -> bool:
+    """Whether the first screen may leave out a date's year: the year of go-live, which
+    it shows in full."""
+    return moment.year == runbook.go_live.year
+
+
+def _span(runbook: Runbook, start: dt.datetime, end: dt.datetime) -> tuple[str, ...]:
+    """A phase on the first screen: `woensdag`, `23 maart 23.00 uur – `, `donderdag`,
+    `31 maart 13.00 uur` (years only when not the go-live's): the weekdays apart, which a
+    phone leaves out to keep each phase on two lines."""
+    out: list[str] = []
+    for moment, after in ((start, " – "), (end, "")):
+        day = dutch.date_short(moment) if _this_year(runbook, moment) else dutch.date_long(moment)
+        weekday, _, date = day.partition(" ")
+        out += [weekday, f"{date} {dutch.time_of(moment)}{after}"]
+    return tuple(out)
+
+
+def glance(runbook: Runbook, rows: Sequence[Row], role: str | None) -> Glance:
+    """The first screen of the whole runbook, or of a role's view (`rows`: every row of
+    the runbook, in its order)."""
+    own = [
+        row
+        for m, row in zip(runbook.milestones, rows, strict=True)
+        if role is not None and role in m.roles
+    ]
+    return Glance(
+        go_live=dutch.when(runbook.go_live),
+        go_live_at=instant(runbook.go_live),
+        phases=tuple(
+            GlancePhase(
+                label=phase_label(p),
+                css=p.id,
+                when=_span(runbook, p.start, p.end),
+                derived=bool(p.end_note),
+                start=instant(p.start),
+                end=instant(p.end),
+            )
+            for p in runbook.phases
+        ),
+        deadlines=tuple(sorted(own, key=lambda r: r.start)),  # stable: ties keep the order
     )
 
 
@@ -194,6 +285,7 @@ def document(
         changes=changes[1] if changes else (),
         lanes_html=dict(lanes_html or {}),
         narrow=_narrow_phases(runbook, [m for m, _ in shown], items_html or {}),
+        glance=glance(runbook, all_rows, role),
     )
 
 
@@ -348,7 +440,7 @@ def durable_sets(
         links = []
         for f in found:
             https, webcal = _links(f.path, base_url, f.path)
-            name = f"{f.role_name}, alleen {standard}" if standard else f.role_name
+            name = f"{f.role_name}, " + (f"alleen {standard}" if standard else "alle standaarden")
             links.append(
                 Feed(role=f.role, name=name, file=f.path, https=https, webcal=webcal, page="")
             )
@@ -366,18 +458,84 @@ def durable_sets(
     return tuple(out)
 
 
+@dataclass(frozen=True, kw_only=True)
+class SubscribeRow:
+    """A row of the index's one subscribe table: a role, and its feed in each set (a
+    column: every standard, then each standard alone)."""
+
+    name: str  # `Alle rollen`, `Gemeenten`
+    feeds: tuple[Feed | None, ...]  # by set; None where a set has no feed for the role
+
+
+def subscribe_rows(
+    sets: Sequence[FeedSet], lasting: Sequence[DurableFeed]
+) -> tuple[SubscribeRow, ...]:
+    """The roles as rows, in the order the sets name them (every role first)."""
+    names = {f.role: f.role_name for f in lasting}
+    by_set = [{f.role: f for f in s.feeds} for s in sets]
+    roles = dict.fromkeys(f.role for s in sets for f in s.feeds)
+    return tuple(
+        SubscribeRow(name=names[role], feeds=tuple(found.get(role) for found in by_set))
+        for role in roles
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class GoLive:
+    """Beside "Abonneer één keer": the go-live of a standard's newest runbook (by go-live),
+    which is the upcoming one when one is planned. A build does not read the clock, so
+    the page cannot say which is past; the script marks the next (html/page.js)."""
+
+    standards: str  # `iWmo en iJw` (standards whose newest runbook is the same); "" for none
+    when: str  # `maandag 4 april 2022, 13.00 uur`
+    at: str  # the instant (`instant`)
+    title: str  # the runbook's
+    page: str  # its page, relative to the index
+
+
+def _and(names: Sequence[str]) -> str:
+    """`iWmo`, `iWmo en iJw`, `A, B en C`."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} en {names[-1]}"
+
+
+def go_lives(runbooks: Sequence[Runbook]) -> tuple[GoLive, ...]:
+    """Per standard (as `durable` groups them) its newest runbook's go-live, newest first."""
+    newest: dict[str, tuple[str, Runbook]] = {}  # standard's folder -> as written, runbook
+    for rb in sorted(runbooks, key=lambda rb: (rb.go_live, rb.id), reverse=True):
+        for standard in rb.standards or ("",):
+            newest.setdefault(layout.standard_folder(standard), (standard, rb))
+    shared: dict[str, list[str]] = {}  # runbook id -> the standards it is newest of
+    for written, rb in newest.values():
+        shared.setdefault(rb.id, []).append(written)
+    found = {rb.id: rb for _, rb in newest.values()}
+    return tuple(
+        GoLive(
+            standards=_and([s for s in standards if s]) if any(standards) else "",
+            when=dutch.when(found[rb_id].go_live),
+            at=instant(found[rb_id].go_live),
+            title=found[rb_id].title,
+            page=layout.runbook_file(rb_id, layout.INDEX),
+        )
+        for rb_id, standards in shared.items()
+    )
+
+
 def render_index(
     env: jinja2.Environment,
     runbooks: list[Runbook],
     base_url: str,
     lasting: Sequence[DurableFeed] = (),
 ) -> str:
-    """`dist/index.html`: the durable feeds ("Abonneer één keer"), then every runbook,
-    newest go-live first."""
+    """`dist/index.html`: the durable feeds ("Abonneer één keer") in one table, beside the
+    go-live of each standard, then every runbook, newest go-live first."""
     items = [
         IndexItem(runbook=rb, feeds=feeds(rb, base_url))
         for rb in sorted(runbooks, key=lambda rb: rb.go_live, reverse=True)
     ]
+    sets = durable_sets(lasting, runbooks, base_url)
     return env.get_template("html/index.html.j2").render(
-        runbooks=items, sets=durable_sets(lasting, runbooks, base_url)
+        runbooks=items,
+        sets=sets,
+        rows=subscribe_rows(sets, lasting),
+        golives=go_lives(runbooks),
     )

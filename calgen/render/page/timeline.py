@@ -20,7 +20,9 @@ LEFT = 150  # room for lane names
 RIGHT = 20
 TOP = 56  # month and day labels, then phase bands
 BAND = 26
-LANE = 34
+LANE = 22  # a lane's height without its labels (the marks are 12 high)
+LABEL_ROW = 13  # each row of labels under a lane's marks (11 px text is 13 high)
+LABEL_ROWS = 5  # at most; a mark without room for its label is counted instead
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,11 +56,23 @@ class Marker:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Label:
+    """A mark's number under it, so a lane reads without hovering (relative to the lane)."""
+
+    x: float  # its middle: the deadline, or the middle of the period
+    y: float
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Lane:
     y: float
     name: str
     markers: tuple[Marker, ...]
     shift: float = 0  # drawn this much lower (a role's view moves its lane up)
+    labels: tuple[Label, ...] = ()
+    unlabelled: int = 0  # marks left without a label for want of room
+    height: float = LANE + LABEL_ROW  # down to the next lane
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +94,7 @@ class Timeline:
     go_live: Line
     dst: tuple[Line, ...]
     description: str
+    window: tuple[str, str] = ("", "")  # the instants at its left and right edge (ISO 8601)
 
 
 def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
@@ -93,7 +108,7 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
     dst = _dst_lines(window.dates, x)
     return Timeline(
         width=WIDTH,
-        height=_height(len(lanes)),
+        height=_height(lanes),
         left=LEFT,
         top=TOP,
         band_height=BAND,
@@ -103,14 +118,18 @@ def build_timeline(runbook: Runbook, role: str | None = None) -> Timeline:
         go_live=Line(x=x(runbook.go_live), label=f"live {dutch.when(runbook.go_live)}"),
         dst=dst,
         description=_description(runbook, window, bands, dst, len(milestones), len(lanes)),
+        window=(
+            window.start.isoformat(timespec="minutes"),
+            _midnight(window.last_day).isoformat(timespec="minutes"),
+        ),
     )
 
 
 _FIRST_LANE = TOP + BAND + 12  # the y of the first lane
 
 
-def _height(lanes: int) -> int:
-    return _FIRST_LANE + lanes * LANE + 10
+def _height(lanes: tuple[Lane, ...]) -> int:
+    return round(_FIRST_LANE + sum(lane.height for lane in lanes) - LANE / 2 + 10)
 
 
 def _midnight(day: dt.date) -> dt.datetime:
@@ -208,14 +227,47 @@ def _marks(
 def _lanes(
     roles: list[Role], milestones: list[Milestone], marks: dict[str, Marker]
 ) -> tuple[Lane, ...]:
-    return tuple(
-        Lane(
-            y=_FIRST_LANE + i * LANE,
-            name=r.name,
-            markers=tuple(marks[m.id] for m in milestones if r.id in m.audience),
+    """One lane per role, each as high as its rows of labels need."""
+    out = []
+    y: float = _FIRST_LANE
+    for r in roles:
+        markers = tuple(marks[m.id] for m in milestones if r.id in m.audience)
+        labels, rows, unlabelled = _labels(markers)
+        height = LANE + max(rows, 1) * LABEL_ROW
+        out.append(
+            Lane(
+                y=y,
+                name=r.name,
+                markers=markers,
+                labels=labels,
+                unlabelled=unlabelled,
+                height=height,
+            )
         )
-        for i, r in enumerate(roles)
-    )
+        y += height
+    return tuple(out)
+
+
+def _labels(markers: tuple[Marker, ...]) -> tuple[tuple[Label, ...], int, int]:
+    """Each mark's number under it, in rows: a label goes into the first row where it
+    does not touch the label before it (marks at the same moment stack). Returns the
+    labels, the rows used and how many marks found no room in `LABEL_ROWS` rows."""
+    ends: list[float] = []  # the right end of the last label in each row
+    labels = []
+    unlabelled = 0
+    middle = {m.id: m.x + m.width / 2 for m in markers}
+    for m in sorted(markers, key=lambda m: middle[m.id]):  # stable: ties keep their order
+        half = len(m.id) * 3.2 + 3  # about 6.4 px a character at 11 px, and a gap
+        left = middle[m.id] - half
+        row = next((i for i, end in enumerate(ends) if end <= left), len(ends))
+        if row == LABEL_ROWS:
+            unlabelled += 1
+            continue
+        if row == len(ends):
+            ends.append(0)
+        ends[row] = middle[m.id] + half
+        labels.append(Label(x=round(middle[m.id], 1), y=18 + row * LABEL_ROW, text=m.id))
+    return tuple(labels), len(ends), unlabelled
 
 
 def _dst_lines(dates: list[dt.date], x: Callable[[dt.datetime], float]) -> tuple[Line, ...]:
@@ -274,6 +326,6 @@ def select_lane(whole: Timeline, runbook: Runbook, role_name: str) -> Timeline:
     return replace(
         whole,
         lanes=lanes,
-        height=_height(len(lanes)),
+        height=_height(lanes),
         description=description,
     )
