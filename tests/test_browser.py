@@ -149,6 +149,13 @@ def test_site_index_feed_links(desktop: Tab) -> None:
     tab = desktop
     table = tab.page.locator("table.durable")
     expect(table).to_have_count(1)
+    # the addresses break at their slashes: the table stays within the page's column
+    sticks_out = table.evaluate(
+        """t => { const main = t.closest("main"), s = getComputedStyle(main);
+                  return t.getBoundingClientRect().right
+                    - (main.getBoundingClientRect().right - parseFloat(s.paddingRight)); }"""
+    )
+    assert sticks_out <= 0.5, f"the subscribe table is {sticks_out} px too wide"
     heads = [h.strip() for h in table.locator("thead th").all_inner_texts()]
     assert heads == ["Rol", "Alle standaarden (iWmo en iJw)", "Alleen iWmo", "Alleen iJw"]
     rows = [r.strip() for r in table.locator("tbody th[scope=row]").all_inner_texts()]
