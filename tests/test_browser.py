@@ -396,10 +396,16 @@ def test_print_hides_nav_and_subscribe(desktop: Tab) -> None:
     subscribe = tab.page.locator("section.subscribe")
     expect(nav).to_be_visible()
     expect(subscribe).to_be_visible()
+    marks = tab.page.locator(".mark, p.now")
     tab.page.emulate_media(media="print")
     try:
         expect(nav).to_be_hidden()
         expect(subscribe).to_be_hidden()
+        # paper cannot follow the clock: nothing about now is printed, every deadline is
+        for i in range(marks.count()):
+            expect(marks.nth(i)).to_be_hidden()
+        for item in tab.page.locator(".glance .deadlines > li:not(.past)").all():
+            expect(item).to_be_visible()
         expect(tab.page.locator("h1")).to_be_visible()  # the runbook itself still prints
         expect(tab.page.locator(".timeline svg")).to_be_visible()
         expect(tab.page.locator("tr[data-roles]").first).to_be_visible()
