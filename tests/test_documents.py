@@ -12,7 +12,7 @@ from icalendar import Calendar
 from markdown_it import MarkdownIt
 
 from calgen.cli import main
-from calgen.core import dutch
+from calgen.core import dutch, schedule
 from calgen.runbook.model import Runbook
 from tests.conftest import BASE_URL, ROOT, SEEDS, check_golden
 
@@ -60,8 +60,8 @@ def test_dutch_names_are_babels() -> None:
 
     days = get_day_names("wide", locale=dutch.LOCALE)
     months = get_month_names("wide", locale=dutch.LOCALE)
-    assert dutch.WEEKDAYS == tuple(str(days[n]) for n in range(7))
-    assert dutch.MONTHS == tuple(str(months[n]) for n in range(1, 13))
+    assert tuple(str(days[n]) for n in range(7)) == schedule.WEEKDAYS_NL
+    assert tuple(str(months[n]) for n in range(1, 13)) == dutch.MONTHS
     first = dt.date(2019, 12, 30)  # two whole years and their edges, a leap day among them
     for day in (first + dt.timedelta(days=n) for n in range(2 * 366 + 7)):
         for ours, pattern in (

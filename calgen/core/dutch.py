@@ -3,10 +3,10 @@
 `woensdag 30 maart 2022`, `17.00 uur`, `14.00 - 23.00 uur`, and periods over several
 days: `donderdag 31 maart – maandag 4 april 2022, 13.00 uur – 13.00 uur`.
 
-The Dutch day and month names are CLDR's for nl_NL, written out here rather than asked
-of Babel: loading Babel and its locale data for these nineteen words took a tenth of a
-build of the seeds. tests/test_documents.py checks every name, and the dates made from
-them, against Babel's `format_date`.
+The Dutch day names (calgen.core.schedule.WEEKDAYS_NL) and month names are CLDR's for
+nl_NL, written out rather than asked of Babel: loading Babel and its locale data for
+these nineteen words took a tenth of a build of the seeds. tests/test_documents.py
+checks every name, and the dates made from them, against Babel's `format_date`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
+from calgen.core.schedule import WEEKDAYS_NL  # Monday first
+
 LOCALE = "nl_NL"
-# Babel's get_day_names("wide") and get_month_names("wide") for LOCALE, Monday first.
-WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+# Babel's get_month_names("wide") for LOCALE (and WEEKDAYS_NL its get_day_names("wide")).
 MONTHS = (
     "januari",
     "februari",
@@ -35,7 +36,7 @@ MONTHS = (
 
 def date_long(day: dt.date) -> str:
     """`woensdag 30 maart 2022` (Babel's `EEEE d MMMM y`)"""
-    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+    return f"{WEEKDAYS_NL[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def date_plain(day: dt.date) -> str:
@@ -45,7 +46,7 @@ def date_plain(day: dt.date) -> str:
 
 def date_short(day: dt.date) -> str:
     """`donderdag 31 maart` (no year), for the first day of a period in the same year."""
-    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]}"
+    return f"{WEEKDAYS_NL[day.weekday()]} {day.day} {MONTHS[day.month - 1]}"
 
 
 def clock(moment: dt.datetime | dt.time) -> str:
