@@ -320,7 +320,7 @@ def test_a_run_that_cannot_get_the_lock_sends_nothing(
 
     people = _workspace(tmp_path, monkeypatch, 3)
     handler, url = server
-    with open("notify-state.sqlite.lock", "w") as held:  # another run holds the state
+    with open("notify-state.sqlite", "a") as held:  # another run holds the state
         fcntl.flock(held, fcntl.LOCK_EX)
         assert _notify(url, "--lock-wait", "0.2") == 1
     err = capsys.readouterr().err
