@@ -148,8 +148,9 @@ def _header(fd: int, given: Path, real: Path) -> str:
 def _check_length(fd: int, head: bytes, given: Path, real: Path) -> None:
     if len(head) < 100:
         raise StateError(f"{given}: the notify state is damaged (its header is cut off); {REPAIR}")
-    if Path(f"{real}-wal").exists():
-        return  # a write-ahead log may hold what the file lacks: SQLite judges
+    with contextlib.suppress(OSError):
+        if os.stat(f"{real}-wal").st_size:
+            return  # a write-ahead log may hold what the file lacks: SQLite judges
     page = int.from_bytes(head[16:18], "big")
     page = 65536 if page == 1 else page
     pages = int.from_bytes(head[28:32], "big")
