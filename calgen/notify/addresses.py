@@ -63,9 +63,10 @@ class Mailbox:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Recipient:
-    email: str  # as written (the key is the form on the wire, in lower case)
+    email: str  # as written
     name: str = ""
     mailbox: Mailbox | None = field(default=None, compare=False)
+    key: str = field(init=False, compare=False)  # the form on the wire, in lower case
 
     def __post_init__(self) -> None:
         if self.mailbox is None:
@@ -73,15 +74,12 @@ class Recipient:
             if isinstance(parsed, str):
                 raise ValueError(parsed)
             object.__setattr__(self, "mailbox", parsed)
+        object.__setattr__(self, "key", self.box.wire.lower())
 
     @property
     def box(self) -> Mailbox:
         assert self.mailbox is not None  # set in __post_init__
         return self.mailbox
-
-    @property
-    def key(self) -> str:
-        return self.box.wire.lower()
 
     @property
     def address(self) -> Address:

@@ -246,8 +246,10 @@ class _Run:
         handled = self.state.handled(runbook.id, [r.key for r in chunk])
         batch: list[NewMessage] = []
         expired: list[Expired] = []
+        overs = {d.item.id: utc(d.over) for d in dues}
         for recipient in chunk:
-            mine = [d for d in dues if (recipient.key, d.item.id, d.lead.key) not in handled]
+            key = recipient.key
+            mine = [d for d in dues if (key, d.item.id, d.lead.key) not in handled]
             send = []
             for due in mine:
                 if self.options.at > due.over + self.options.expire:
@@ -257,10 +259,10 @@ class _Run:
                     expired.append(
                         Expired(
                             runbook=runbook.id,
-                            email=recipient.key,
+                            email=key,
                             item=due.item.id,
                             lead=due.lead.key,
-                            over=utc(due.over),
+                            over=overs[due.item.id],
                         )
                     )
                 else:
@@ -277,9 +279,9 @@ class _Run:
                 name=recipient.name,
                 date=self.date,
                 ref="",
-                over=utc(max(d.over for d in send)),
+                over=max(overs[d.item.id] for d in send),
                 items=tuple(
-                    NewItem(item=d.item.id, lead=d.lead.key, late=d.late, over=utc(d.over))
+                    NewItem(item=d.item.id, lead=d.lead.key, late=d.late, over=overs[d.item.id])
                     for d in send
                 ),
             )
@@ -389,8 +391,8 @@ class _Run:
         recipient = next(
             (r for role in q.roles if (r := self.members.get(role, {}).get(q.email))), None
         )
-        if recipient is None:
-            return None  # unsubscribed since it was queued
+        if recipient is None or not set(q.roles) <= {r.id for r in runbook.roles}:
+            return None  # unsubscribed, or the role is gone from the runbook, since queued
         rendered: Rendered
         key: tuple[object, ...]
         if q.kind == "change":

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
 import re
 import sqlite3
@@ -213,11 +214,21 @@ REPAIR = (
 
 def lead_from_key(key: object) -> Lead | None:
     """The lead time a state row names (`1-working-day`), or None when it names none."""
-    if not isinstance(key, str) or not key.isascii():
+    return _lead(key) if isinstance(key, str) else None
+
+
+@functools.lru_cache(maxsize=256)  # a state holds a handful of distinct lead times
+def _lead(key: str) -> Lead | None:
+    if not key.isascii():
         return None
     amount, _, unit = key.partition("-")
     lead = parse_lead(f"{amount} {unit.replace('-', ' ')}")
     return lead if lead is not None and lead.key == key else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _item_ok(item: str) -> bool:
+    return bool(_ITEM.fullmatch(item))
 
 
 def _printable(value: object, limit: int) -> bool:
@@ -227,11 +238,12 @@ def _printable(value: object, limit: int) -> bool:
 def _message_fault(row: Sequence[object]) -> str | None:
     """Why a `messages` row (as `pending` selects it) cannot be used, or None."""
     _, msgid, kind, runbook, role, email, name, date, ref, _, attempts = row
+    one_role = kind == "change" or (isinstance(role, str) and "+" not in role)
     checks: tuple[tuple[bool, str], ...] = (
         (kind in KINDS, f"unknown kind {kind!r}"),
         (isinstance(msgid, str) and bool(_MSGID.fullmatch(msgid)), f"Message-ID {msgid!r}"),
         (isinstance(runbook, str) and bool(_RUNBOOK.fullmatch(runbook)), f"runbook {runbook!r}"),
-        (isinstance(role, str) and bool(_ROLES.fullmatch(role)), f"role {role!r}"),
+        (isinstance(role, str) and bool(_ROLES.fullmatch(role)) and one_role, f"role {role!r}"),
         (_email_ok(email), f"address {email!r}"),
         (_printable(name, 200), f"name {name!r}"),
         (_date_ok(date), f"date {date!r}"),
@@ -260,10 +272,15 @@ def _email_ok(email: object) -> bool:
 
 
 def _date_ok(date: object) -> bool:
+    return isinstance(date, str) and _date_text_ok(date)
+
+
+@functools.lru_cache(maxsize=256)  # the messages of one run share their Date
+def _date_text_ok(date: str) -> bool:
     if not _printable(date, 64):
         return False
     try:
-        return parsedate_to_datetime(str(date)).tzinfo is not None
+        return parsedate_to_datetime(date).tzinfo is not None
     except (ValueError, TypeError, IndexError, OverflowError):
         return False
 
@@ -467,7 +484,7 @@ class State:
             why = f"unknown status {status!r}"
         elif lead_from_key(lead) is None:
             why = f"lead {lead!r} is not a lead time calgen writes (at most a year)"
-        elif not (isinstance(item, str) and _ITEM.fullmatch(item)):
+        elif not (isinstance(item, str) and _item_ok(item)):
             why = f"item {item!r} is not one calgen writes"
         elif late not in (0, 1):
             why = f"late {late!r} is neither 0 nor 1"
@@ -542,7 +559,7 @@ class State:
         found = []
         for item, key, late, status in rows:
             lead = lead_from_key(key)
-            if lead is None or not (isinstance(item, str) and _ITEM.fullmatch(item)):
+            if lead is None or not (isinstance(item, str) and _item_ok(item)):
                 what = f"lead {key!r}" if lead is None else f"item {item!r}"
                 self.report_row(
                     f"items row ({message.runbook}, {message.email}, {item}, {key})"
