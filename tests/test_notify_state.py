@@ -288,8 +288,9 @@ def test_a_json_state_through_a_symlink_is_migrated_where_it_lies(
     assert Path("var/old.json.v1.json").is_file()
 
 
-def test_the_state_is_never_read_whole(workspace: Path) -> None:
-    """A 160 MB state, a dry run for three people: the peak stays far below the file."""
+@pytest.mark.parametrize("dry", [True, False])
+def test_the_state_is_never_read_whole(workspace: Path, dry: bool) -> None:
+    """A 160 MB state, a run for three people: the peak stays far below the file."""
     assert _notify("--outbox", "outbox", at=EARLY) == 0
     db = sqlite3.connect(STATE, isolation_level=None)
     db.execute("INSERT INTO meta VALUES ('padding', zeroblob(160 * 1024 * 1024))")
@@ -297,7 +298,7 @@ def test_the_state_is_never_read_whole(workspace: Path) -> None:
     assert Path(STATE).stat().st_size > 160 * 1024 * 1024
     args = ["notify", "--subscribers", "subscribers.yaml", "--at", AT, "--outbox", "outbox"]
     child = subprocess.Popen(
-        [sys.executable, "-m", "calgen", *args, "--dry-run"],
+        [sys.executable, "-m", "calgen", *args, *(["--dry-run"] if dry else [])],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -306,6 +307,22 @@ def test_the_state_is_never_read_whole(workspace: Path) -> None:
     assert child.returncode == 0
     peak_mb = usage.ru_maxrss / 1024
     assert peak_mb < 150, peak_mb  # reading the file whole would take more than 160
+    assert len(_outbox()) == (0 if dry else 3)
+
+
+@pytest.mark.parametrize("where", ["a folder", "/dev/null"])
+def test_a_state_that_is_not_a_file_is_refused(
+    workspace: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    state = where
+    if where == "a folder":
+        Path(state).mkdir()
+    assert _notify("--outbox", "outbox", "--state", state) == 1
+    err = capsys.readouterr().err
+    assert "--state must name a regular file" in err
+    assert "Traceback" not in err
+    assert not Path("outbox").exists()
+    assert Path(state).is_dir() if where == "a folder" else Path(state).is_char_device()
 
 
 # --------------------------------------------------------------------------- retention
