@@ -167,6 +167,7 @@ def cmd_notify(args: argparse.Namespace, holidays: HolidayTable) -> int:
             base_url=base_url,
             dist=args.dist,
             lock_wait=args.lock_wait,
+            retention=dt.timedelta(days=args.retention_days),
             progress=sys.stderr if sys.stderr.isatty() else None,
         )
     )
