@@ -16,7 +16,6 @@ file:line:col and skipped.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
@@ -125,13 +124,13 @@ def _label(label: str) -> tuple[bool, str]:
         if any(c not in _LDH for c in label):
             return False, f"characters not allowed in a domain: {label!r}"
         ascii_label = label
-    else:
-        label = unicodedata.normalize("NFC", label).lower()
-        if unicodedata.category(label[0]).startswith("M") or any(
-            c != "-" and unicodedata.category(c)[0] not in "LMN" for c in label
-        ):
-            return False, f"characters not allowed in a domain: {label!r}"
-        ascii_label = "xn--" + label.encode("punycode").decode("ascii")
+    else:  # IDNA 2008 with UTS #46 mapping, by the `idna` package (ß stays ß)
+        import idna
+
+        try:
+            ascii_label = idna.encode(label, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            return False, f"characters not allowed in a domain: {label!r} ({exc})"
     if len(ascii_label) > MAX_LABEL:
         return False, f"a domain label of more than {MAX_LABEL} octets: {label!r}"
     return True, ascii_label
