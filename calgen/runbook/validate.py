@@ -35,7 +35,13 @@ from calgen.core.reminders import (
     parse_office_hours,
 )
 from calgen.runbook.check import check
-from calgen.runbook.context import Context, build_contact, load_shared, unknown
+from calgen.runbook.context import (
+    Context,
+    build_contact,
+    check_contact_addresses,
+    load_shared,
+    unknown,
+)
 from calgen.runbook.load import PathKey, load_file
 from calgen.runbook.model import (
     PHASE_ORDER,
@@ -207,6 +213,8 @@ def _build_contacts(ctx: Context) -> dict[str, Contact]:
             unknown(ctx, path, "contact", ref, ctx.contacts)
             continue
         base = ctx.contacts[ref]
+        if not isinstance(entry, str):
+            check_contact_addresses(ctx.doc, ("contacts", i), entry, ctx.diags)
         out[ref] = base if isinstance(entry, str) else build_contact(entry, base)
     # prose refers to contacts by id: those must be listed or shared
     referring = [
