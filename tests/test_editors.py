@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import email
 import email.policy
 import hashlib
@@ -23,11 +25,15 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import icalendar
 import pytest
 from aiosmtpd.controller import Controller
 
 from calgen.cli import main
-from tests.conftest import ROOT
+from calgen.runbook.model import Runbook, Version
+from calgen.runbook.schema import CONCEPT
+from calgen.site.outputs import render_all
+from tests.conftest import BASE_URL, ROOT, check_golden
 
 SEED = "runbooks/iwmo-ijw-3.0-3.1.yaml"
 SEED_ID = "iwmo-ijw-3.0-3.1"
@@ -47,6 +53,7 @@ subscribers:
 """
 GEMEENTEN = ["ict@gemeente-b.nl", "planning@gemeente-a.nl"]
 EVERYONE = sorted([*GEMEENTEN, "backoffice@aanbieder.nl", "support@vecozo.example"])
+CONCEPT_GOLDEN = "concept/gemeenten.ics"
 MOVED_313 = (
     'at: "2022-03-30 17:00"\n    roles: [gemeenten]',
     'at: "2022-03-31 17:00"\n    roles: [gemeenten]',
@@ -479,3 +486,107 @@ def test_diff_across_releases_compares_positions_to_go_live(
         "3.1.2 verschoven: woensdag 30 maart 2022, 17.00 uur → woensdag 30 maart 2022, "
         "16.00 uur (eerder op de dag)"
     ]
+
+
+# ------------------------------------------------------------------ the version table
+
+
+@pytest.mark.parametrize(
+    ("rows", "statuses", "concept"),
+    [
+        # the seed as written: its notes decide
+        (
+            [
+                '{version: "1.0", date: 2021-11-23, note: Definitief}',
+                '{version: "0.1", date: 2021-10-19, note: Concept}',
+            ],
+            ["definitief", "concept"],
+            False,
+        ),
+        # an older new-release's row, and a concept on top of a final version
+        (['{version: "0.1", date: 2026-12-01, note: Concept}'], ["concept"], True),
+        (
+            [
+                '{version: "1.1", date: 2022-01-10, note: "Concept. Nog in review"}',
+                '{version: "1.0", date: 2021-11-23}',
+            ],
+            ["concept", "definitief"],
+            True,
+        ),
+        # status wins over the note; no note is final
+        (
+            ['{version: "1.0", date: 2021-11-23, status: definitief, note: Concept akkoord}'],
+            ["definitief"],
+            False,
+        ),
+        (
+            ['{version: "0.2", date: 2021-11-23, status: concept, note: Conceptversie}'],
+            ["concept"],
+            True,
+        ),
+        (['{version: "2", date: 2021-11-23, note: Conceptversie}'], ["definitief"], False),
+    ],
+)
+def test_each_version_row_is_a_concept_or_final(
+    workspace: Path, rows: list[str], statuses: list[str], concept: bool
+) -> None:
+    from calgen.runbook.validate import load_runbook
+
+    text = Path(SEED).read_text(encoding="utf-8")
+    start, end = text.index("  - {version: "), text.index("\nintroduction:")
+    body = "".join(f"  - {row}\n" for row in rows)
+    Path(SEED).write_text(text[:start] + body + text[end:], encoding="utf-8")
+    runbook, _ = load_runbook(Path(SEED))
+    assert [v.status for v in runbook.versions] == statuses
+    assert runbook.is_concept is concept
+    assert (runbook.versions[0].line, runbook.versions[0].col) == (12, 5)
+
+
+def test_a_status_is_concept_or_definitief(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _edit(SEED, "note: Definitief}", "status: draft, note: Definitief}")
+    assert main(["validate", SEED]) == 1
+    err = capsys.readouterr().err
+    assert f"{SEED}:12:48:" in err
+    assert "'draft'" in err
+    assert "concept, definitief" in err
+
+
+def test_a_runbook_without_versions_is_final(workspace: Path) -> None:
+    from calgen.runbook.validate import load_runbook
+
+    runbook, _ = load_runbook(Path("runbooks/iwmo-2.1-2.2.yaml"))
+    assert runbook.current is None
+    assert not runbook.is_concept
+
+
+def test_positions_relative_to_go_live(workspace: Path) -> None:
+    from calgen.replan.positions import position
+    from calgen.runbook.validate import load_runbook
+
+    old, _ = load_runbook(Path("runbooks/iwmo-2.1-2.2.yaml"))
+    by_id = {m.id: m for m in old.milestones}
+    assert position(old, by_id["3.1.2"].start, True) == "3 werkdagen vóór go-live, 17.00 uur"
+    assert position(old, by_id["3.1.1"].start, False) == "10 werkdagen vóór go-live (zondag)"
+    assert position(old, by_id["4.1.1"].start, False) == "op de dag van go-live"
+    later = old.go_live.replace(day=5)  # Thursday after Tuesday's go-live
+    assert position(old, later, False) == "2 werkdagen na go-live"
+
+
+def test_a_concept_s_outputs(seed_runbooks: dict[str, Runbook], update_golden: bool) -> None:
+    """The 2022 runbook with a concept 1.1 on top, rendered: golden feed and Markdown, and
+    no subscribe-once feed at all (it is the only runbook)."""
+    seed = seed_runbooks[SEED_ID]
+    draft = Version(version="1.1", date=dt.date(2021, 12, 1), status=CONCEPT, note="Concept")
+    concept = dataclasses.replace(seed, versions=(draft, *seed.versions))
+    out = render_all([concept], base_url=BASE_URL)
+    assert sorted(p for p in out if "/" not in p or p.startswith(("iwmo/", "ijw/"))) == [
+        "index.html"
+    ]
+    assert f"{SEED_ID}/versies/1.1.json" not in out
+    check_golden(CONCEPT_GOLDEN, out[f"{SEED_ID}/gemeenten.ics"], update_golden)
+    events = icalendar.Calendar.from_ical(out[f"{SEED_ID}/gemeenten.ics"]).walk("VEVENT")
+    assert {str(e["STATUS"]) for e in events} == {"TENTATIVE"}
+    assert all(str(e["SUMMARY"]).startswith("Concept: ") for e in events)
+    check_golden("concept/runbook.md", out[f"{SEED_ID}/runbook.md"], update_golden)
