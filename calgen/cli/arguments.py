@@ -247,6 +247,12 @@ def parser() -> argparse.ArgumentParser:
         help="write FILE even when sentences naming other releases or dates outside the "
         "schedule were kept as written (exit 1 and nothing written otherwise)",
     )
+    release.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat the plan's warnings (a phase that changes length, a weekday that "
+        "changes, closures kept) as errors: exit 1, nothing written",
+    )
 
     serve = sub.add_parser(
         "serve",

@@ -18,7 +18,7 @@ import markupsafe
 from calgen.core import dutch, layout
 from calgen.render.ical.durable import DurableFeed
 from calgen.render.page.timeline import Timeline, build_timeline, select_lane
-from calgen.runbook.items import actionholder, anchor, phase_label, summary
+from calgen.runbook.items import CONCEPT_BANNER, actionholder, anchor, phase_label, summary
 from calgen.runbook.model import Contact, Milestone, Phase, Runbook, Section
 
 
@@ -85,6 +85,25 @@ class NarrowPhase:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Concept:
+    """The banner of a concept (html/concept.html.j2): the runbook is not final yet."""
+
+    label: str  # `Concept — nog niet vastgesteld`
+    version: str  # `0.1`
+    date: str  # `1 december 2026`
+
+
+def concept(runbook: Runbook) -> Concept | None:
+    """The banner a runbook's page and index entry carry, or None when it is final."""
+    current = runbook.current
+    if current is None or not runbook.is_concept:
+        return None
+    return Concept(
+        label=CONCEPT_BANNER, version=current.version, date=dutch.date_plain(current.date)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class DocumentContext:
     runbook: Runbook
     role: RoleView | None  # the per-role view, or None for the whole runbook
@@ -97,6 +116,7 @@ class DocumentContext:
     changes: tuple[str, ...] = ()  # Dutch sentences (calgen.render.changes)
     lanes_html: dict[str, str] = field(default_factory=dict)  # each timeline lane, once
     narrow: tuple[NarrowPhase, ...] = ()  # the timeline as a list, for narrow screens
+    concept: Concept | None = None  # the banner, while the newest version is a concept
 
 
 class PageContext(TypedDict):
@@ -186,6 +206,7 @@ def document(
         changes=changes[1] if changes else (),
         lanes_html=dict(lanes_html or {}),
         narrow=_narrow_phases(runbook, [m for m, _ in shown], items_html or {}),
+        concept=concept(runbook),
     )
 
 
@@ -306,6 +327,7 @@ def iter_documents(
 class IndexItem(TypedDict):
     runbook: Runbook
     feeds: tuple[Feed, ...]
+    concept: Concept | None  # the banner, while the newest version is a concept
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -358,7 +380,7 @@ def render_index(
     """`dist/index.html`: the durable feeds ("Abonneer één keer"), then every runbook,
     newest go-live first."""
     items = [
-        IndexItem(runbook=rb, feeds=feeds(rb, base_url))
+        IndexItem(runbook=rb, feeds=feeds(rb, base_url), concept=concept(rb))
         for rb in sorted(runbooks, key=lambda rb: rb.go_live, reverse=True)
     ]
     return env.get_template("html/index.html.j2").render(
