@@ -3,6 +3,7 @@
 
     python benchmarks/notify_bench.py                    # 10,000 recipients
     python benchmarks/notify_bench.py --also 100000      # plus peak memory at 100,000
+    python benchmarks/notify_bench.py --skip-compare     # only the change-notice case
 
 In a temporary folder: the 2022 runbook, a subscribers file with N addresses for
 `gemeenten`, and an aiosmtpd server on 127.0.0.1 (a thread of this process) that counts
@@ -15,7 +16,15 @@ what it accepts. Two cases, each a fresh process, in the same run against the sa
 
 Wall time is spawn to exit, peak memory the child's `ru_maxrss` (`os.wait4`). Targets:
 calgen within 2x the loop, peak memory <= 150 MB; at 100,000 the memory should not grow
-with the audience. This is a report, not a test: exit 0 whether targets pass or not.
+with the audience. The state's size per message is printed too (it is pruned after the
+retention period, so this is what a year of messages costs).
+
+A third case (issue 19): change notices to 10,000 subscriber entries over the four roles,
+1,800 addresses in two to four roles each, for a published version that moves a milestone
+of every role, into an outbox: every mailbox must get exactly one notice.
+
+This is a report, not a test: exit 0 whether targets pass or not (the notice case exits
+1 when a mailbox gets more or less than one notice).
 """
 
 from __future__ import annotations
@@ -23,13 +32,16 @@ from __future__ import annotations
 import argparse
 import email.policy
 import os
+import random
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +49,9 @@ from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = "2022-03-29 17:30"
+EARLY = "2021-11-24 09:00"  # before any reminder of the 2022 runbook
+ROLES = ("gemeenten", "zorgaanbieders", "vecozo", "inlichtingenbureau")
+MOVED = ("3.1.2", "3.1.3", "3.2.1")  # one milestone of every role, all 30 March 17:00
 
 LOOP = r"""
 import smtplib, sys
@@ -103,6 +118,18 @@ def workspace(folder: Path, n: int) -> None:
             fh.write(f"    - planner{i}@gemeente{i % 400}.example.nl\n")
 
 
+def state_size(folder: Path) -> str:
+    """Bytes per message in the state a run left."""
+    path = folder / "notify-state.sqlite"
+    db = sqlite3.connect(path)
+    try:
+        (n,) = db.execute("SELECT count(*) FROM messages").fetchone()
+    finally:
+        db.close()
+    size = path.stat().st_size
+    return f"state {size / 1e6:.1f} MB for {n} messages ({size / max(n, 1):.0f} bytes each)"
+
+
 def run_calgen(folder: Path, port: int, outbox: bool = False) -> tuple[float, float]:
     state = folder / "notify-state.sqlite"
     for leftover in folder.glob("notify-state.sqlite*"):
@@ -136,6 +163,82 @@ def compare(folder: Path, n: int, port: int, handler: Counting, text: str, html:
         f"ratio {ratio:.2f}x (target <= 2x: {'PASS' if ratio <= 2 else 'FAIL'}),"
         f" peak {cal_mb:.0f} MB (target <= 150 MB: {'PASS' if cal_mb <= 150 else 'FAIL'})"
     )
+    print(state_size(folder))
+
+
+def notice_workspace(folder: Path, entries: int, multi: int) -> set[str]:
+    """Subscribers over the four roles, `multi` addresses in two to four of them, `entries`
+    entries in all; the 2022 runbook published as 1.0. The mailboxes (lower case)."""
+    from calgen.render.changes import snapshot, to_json
+    from calgen.runbook.validate import load_runbook
+
+    workspace(folder, 0)
+    chance = random.Random(19)  # a fixed draw, not a secret
+    lists: dict[str, list[str]] = {role: [] for role in ROLES}
+    mailboxes: set[str] = set()
+    i = 0
+    while sum(map(len, lists.values())) < entries:
+        address = f"planner{i}@ketenpartner{i % 997}.example.nl"
+        mine = chance.sample(ROLES, chance.randint(2, 4)) if i < multi else [ROLES[i % 4]]
+        for role in mine:
+            lists[role].append(address.upper() if role == "vecozo" else address)
+        mailboxes.add(address)
+        i += 1
+    with (folder / "subscribers.yaml").open("w", encoding="utf-8") as fh:
+        fh.write("subscribers:\n")
+        for role, people in lists.items():
+            fh.write(f"  {role}:\n")
+            fh.writelines(f"    - {p}\n" for p in people)
+    source = folder / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"
+    versies = folder / "dist" / "iwmo-ijw-3.0-3.1" / "versies"
+    versies.mkdir(parents=True)
+    runbook, _ = load_runbook(source)
+    (versies / "1.0.json").write_text(to_json("1.0", snapshot(runbook)), encoding="utf-8")
+    return mailboxes
+
+
+def publish_new_version(folder: Path) -> None:
+    """Version 1.1: MOVED a day later, published."""
+    from calgen.render.changes import snapshot, to_json
+    from calgen.runbook.validate import load_runbook
+
+    source = folder / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"
+    text = source.read_text(encoding="utf-8").replace(
+        "versions:\n", 'versions:\n  - {version: "1.1", date: 2022-03-01, note: verplaatst}\n', 1
+    )
+    for mid in MOVED:
+        start = text.index(f'- id: "{mid}"')
+        head, tail = text[:start], text[start:]
+        text = head + tail.replace('at: "2022-03-30 17:00"', 'at: "2022-03-31 17:00"', 1)
+    source.write_text(text, encoding="utf-8")
+    runbook, _ = load_runbook(source)
+    versies = folder / "dist" / "iwmo-ijw-3.0-3.1" / "versies"
+    (versies / "1.1.json").write_text(to_json("1.1", snapshot(runbook)), encoding="utf-8")
+
+
+def notices(folder: Path, entries: int, multi: int) -> bool:
+    """The change-notice case; True when every mailbox got exactly one notice."""
+    mailboxes = notice_workspace(folder, entries, multi)
+    base = [sys.executable, "-m", "calgen", "notify", "runbooks", "--subscribers",
+            "subscribers.yaml", "--at", EARLY, "--dist", "dist"]  # fmt: skip
+    measure([*base, "--outbox", "before"], folder)  # records 1.0: nothing to tell yet
+    publish_new_version(folder)
+    wall, peak = measure([*base, "--outbox", "outbox"], folder)
+    told: Counter[str] = Counter()
+    for path in (folder / "outbox").glob("*.eml"):
+        with path.open("rb") as fh:
+            for line in fh:
+                if line.startswith(b"To: "):
+                    told[line[4:].strip().decode().lower()] += 1
+                    break
+    once = set(told) == mailboxes and set(told.values()) == {1}
+    print(
+        f"change notices: {entries} entries, {len(mailboxes)} mailboxes ({multi} in two to"
+        f" four roles): {sum(told.values())} notices, at most {max(told.values())} per"
+        f" mailbox ({'PASS' if once else 'FAIL'}: one per mailbox); {wall:.1f} s,"
+        f" {peak:.0f} MB peak"
+    )
+    return once
 
 
 def main() -> None:
@@ -145,8 +248,11 @@ def main() -> None:
     parser.add_argument(
         "--also-outbox", action="store_true", help="the --also case into an outbox, not SMTP"
     )
-    parser.add_argument("--skip-compare", action="store_true", help="only the --also case")
+    parser.add_argument("--skip-compare", action="store_true", help="no smtplib comparison")
+    parser.add_argument("--notices", type=int, default=10_000, help="entries (0: skip)")
+    parser.add_argument("--multi", type=int, default=1_800, help="addresses in several roles")
     options = parser.parse_args()
+    ok = True
 
     handler = Counting()
     with socket.socket() as s:
@@ -184,8 +290,12 @@ def main() -> None:
                     f"calgen notify  {big_wall:7.1f} s  {big_mb:6.0f} MB peak"
                     f" at {options.also} recipients ({how})"
                 )
+            if options.notices:
+                (folder / "notices").mkdir()
+                ok = notices(folder / "notices", options.notices, options.multi)
     finally:
         controller.stop()
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

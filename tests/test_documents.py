@@ -13,7 +13,7 @@ from icalendar import Calendar
 from markdown_it import MarkdownIt
 
 from calgen.cli import main
-from calgen.core import dutch
+from calgen.core import dutch, schedule
 from calgen.render.page import document, timeline
 from calgen.render.page.timeline import build_timeline
 from calgen.runbook.model import Runbook
@@ -54,6 +54,28 @@ def _at(text: str) -> dt.datetime:
 )
 def test_dutch_columns(start: str, end: str | None, date: str, time: str) -> None:
     assert dutch.columns(_at(start), _at(end) if end else None) == (date, time)
+
+
+def test_dutch_names_are_babels() -> None:
+    """calgen.core.dutch writes CLDR's Dutch names out instead of loading Babel: they
+    and every date made from them are what Babel's format_date gives."""
+    from babel.dates import format_date, get_day_names, get_month_names
+
+    days = get_day_names("wide", locale=dutch.LOCALE)
+    months = get_month_names("wide", locale=dutch.LOCALE)
+    assert tuple(str(days[n]) for n in range(7)) == schedule.WEEKDAYS_NL
+    assert tuple(str(months[n]) for n in range(1, 13)) == dutch.MONTHS
+    first = dt.date(2019, 12, 30)  # two whole years and their edges, a leap day among them
+    for day in (first + dt.timedelta(days=n) for n in range(2 * 366 + 7)):
+        for ours, pattern in (
+            (dutch.date_long, "EEEE d MMMM y"),
+            (dutch.date_plain, "d MMMM y"),
+            (dutch.date_short, "EEEE d MMMM"),
+            (dutch.month_name, "MMMM"),
+        ):
+            assert ours(day) == format_date(day, pattern, locale=dutch.LOCALE), (day, pattern)
+    moment = dt.datetime(2022, 3, 30, 17, 0, tzinfo=AMS)  # a datetime reads as its date
+    assert dutch.date_long(moment) == format_date(moment, "EEEE d MMMM y", locale=dutch.LOCALE)
 
 
 def _row(html: str, number: str) -> str:

@@ -90,6 +90,15 @@ def _new_release(runbooks: Path) -> None:
     assert (runbooks / f"{NEW}.yaml").is_file()
 
 
+def _make_final(path: Path) -> None:
+    """new-release writes a concept, which no durable feed carries: a final row above it."""
+    text = path.read_text(encoding="utf-8")
+    concept = '  - {version: "0.1", date: 2027-01-15, status: concept, note: Concept}\n'
+    assert concept in text
+    final = '  - {version: "1.0", date: 2027-01-15, status: definitief, note: Definitief}\n'
+    path.write_text(text.replace(concept, final + concept), encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
     """The seeds built into dist/; what that published; then new-release and a rebuild of
@@ -104,6 +113,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, by
         first = {p: (dist / p).read_bytes() for p in SEED_PLAN}
         shutil.copytree(dist, root / "dist-seeds")
         _new_release(runbooks)
+        _make_final(runbooks / f"{NEW}.yaml")
         mp.setenv("SOURCE_DATE_EPOCH", "1900000000")
         _build(dist, runbooks)
     return dist, first

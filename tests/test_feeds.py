@@ -28,9 +28,10 @@ def test_golden(seed_outputs: dict[str, bytes], name: str, update_golden: bool) 
 
 def test_golden_set_is_complete() -> None:
     from tests.test_durable import GOLDEN_NAMES  # the durable feeds' golden files
+    from tests.test_editors import CONCEPT_GOLDEN  # a concept's own feed
 
     found = sorted(str(p.relative_to(GOLDEN)) for p in GOLDEN.rglob("*.ics"))
-    assert found == sorted(NAMES + GOLDEN_NAMES)
+    assert found == sorted([*NAMES, *GOLDEN_NAMES, CONCEPT_GOLDEN])
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -166,7 +166,7 @@ def test_a_runbook_failing_late_leaves_dist_as_it_was(
     before = _tree(workspace / "dist")
     runbook = workspace / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"
     runbook.write_text(
-        runbook.read_text(encoding="utf-8").replace('"2022-03-30 17:00"', '"2022-03-30 16:00"', 1),
+        runbook.read_text(encoding="utf-8").replace("door aanbieders", "door zorgaanbieders", 1),
         encoding="utf-8",
     )
     # sorts after the seeds: loaded last
@@ -211,7 +211,7 @@ def test_a_second_build_is_refused_while_one_runs(
 ) -> None:
     runbook = workspace / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"
     runbook.write_text(
-        runbook.read_text(encoding="utf-8").replace('"2022-03-30 17:00"', '"2022-03-30 16:00"', 1),
+        runbook.read_text(encoding="utf-8").replace("door aanbieders", "door zorgaanbieders", 1),
         encoding="utf-8",
     )
     before = _tree(workspace / "dist")
@@ -228,7 +228,7 @@ def test_a_second_build_is_refused_while_one_runs(
 def test_concurrent_builds_do_not_interleave(workspace: Path) -> None:
     runbook = workspace / "runbooks" / "iwmo-ijw-3.0-3.1.yaml"
     runbook.write_text(
-        runbook.read_text(encoding="utf-8").replace('"2022-03-30 17:00"', '"2022-03-30 16:00"', 1),
+        runbook.read_text(encoding="utf-8").replace("door aanbieders", "door zorgaanbieders", 1),
         encoding="utf-8",
     )
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}

@@ -102,7 +102,7 @@ def test_plan_table_and_text(workspace: Path, capsys: pytest.CaptureFixture[str]
     # comments, order and quoting survive; the version table starts again
     assert text.splitlines()[0] == source.splitlines()[0]
     assert "# The version table prints" in text
-    assert '  - {version: "0.1", date: 2022-11-01, note: Concept}' in text
+    assert '  - {version: "0.1", date: 2022-11-01, status: concept, note: Concept}' in text
     assert "Definitief" not in text
     assert "Per 11 april 2023 wordt versie 3.2 van de berichtenstandaard" in text
     assert "woensdag 5 april 2023 om 17.00" not in text

@@ -51,6 +51,7 @@ class Server:
         self.deliver_then_drop = False  # ...after keeping the message (the window)
         self.hang_in_data: set[str] = set()  # say nothing at the end of DATA, once
         self.refuse_sender = ""  # reply to MAIL FROM, when set
+        self.delay = 0.0  # seconds before each reply to DATA: a slow server
         self.per_session: Counter[int] = Counter()
         self.lock = threading.Lock()
 
@@ -74,6 +75,8 @@ class Server:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         rcpt = envelope.rcpt_tos[0]
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.close_after is not None and self.per_session[id(session)] >= self.close_after:
             return "421 4.7.0 too many messages on one connection, closing"
         if rcpt in self.hang_in_data:
@@ -310,6 +313,56 @@ def test_two_runs_at_once_send_each_message_once(
     _once_each(handler, people)
 
 
+def _until(handler: Server, received: int) -> None:
+    """Wait (bounded) until the server has accepted `received` messages."""
+    deadline = time.monotonic() + 30
+    while sum(handler.count().values()) < received:
+        assert time.monotonic() < deadline, "the first run sent nothing"
+        time.sleep(0.02)
+
+
+def test_removing_the_lock_file_between_two_runs_cannot_duplicate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: tuple[Server, str]
+) -> None:
+    """A tmp cleaner or `rm *.lock` while a run delivers: the lock is the database's own."""
+    people = _workspace(tmp_path, monkeypatch, 24)
+    handler, url = server
+    handler.delay = 0.05  # the first run takes over a second
+    first = _child(_args(url))
+    _until(handler, 3)
+    for name in ("notify-state.sqlite.lock", ".notify-state.sqlite.lock"):
+        Path(name).unlink(missing_ok=True)
+    second = _child(_args(url, "--lock-wait", "30"))
+    assert [_wait(first), _wait(second)] == [0, 0]
+    _once_each(handler, people)  # 0 duplicates
+
+
+def test_the_same_state_under_a_hard_link_cannot_duplicate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: tuple[Server, str]
+) -> None:
+    people = _workspace(tmp_path, monkeypatch, 24)
+    handler, url = server
+    assert _notify(url, "--at", "2022-03-01 09:00") == 0  # the state exists, nothing due
+    os.link("notify-state.sqlite", "same-state.sqlite")
+    handler.delay = 0.05
+    first = _child(_args(url))
+    _until(handler, 3)
+    second = _child(_args(url, "--lock-wait", "30", "--state", "same-state.sqlite"))
+    assert [_wait(first), _wait(second)] == [0, 0]
+    _once_each(handler, people)  # 0 duplicates
+
+
+def test_a_second_name_of_the_state_is_pointed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: tuple[Server, str], capsys: Any
+) -> None:
+    _workspace(tmp_path, monkeypatch, 1)
+    _, url = server
+    assert _notify(url, "--at", "2022-03-01 09:00") == 0
+    os.link("notify-state.sqlite", "backup.sqlite")
+    assert _notify(url) == 0
+    assert "warning: notify-state.sqlite has 2 names (hard links)" in capsys.readouterr().err
+
+
 def test_a_run_that_cannot_get_the_lock_sends_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -320,7 +373,7 @@ def test_a_run_that_cannot_get_the_lock_sends_nothing(
 
     people = _workspace(tmp_path, monkeypatch, 3)
     handler, url = server
-    with open("notify-state.sqlite.lock", "w") as held:  # another run holds the state
+    with open("notify-state.sqlite", "a") as held:  # another run holds the state
         fcntl.flock(held, fcntl.LOCK_EX)
         assert _notify(url, "--lock-wait", "0.2") == 1
     err = capsys.readouterr().err

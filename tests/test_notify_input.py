@@ -60,15 +60,6 @@ def _outbox(folder: str = "outbox") -> list[EmailMessage]:
     ("content", "message"),
     [
         (
-            'subscribers:\n  gemeenten: ["a@gemeente.nl\\n"]\n',
-            "2:15: control characters (such as a newline) in an e-mail address",
-        ),
-        (
-            "subscribers:\n  gemeenten:\n"
-            '    - {email: a@gemeente.nl, name: "ICT\\nBcc: x@evil.example"}\n',
-            "3:36: control characters (such as a newline) in a display name",
-        ),
-        (
             'from: "Draaiboek\\n<d@example.org>"\nsubscribers: {}\n',
             "1:7: control characters (such as a newline) in 'from'",
         ),
@@ -81,17 +72,9 @@ def _outbox(folder: str = "outbox") -> list[EmailMessage]:
             "1:7: the display name of 'from' must not hold an address",
         ),
         ('from: "a@b.nl, c@d.nl"\nsubscribers: {}\n', "1:7: 'from' is not one e-mail address"),
-        (
-            "subscribers:\n  gemeenten: [a@gemeente.nl]\n  vecozo: ['a@b.nl,c@d.nl']\n",
-            "3:12: not a valid e-mail address: 'a@b.nl,c@d.nl'",
-        ),
-        (
-            "subscribers:\n  gemeenten: [{email: a@gemeente.nl, naam: X}]\n",
-            "2:15: unknown key 'naam' (allowed: email, name)",
-        ),
     ],
 )
-def test_hostile_subscribers_are_file_line_errors(
+def test_a_hostile_sender_refuses_the_file(
     workspace: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
 ) -> None:
     _subscribers(content)
@@ -100,6 +83,41 @@ def test_hostile_subscribers_are_file_line_errors(
     assert f"subscribers.yaml:{message}" in err
     assert "Traceback" not in err
     assert not Path("outbox").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            'subscribers:\n  gemeenten: ["a@gemeente.nl\\n"]\n',
+            "2:15: control characters (such as a newline) in an e-mail address",
+        ),
+        (
+            "subscribers:\n  gemeenten:\n"
+            '    - {email: a@gemeente.nl, name: "ICT\\nBcc: x@evil.example"}\n',
+            "3:36: control characters (such as a newline) in a display name",
+        ),
+        (
+            "subscribers:\n  gemeenten: [a@gemeente.nl]\n  vecozo: ['a@b.nl,c@d.nl']\n",
+            "3:12: not a valid e-mail address: 'a@b.nl,c@d.nl' (more than one @)",
+        ),
+        (
+            "subscribers:\n  gemeenten: [{email: a@gemeente.nl, naam: X}]\n",
+            "2:15: unknown key 'naam' (allowed: email, name)",
+        ),
+    ],
+)
+def test_a_hostile_entry_is_skipped_and_everyone_else_is_mailed(
+    workspace: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    _subscribers(content + "  zorgaanbieders: [ok@aanbieder.nl]\n")
+    assert _notify("--outbox", "outbox") == 1
+    err = capsys.readouterr().err
+    assert f"subscribers.yaml:{message}" in err
+    assert "skipped: that entry gets nothing, everyone else does" in err
+    assert "Traceback" not in err
+    assert "ok@aanbieder.nl" in [str(m["To"]) for m in _outbox()]
+    assert all("evil" not in str(m["To"]) and "\n" not in str(m["To"]) for m in _outbox())
 
 
 def test_a_display_name_cannot_add_a_recipient(workspace: Path) -> None:

@@ -42,6 +42,12 @@ def _edit(old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def _new_version(version: str) -> None:
+    """A row above the version table's first: a published version's schedule is a
+    record, so every change of times below comes with one."""
+    _edit("versions:\n", f'versions:\n  - {{version: "{version}", date: 2021-11-23}}\n')
+
+
 def _read(reader: str, feed: str) -> dict[str, dict[str, object]]:
     return {e["uid"]: e for e in READERS[reader](Path(f"{FEED}/{feed}.ics"))}
 
@@ -58,7 +64,8 @@ def test_sequence_of_builds(workspace: Path, monkeypatch: pytest.MonkeyPatch, re
     assert {e["sequence"] for e in first.values()} == {0}
     assert {e["last_modified"] for e in first.values()} == {""}
 
-    # 2. 3.1.2 moves an hour: only it changes, in every feed that carries it
+    # 2. 3.1.2 moves an hour (version 1.1): only it changes, in every feed that carries it
+    _new_version("1.1")
     _edit(
         'at: "2022-03-30 17:00"\n    roles: [zorgaanbieders]',
         'at: "2022-03-30 16:00"\n    roles: [zorgaanbieders]',
@@ -78,7 +85,8 @@ def test_sequence_of_builds(workspace: Path, monkeypatch: pytest.MonkeyPatch, re
     _build(monkeypatch, "1720000000")
     assert _snapshot() == before
 
-    # 4. 3.1.3 is removed: cancelled in the feeds that carried it, once more
+    # 4. 3.1.3 is removed (version 1.2): cancelled in the feeds that carried it, once more
+    _new_version("1.2")
     text = Path(RUNBOOK).read_text(encoding="utf-8")
     start = text.index('  - id: "3.1.3"')
     end = text.index('  - id: "3.1.4"')
@@ -95,8 +103,9 @@ def test_sequence_of_builds(workspace: Path, monkeypatch: pytest.MonkeyPatch, re
     _build(monkeypatch, "1730000000")
     assert _snapshot() == before
 
-    # 5. it comes back: a new SEQUENCE, CONFIRMED again
+    # 5. it comes back (version 1.3): a new SEQUENCE, CONFIRMED again
     Path(RUNBOOK).write_text(text, encoding="utf-8")
+    _new_version("1.3")
     _build(monkeypatch, "1740000000")
     back = _read(reader, "gemeenten")[UID.format("3.1.3")]
     assert back["status"] == "CONFIRMED"
@@ -107,6 +116,7 @@ def test_check_sees_no_change_after_build(
     workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _build(monkeypatch, T1)
+    _new_version("1.1")
     _edit('at: "2022-03-30 17:00"', 'at: "2022-03-30 16:00"')
     _build(monkeypatch, T2)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1750000000")

@@ -6,12 +6,13 @@ Each `tests/testdata/invalid/NAME.yaml` has its expected messages in `NAME.expec
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from calgen.cli import main
-from tests.conftest import TESTDATA, check_golden
+from tests.conftest import ROOT, TESTDATA, check_golden
 
 INVALID = sorted((TESTDATA / "invalid").glob("*.yaml"))
 WARNINGS = sorted((TESTDATA / "warnings").glob("*.yaml"))
@@ -97,3 +98,34 @@ def test_all_files_reported_in_one_run(
     assert code == 1
     assert "invalid/dst-gap.yaml:13:40:" in err
     assert "invalid/dst-fold.yaml:13:40:" in err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        (
+            "    email: info@istandaarden.nl",
+            '    email: "info@istandaarden.nl?bcc=attacker@evil.example&body=x"',
+            "contacts.yaml:10:12: not a valid e-mail address",
+        ),
+        (
+            "        email: support@vecozo.nl",
+            '        email: "support@-vecozo.nl"',
+            "contacts.yaml:32:16: not a valid e-mail address: 'support@-vecozo.nl' (a domain "
+            "label that starts or ends with a hyphen",
+        ),
+    ],
+)
+def test_contact_addresses_are_checked_like_subscribers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, where: str
+) -> None:
+    """A contact's address becomes a mailto: link on every page: one with `?bcc=` or an
+    impossible domain is refused at its line (issue 19)."""
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(ROOT / "runbooks", runbooks)
+    contacts = runbooks / "shared" / "contacts.yaml"
+    text = contacts.read_text(encoding="utf-8")
+    assert old in text
+    contacts.write_text(text.replace(old, new), encoding="utf-8")
+    assert main(["validate", str(runbooks)]) == 1
+    assert where in capsys.readouterr().err

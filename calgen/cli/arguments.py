@@ -199,6 +199,15 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="do not send reminders of events over for more than N days (0-3650, default 14)",
     )
+    notify.add_argument(
+        "--retention-days",
+        type=_bounded(int, 1, 3650),
+        default=400,
+        metavar="N",
+        help="keep what the state records about an event until it has been over for N days "
+        "(at least --expire-days), then prune it and never plan its reminders again "
+        "(1-3650, default 400)",
+    )
     notify.add_argument("--base-url", metavar="URL", help="as for build, for links in the mail")
 
     diff = sub.add_parser(
@@ -237,6 +246,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write FILE even when sentences naming other releases or dates outside the "
         "schedule were kept as written (exit 1 and nothing written otherwise)",
+    )
+    release.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat the plan's warnings (a phase that changes length, a weekday that "
+        "changes, closures kept) as errors: exit 1, nothing written",
     )
 
     serve = sub.add_parser(

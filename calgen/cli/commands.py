@@ -62,7 +62,7 @@ def cmd_validate(args: argparse.Namespace, holidays: HolidayTable) -> int:
 
 def cmd_build(args: argparse.Namespace, holidays: HolidayTable) -> int:
     from calgen.cli import settings
-    from calgen.site import build
+    from calgen.site import build, records
 
     try:
         moment = settings.build_moment()
@@ -73,6 +73,13 @@ def cmd_build(args: argparse.Namespace, holidays: HolidayTable) -> int:
     runbooks, failed = _load(paths, args.strict, holidays)
     if failed:
         print("build stopped: nothing was written", file=sys.stderr)
+        return EXIT_INVALID
+    # what is published in the out folder: its records, and the warnings about them
+    checked = records.check(runbooks, args.out, moment)
+    for refusal in checked.refusals:
+        print(refusal, file=sys.stderr)
+    if _report(checked.warnings, args.strict) or checked.refusals:
+        print("build refused: nothing was written", file=sys.stderr)
         return EXIT_INVALID
     if args.templates is not None and not args.templates.is_dir():
         print(f"{args.templates}: --templates must be a folder", file=sys.stderr)
@@ -99,6 +106,7 @@ def cmd_build(args: argparse.Namespace, holidays: HolidayTable) -> int:
         base_url=base_url,
         moment=moment,
         partial=any(p.is_file() for p in paths),
+        checked=checked,
     )
     for note in result.notes:
         print(f"warning: {note}", file=sys.stderr)
@@ -164,9 +172,16 @@ def cmd_notify(args: argparse.Namespace, holidays: HolidayTable) -> int:
     subscribers = notify.load_subscribers(
         args.subscribers, {r.id for rb in runbooks for r in rb.roles}
     )
+    for draft in (rb for rb in runbooks if rb.is_concept):
+        print(
+            f"calgen notify: {draft.id} left out: its newest version "
+            f"{draft.versions[0].version} is a concept (no reminders or change notices "
+            "until a final version)",
+            file=sys.stderr,
+        )
     report = notify.run(
         notify.Options(
-            runbooks=runbooks,
+            runbooks=[rb for rb in runbooks if not rb.is_concept],
             subscribers=subscribers,
             at=at,
             state=args.state,
@@ -177,6 +192,7 @@ def cmd_notify(args: argparse.Namespace, holidays: HolidayTable) -> int:
             base_url=base_url,
             dist=args.dist,
             lock_wait=args.lock_wait,
+            retention=dt.timedelta(days=args.retention_days),
             progress=sys.stderr if sys.stderr.isatty() else None,
         )
     )
@@ -189,12 +205,19 @@ def cmd_notify(args: argparse.Namespace, holidays: HolidayTable) -> int:
 
 def cmd_diff(args: argparse.Namespace, holidays: HolidayTable) -> int:
     from calgen.render.changes import compare, snapshot
+    from calgen.replan import positions
 
     # loaded one by one: two versions of a runbook share its id
     old, old_failed = _load([args.old], False, holidays)
     new, new_failed = _load([args.new], False, holidays)
     if old_failed or new_failed:
         return EXIT_INVALID
+    if not positions.same_runbook(old[0], new[0]):  # two releases: relative to go-live
+        lines = positions.compare(old[0], new[0])
+        print("\n".join(lines))
+        if positions.unchanged(lines):
+            print("geen wijzigingen in het tijdschema ten opzichte van go-live")
+        return EXIT_OK
     changes = compare(snapshot(old[0]), snapshot(new[0]), new[0].calendar)
     for change in changes:
         print(change)
@@ -233,6 +256,15 @@ def cmd_new_release(args: argparse.Namespace, holidays: HolidayTable) -> int:
     print(release.plan_table(plan))
     for warning in [*plan.warnings, *(kept.message(str(args.source)) for kept in plan.kept)]:
         print(f"warning: {warning}", file=sys.stderr)
+    for length in plan.lengths:
+        print(length.message(str(args.out)), file=sys.stderr)
+    if args.strict and (plan.warnings or plan.lengths):
+        print(
+            f"calgen new-release: {len(plan.warnings) + len(plan.lengths)} warning(s) above "
+            "and --strict: nothing written",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     if plan.kept and not args.accept_warnings:
         print(
             f"calgen new-release: {len(plan.kept)} sentence(s) kept as written above: fix "

@@ -1,7 +1,12 @@
-"""Dates and times the way the published runbooks write them, through Babel.
+"""Dates and times the way the published runbooks write them.
 
 `woensdag 30 maart 2022`, `17.00 uur`, `14.00 - 23.00 uur`, and periods over several
 days: `donderdag 31 maart – maandag 4 april 2022, 13.00 uur – 13.00 uur`.
+
+The Dutch day names (calgen.core.schedule.WEEKDAYS_NL) and month names are CLDR's for
+nl_NL, written out rather than asked of Babel: loading Babel and its locale data for
+these nineteen words took a tenth of a build of the seeds. tests/test_documents.py
+checks every name, and the dates made from them, against Babel's `format_date`.
 """
 
 from __future__ import annotations
@@ -9,27 +14,39 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from babel.dates import format_date
+from calgen.core.schedule import WEEKDAYS_NL  # Monday first
 
 LOCALE = "nl_NL"
+# Babel's get_month_names("wide") for LOCALE (and WEEKDAYS_NL its get_day_names("wide")).
+MONTHS = (
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
 
 
-@lru_cache(maxsize=4096)  # a runbook names few days, many times
 def date_long(day: dt.date) -> str:
-    """`woensdag 30 maart 2022`"""
-    return str(format_date(day, "EEEE d MMMM y", locale=LOCALE))
+    """`woensdag 30 maart 2022` (Babel's `EEEE d MMMM y`)"""
+    return f"{WEEKDAYS_NL[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
-@lru_cache(maxsize=4096)  # a runbook names few days, many times
 def date_plain(day: dt.date) -> str:
-    """`23 november 2021` (the version table has no weekday)."""
-    return str(format_date(day, "d MMMM y", locale=LOCALE))
+    """`23 november 2021` (the version table has no weekday; Babel's `d MMMM y`)."""
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
-@lru_cache(maxsize=4096)  # a runbook names few days, many times
 def date_short(day: dt.date) -> str:
     """`donderdag 31 maart` (no year), for the first day of a period in the same year."""
-    return str(format_date(day, "EEEE d MMMM", locale=LOCALE))
+    return f"{WEEKDAYS_NL[day.weekday()]} {day.day} {MONTHS[day.month - 1]}"
 
 
 def clock(moment: dt.datetime | dt.time) -> str:
@@ -59,7 +76,6 @@ def when(start: dt.datetime, end: dt.datetime | None = None) -> str:
     return ", ".join(columns(start, end))
 
 
-@lru_cache(maxsize=4096)  # a runbook names few days, many times
 def month_name(day: dt.date) -> str:
     """`maart`"""
-    return str(format_date(day, "MMMM", locale=LOCALE))
+    return MONTHS[day.month - 1]

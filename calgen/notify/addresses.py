@@ -4,66 +4,69 @@ One address per entry, no control characters anywhere, display names always quot
 the standard library (so `Café, evil@evil.example` stays a name, never a second
 recipient), duplicates within a role merged case-insensitively, and `from:` a single
 address whose display name holds no address.
+
+Addresses as RFC 5321 and RFC 6531 have them: a dot-atom local part of at most 64
+octets (non-ASCII letters allowed: such an address needs a server offering SMTPUTF8), a
+domain of at most 255 octets in labels of at most 63, none starting or ending with a
+hyphen, and at most 254 octets in all. An internationalised domain is written on the
+wire in its IDNA form (`bücher.example` → `xn--bcher-kva.example`), which every server
+takes. One address that cannot be used never stops the others: it is reported with its
+file:line:col and skipped.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
 from pathlib import Path
 from typing import Any
 
 from calgen.core.errors import Diagnostics
+from calgen.core.mailaddress import Mailbox, has_control, parse_address
 from calgen.runbook.load import Document, PathKey, format_path, load_file
 
 DEFAULT_FROM = Address("Landelijk draaiboek migratie", "calgen", "localhost")
-# on top of the standard library's parse: a domain with a dot, nothing exotic
-_PLAIN = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _REGISTRY = HeaderRegistry()
+SKIPPED = "skipped: that entry gets nothing, everyone else does"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Recipient:
-    email: str  # as written (the key is its lower case)
+    email: str  # as written
     name: str = ""
+    mailbox: Mailbox | None = field(default=None, compare=False)
+    key: str = field(init=False, compare=False)  # the form on the wire, in lower case
+
+    def __post_init__(self) -> None:
+        if self.mailbox is None:
+            parsed = parse_address(self.email)
+            if isinstance(parsed, str):
+                raise ValueError(parsed)
+            object.__setattr__(self, "mailbox", parsed)
+        object.__setattr__(self, "key", self.box.wire.lower())
 
     @property
-    def key(self) -> str:
-        return self.email.lower()
+    def box(self) -> Mailbox:
+        assert self.mailbox is not None  # set in __post_init__
+        return self.mailbox
 
     @property
     def address(self) -> Address:
-        return Address(display_name=self.name, addr_spec=self.email)
+        box = self.box
+        return Address(display_name=self.name, username=box.local, domain=box.wire_domain)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Subscribers:
     sender: Address
     by_role: dict[str, tuple[Recipient, ...]]
-
-
-def _control(text: str) -> bool:
-    return any(not c.isprintable() for c in text)
-
-
-def check_address(text: str) -> str | None:
-    """Why `text` is not one plain e-mail address, or None when it is."""
-    if _control(text):
-        return "control characters (such as a newline) in an e-mail address"
-    try:
-        parsed = Address(addr_spec=text)
-    except (ValueError, HeaderParseError, IndexError) as exc:
-        return f"not a valid e-mail address: {text!r} ({exc})"
-    if parsed.addr_spec != text or not _PLAIN.match(text):
-        return f"not a valid e-mail address: {text!r}"
-    return None
+    skipped: tuple[str, ...] = ()  # entries that cannot be used, each `file:line:col: why`
 
 
 def check_name(name: str) -> str | None:
-    if _control(name):
+    if has_control(name):
         return "control characters (such as a newline) in a display name"
     if len(name) > 200:
         return "a display name of more than 200 characters"
@@ -71,8 +74,9 @@ def check_name(name: str) -> str | None:
 
 
 def parse_sender(text: str) -> Address | str:
-    """The `from:` value as one Address, or why it is not acceptable."""
-    if _control(text):
+    """The `from:` value as one Address (its domain in IDNA form), or why it is not
+    acceptable."""
+    if has_control(text):
         return "control characters (such as a newline) in 'from'"
     try:
         header = _REGISTRY("From", text)
@@ -82,30 +86,40 @@ def parse_sender(text: str) -> Address | str:
     if header.defects or len(addresses) != 1:
         return f"'from' is not one e-mail address: {text!r}"
     address: Address = addresses[0]
-    if check_address(address.addr_spec):
+    box = parse_address(address.addr_spec)
+    if isinstance(box, str) or box.utf8:
         return f"'from' is not an e-mail address: {text!r}"
     if "@" in address.display_name or "<" in address.display_name:
         return f"the display name of 'from' must not hold an address: {text!r}"
-    return address
+    return Address(display_name=address.display_name, username=box.local, domain=box.ascii_domain)
 
 
 def load_subscribers(path: Path, roles: Iterable[str]) -> Subscribers:
-    """Read the subscribers file; every problem with file:line:col, then raise once.
+    """Read the subscribers file, every problem with file:line:col.
+
+    A problem with the file itself (YAML, its keys, `from:`) is raised once, at the end;
+    an entry or a role that cannot be used is left out and listed in `skipped`.
 
     from: "Draaiboek <draaiboek@example.org>"    # optional
     subscribers:
       gemeenten: [planning@gemeente.nl, {email: ict@gemeente.nl, name: ICT}]
     """
-    diags = Diagnostics()
+    diags, skipped = Diagnostics(), Diagnostics()
     doc = load_file(path, diags)
     subscribers = Subscribers(sender=DEFAULT_FROM, by_role={})
     if not diags.errors:
-        subscribers = _subscribers(doc, set(roles), diags)
+        subscribers = _subscribers(doc, set(roles), diags, skipped)
     diags.raise_if_errors()
-    return subscribers
+    return Subscribers(
+        sender=subscribers.sender,
+        by_role=subscribers.by_role,
+        skipped=tuple(f"{d}; {SKIPPED}" for d in skipped),
+    )
 
 
-def _subscribers(doc: Document, known: set[str], diags: Diagnostics) -> Subscribers:
+def _subscribers(
+    doc: Document, known: set[str], diags: Diagnostics, skipped: Diagnostics
+) -> Subscribers:
     data = doc.data
     if not isinstance(data, dict):
         diags.error(doc.pos(()), "a subscribers file is a mapping with `subscribers:`")
@@ -120,7 +134,7 @@ def _subscribers(doc: Document, known: set[str], diags: Diagnostics) -> Subscrib
         subs = {}
     by_role: dict[str, tuple[Recipient, ...]] = {}
     for role, entries in subs.items():
-        recipients = _role_recipients(doc, role, entries, known, diags)
+        recipients = _role_recipients(doc, role, entries, known, skipped)
         if recipients is not None:
             by_role[role] = recipients
     return Subscribers(sender=sender, by_role=by_role)
@@ -142,20 +156,20 @@ def _sender(doc: Document, data: dict[str, Any], diags: Diagnostics) -> Address:
 
 
 def _role_recipients(
-    doc: Document, role: str, entries: Any, known: set[str], diags: Diagnostics
+    doc: Document, role: str, entries: Any, known: set[str], skipped: Diagnostics
 ) -> tuple[Recipient, ...] | None:
     """A role's valid recipients, once per mailbox; None when the role itself is wrong."""
     path_role: PathKey = ("subscribers", role)
     if role not in known:
         hint = ", ".join(sorted(known))
-        diags.error(doc.key_pos(path_role), f"unknown role '{role}' (known: {hint})")
+        skipped.error(doc.key_pos(path_role), f"unknown role '{role}' (known: {hint})")
         return None
     if not isinstance(entries, list):
-        diags.error(doc.pos(path_role), f"role '{role}': expected a list of addresses")
+        skipped.error(doc.pos(path_role), f"role '{role}': expected a list of addresses")
         return None
     recipients: dict[str, Recipient] = {}
     for i, entry in enumerate(entries):
-        recipient = _recipient(doc, (*path_role, i), entry, diags)
+        recipient = _recipient(doc, (*path_role, i), entry, skipped)
         if recipient is not None:
             # the same mailbox twice in a role (other case, other name): one message
             recipients.setdefault(recipient.key, recipient)
@@ -187,11 +201,12 @@ def _checked_recipient(
     if not isinstance(email, str):
         diags.error(doc.pos(where), f"not a valid e-mail address: {entry!r}", format_path(where))
         return None
-    problem = check_address(email)
+    box = parse_address(email)
+    problem = box if isinstance(box, str) else None
     if problem is None:
         where = (*where[:-1], "name")
         problem = "the name must be text" if not isinstance(name, str) else check_name(name)
-    if problem:
-        diags.error(doc.pos(where), problem, format_path(where))
+    if problem or isinstance(box, str):
+        diags.error(doc.pos(where), problem or "", format_path(where))
         return None
-    return Recipient(email=email, name=str(name).strip())
+    return Recipient(email=email, name=str(name).strip(), mailbox=box)

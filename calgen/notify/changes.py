@@ -5,14 +5,24 @@ The comparison is between two *published* snapshots, `dist/<id>/versies/<version
 (written by `calgen build`): the version recorded in the state as last told about, and
 the runbook's current version. A runbook whose current version is not published yet
 gets no notice; the first run for a runbook only records its current version.
+
+A published snapshot is data from outside: read through calgen.site.published (bounded,
+regular files only, checked values). One that is there but cannot be used raises
+`UnusableSnapshotError`, so the caller can skip that runbook's notice and say so, while
+reminders go on.
+
+Each mailbox gets one notice per version, listing the changes for all of its roles:
+`Notice.lines_for` gives them, in milestone order, each line once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from calgen.core import dutch, layout
+from calgen.core.errors import CalgenError
 from calgen.render.changes import Snapshot, compare
 from calgen.runbook.model import Runbook
 from calgen.site import published
@@ -21,11 +31,35 @@ NOTIFIED = ("verschoven", "toegevoegd", "vervallen")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Change:
+    line: str  # Dutch, one line
+    roles: frozenset[str]  # whom it concerns
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Notice:
     runbook: str
     old: str
     new: str
-    by_role: dict[str, tuple[str, ...]]  # role -> Dutch lines, in milestone order
+    changes: tuple[Change, ...]  # in milestone order
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """Every role some change concerns."""
+        return frozenset(role for change in self.changes for role in change.roles)
+
+    def lines_for(self, roles: Collection[str]) -> tuple[str, ...]:
+        """The lines concerning any of `roles`, in milestone order, each once."""
+        return tuple(c.line for c in self.changes if not c.roles.isdisjoint(roles))
+
+
+class UnusableSnapshotError(CalgenError):
+    """A published snapshot is there but cannot be used (damaged, too large, not a file)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 def snapshot_path(dist: Path, runbook: str, version: str) -> Path:
@@ -33,19 +67,31 @@ def snapshot_path(dist: Path, runbook: str, version: str) -> Path:
 
 
 def read_snapshot(path: Path) -> Snapshot | None:
-    """A published snapshot, or None when it is missing or unusable."""
+    """A published snapshot, or None when there is none. UnusableSnapshotError when it is
+    there but cannot be used."""
     try:
         return published.read_snapshot_file(path)
-    except (OSError, *published.DAMAGED):
-        return None
+    except (OSError, *published.DAMAGED) as exc:
+        raise UnusableSnapshotError(path, _reason(exc)) from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    text = str(exc).splitlines()[0][:120] if str(exc) else ""
+    if isinstance(exc, ValueError) and text and not isinstance(exc, UnicodeError):
+        return text
+    return f"not a snapshot calgen writes ({type(exc).__name__})"
 
 
 def notice(
     runbook: Runbook, old_version: str, old: Snapshot, new_version: str, new: Snapshot
 ) -> Notice:
-    """The moved, added and cancelled milestones, grouped by the roles they concern."""
+    """The moved, added and cancelled milestones, with the roles they concern."""
     audience = {m.id: m.audience for m in runbook.milestones}
-    by_role: dict[str, list[str]] = {}
+    found: list[Change] = []
     for change in compare(old, new, runbook.calendar):
         if change.kind not in NOTIFIED:
             continue
@@ -68,11 +114,5 @@ def notice(
         roles = set(audience.get(change.id, ()))
         roles.update(before.roles if before else ())
         roles.update(after.roles if after else ())
-        for role in roles:
-            by_role.setdefault(role, []).append(line)
-    return Notice(
-        runbook=runbook.id,
-        old=old_version,
-        new=new_version,
-        by_role={role: tuple(lines) for role, lines in sorted(by_role.items())},
-    )
+        found.append(Change(line=line, roles=frozenset(roles)))
+    return Notice(runbook=runbook.id, old=old_version, new=new_version, changes=tuple(found))

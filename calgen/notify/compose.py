@@ -5,6 +5,13 @@ each is late; or one change notice for a role) and kept in a small cache; only t
 greeting differs between recipients, so it is put in afterwards. Headers go through
 `email.headerregistry`: a display name is quoted by the library and can never add a
 recipient.
+
+A change notice for a mailbox in several roles is one message for all of them: the
+template's `role` is then those roles together (their names joined, the runbook's page
+and its feed with every role).
+
+An address whose local part is not ASCII can only travel with SMTPUTF8: its message's
+own headers are written in UTF-8 (RFC 6532) and marked so; every other message is ASCII.
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ import jinja2
 
 from calgen.core import dutch, layout
 from calgen.notify.due import Due
-from calgen.runbook.model import Runbook
+from calgen.runbook.model import Role, Runbook
 
 _WIRE = email.policy.SMTP  # CRLF line ends, as SMTP and .eml files want them
+_WIRE_UTF8 = email.policy.SMTPUTF8  # the same, headers in UTF-8 (RFC 6532)
 _GREETING = "\x00GROET\x00"  # stands for "Beste …" until the recipient is known
 _CACHE_SIZE = 256
 
@@ -35,8 +43,10 @@ class Mail:
 
     msgid: str
     to: str  # the To header, for reports
+    rcpt: str  # the envelope recipient
     subject: str
     data: bytes  # RFC 5322, CRLF line ends
+    utf8: bool = False  # needs a server offering SMTPUTF8
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -69,16 +79,23 @@ class Composer:
         self._bodies: OrderedDict[tuple[tuple[object, ...], str], bytes] = OrderedDict()
         self.renders = 0  # how many times templates ran (tests check the reuse)
 
-    def _context(self, runbook: Runbook, role: str) -> dict[str, object]:
-        """What every message's templates get: the runbook, the role, the greeting and
-        links built from the base URL only (no address from data ends up in a mail)."""
+    def _context(self, runbook: Runbook, roles: Sequence[str]) -> dict[str, object]:
+        """What every message's templates get: the runbook, the role (several roles as
+        one), the greeting and links built from the base URL only (no address from data
+        ends up in a mail)."""
         base = self.base
+        if len(roles) == 1:
+            role, page, feed = runbook.role(roles[0]), roles[0], roles[0]
+        else:
+            names = [runbook.role(r).name for r in roles]
+            joined = f"{', '.join(names[:-1])} en {names[-1]}"
+            role, page, feed = Role(id="+".join(roles), name=joined), None, layout.ALL
         return {
             "runbook": runbook,
-            "role": runbook.role(role),
+            "role": role,
             "greeting": _GREETING,
-            "page": layout.runbook_url(base, runbook.id, layout.role_page(role)),
-            "feed": layout.runbook_url(base, runbook.id, layout.feed_file(role)),
+            "page": layout.runbook_url(base, runbook.id, layout.role_page(page)),
+            "feed": layout.runbook_url(base, runbook.id, layout.feed_file(feed)),
         }
 
     def _hit(self, key: tuple[object, ...]) -> Rendered | None:
@@ -108,7 +125,7 @@ class Composer:
         key = ("reminder", runbook.id, role, tuple((d.item.id, d.lead.key, d.late) for d in dues))
         if (found := self._hit(key)) is not None:
             return key, found
-        context = self._context(runbook, role) | {
+        context = self._context(runbook, (role,)) | {
             "entries": [
                 {
                     "item": d.item,
@@ -125,12 +142,12 @@ class Composer:
         return key, self._cached(key, context, names)
 
     def notice(
-        self, runbook: Runbook, role: str, old: str, new: str, lines: Sequence[str]
+        self, runbook: Runbook, roles: Sequence[str], old: str, new: str, lines: Sequence[str]
     ) -> tuple[tuple[object, ...], Rendered]:
-        key = ("notice", runbook.id, role, old, new, tuple(lines))
+        key = ("notice", runbook.id, tuple(roles), old, new, tuple(lines))
         if (found := self._hit(key)) is not None:
             return key, found
-        context = self._context(runbook, role) | {
+        context = self._context(runbook, roles) | {
             "old": old,
             "new": new,
             "changes": list(lines),
@@ -139,13 +156,21 @@ class Composer:
         return key, self._cached(key, context, names)
 
     def message(
-        self, key: tuple[object, ...], rendered: Rendered, *, to: Address, date: str, msgid: str
+        self,
+        key: tuple[object, ...],
+        rendered: Rendered,
+        *,
+        to: Address,
+        date: str,
+        msgid: str,
+        utf8: bool = False,
     ) -> Mail:
         """The whole message as it goes on the wire (CRLF line ends).
 
         Two parts, both flattened by the `email` package: the recipient's own headers (To,
         Date, Message-ID) and the rest (Subject, From, the MIME body), which is the same for
         everyone with the same content and greeting and so is built once and reused.
+        `utf8`: the address has a non-ASCII local part, so its headers are UTF-8.
         """
         greeting = f"Beste {to.display_name}" if to.display_name else "Beste lezer"
         body = self._bodies.get((key, greeting))
@@ -160,9 +185,16 @@ class Composer:
         head["To"] = to
         head["Date"] = date
         head["Message-ID"] = msgid
-        own = head.as_bytes(policy=_WIRE)
+        own = head.as_bytes(policy=_WIRE_UTF8 if utf8 else _WIRE)
         assert own.endswith(b"\r\n\r\n")  # headers, then the empty line before a body
-        return Mail(msgid=msgid, to=str(head["To"]), subject=rendered.subject, data=own[:-2] + body)
+        return Mail(
+            msgid=msgid,
+            to=str(head["To"]),
+            rcpt=to.addr_spec,
+            subject=rendered.subject,
+            data=own[:-2] + body,
+            utf8=utf8,
+        )
 
     def _body(self, rendered: Rendered, greeting: str) -> bytes:
         message = EmailMessage()

@@ -1,16 +1,24 @@
 """One `calgen notify` run: lock the state, queue what is due, deliver the queue, report.
 
-1. Open the state (an exclusive lock, bounded wait; a JSON state migrated once) and prove
-   it can be written: if not, stop before anything is sent.
+1. Open the state (an exclusive lock on the database file, bounded wait; a JSON or
+   schema-2 state migrated once) and prove it can be written: if not, stop before
+   anything is sent.
 2. Queue: every reminder due and not handled before becomes part of one message per
    (runbook, role, recipient); each published new version adds one change notice per
-   subscriber of an affected role. Recipients are taken in chunks; nothing is composed yet.
+   mailbox with an affected role (all its roles' changes in one message). Recipients
+   are taken in chunks; nothing is composed yet. Once a day (of `at`), rows about what
+   was over more than the retention period ago are pruned.
 3. Deliver the queue in order, a page at a time: compose (text rendered once per distinct
-   content), record *claimed*, hand over, record *sent* / *refused* / *deferred*.
+   content), claim (a compare-and-set), hand over, record *sent* / *refused* / *deferred*.
+
+What cannot be used is named and skipped, and the run goes on: an address in the
+subscribers file, a published snapshot (no change notice for that runbook this run), a
+row of the state. Each makes the exit code 1.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,8 +34,17 @@ from calgen.notify import changes
 from calgen.notify.addresses import Recipient, Subscribers
 from calgen.notify.compose import Composer, Mail, Rendered, notice_id, reminder_id
 from calgen.notify.due import DEFAULT_EXPIRE, Due, Item, items, role_dues
-from calgen.notify.state import NewItem, NewMessage, NotifyError, Queued, State
-from calgen.notify.statefile import open_state
+from calgen.notify.state import (
+    MAX_LISTED,
+    Expired,
+    NewItem,
+    NewMessage,
+    NotifyError,
+    Queued,
+    State,
+    utc,
+)
+from calgen.notify.statefile import FILL_OVER, open_state
 from calgen.notify.transport import (
     ConnectionLostError,
     OutboxSender,
@@ -36,10 +53,12 @@ from calgen.notify.transport import (
     SmtpSender,
     SmtpTarget,
 )
+from calgen.render.changes import Snapshot
 from calgen.render.templating import environment
 from calgen.runbook.model import Runbook
 
 CHUNK = 500  # recipients planned per transaction, messages read per page
+DEFAULT_RETENTION = dt.timedelta(days=400)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,7 +74,13 @@ class Options:
     base_url: str = ""
     dist: Path = Path("dist")
     lock_wait: float = 30.0
+    retention: dt.timedelta = DEFAULT_RETENTION
     progress: TextIO | None = None  # a terminal to show progress on
+
+    @property
+    def horizon(self) -> dt.timedelta:
+        """How long after its event a reminder is still planned, and its rows kept."""
+        return max(self.retention, self.expire)
 
 
 @dataclass(kw_only=True)
@@ -70,6 +95,7 @@ class RunTally:
     resent: list[str] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)  # dry run: "address\tsubject"
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # skipped input: exit 1, run goes on
     stopped: list[str] = field(default_factory=list)  # why the run stopped early
 
     def add(self, status: str) -> None:
@@ -93,6 +119,7 @@ class RunTally:
             resent=tuple(self.resent),
             planned=tuple(self.planned),
             notes=tuple(self.notes),
+            warnings=tuple(self.warnings),
             stopped=tuple(self.stopped),
         )
 
@@ -109,15 +136,18 @@ class Report:
     resent: tuple[str, ...]
     planned: tuple[str, ...]
     notes: tuple[str, ...]
+    warnings: tuple[str, ...]
     stopped: tuple[str, ...]
 
     @property
     def exit_code(self) -> int:
-        """0 when everything due went out; 1 when something could not be sent."""
+        """0 when everything due went out; 1 when something could not be sent, or some
+        input (an address, a published snapshot, a state row) was skipped."""
         failed = self.counts.get("refused", 0) + self.counts.get("deferred", 0)
-        return 1 if failed or self.stopped else 0
+        return 1 if failed or self.stopped or self.warnings else 0
 
     def lines(self) -> Iterator[str]:
+        yield from self.warnings
         for what, n in self.expired.items():
             yield f"expired, not sent: {what}" + (f" ({n} recipients)" if n > 1 else "")
         yield from self.notes
@@ -140,9 +170,8 @@ class Report:
             yield "what was not sent stays queued; run again to send the rest"
 
 
-def _lead(key: str) -> Lead:
-    amount, _, unit = key.partition("-")
-    return Lead(amount=int(amount), unit=unit.replace("-", " "))
+class _UnusableError(Exception):
+    """A queued message whose rows cannot be used (reported by the state): left as it is."""
 
 
 class _Run:
@@ -164,6 +193,7 @@ class _Run:
     # ------------------------------------------------------------------ queue
 
     def queue(self, write: bool) -> None:
+        at, horizon = self.options.at, self.options.horizon
         for runbook in self.options.runbooks:
             self._queue_notices(runbook, write)
             candidates = items(runbook, self.options.base_url)
@@ -172,13 +202,38 @@ class _Run:
                 recipients = self.options.subscribers.by_role.get(role.id, ())
                 if not recipients:
                     continue
-                dues = list(role_dues(runbook, candidates, role.id, self.options.at))
+                # over for longer than the rows are kept: forgotten, never planned again
+                dues = [
+                    d for d in role_dues(runbook, candidates, role.id, at) if at <= d.over + horizon
+                ]
                 if not dues:
                     continue
                 for start in range(0, len(recipients), CHUNK):
                     self._queue_chunk(
                         runbook, role.id, dues, recipients[start : start + CHUNK], write
                     )
+
+    def maintain(self) -> None:
+        """Once a day (of `at`): give rows of an older state their `over`, then prune what
+        was over more than the retention period ago (see calgen.notify.state)."""
+        state, at = self.state, self.options.at
+        today = at.date().isoformat()
+        if state.meta("pruned") == today:
+            return
+        if state.meta(FILL_OVER):
+            for runbook_id, found in self._items.items():
+                overs = {i.id: utc(i.end or i.start) for i in found.values()}
+                state.fill_over(runbook_id, overs, utc(at))
+            if not state.unfilled():
+                state.set_meta(FILL_OVER, None)
+        messages, records = state.prune(utc(at - self.options.horizon))
+        state.set_meta("pruned", today)
+        if messages or records:
+            days = self.options.horizon.days
+            self.tally.notes.append(
+                f"pruned {messages} message(s) and {records} record(s) about what was over"
+                f" more than {days} days ago"
+            )
 
     def _queue_chunk(
         self,
@@ -190,16 +245,26 @@ class _Run:
     ) -> None:
         handled = self.state.handled(runbook.id, [r.key for r in chunk])
         batch: list[NewMessage] = []
-        expired: list[tuple[str, str, str, str]] = []
+        expired: list[Expired] = []
+        overs = {d.item.id: utc(d.over) for d in dues}
         for recipient in chunk:
-            mine = [d for d in dues if (recipient.key, d.item.id, d.lead.key) not in handled]
+            key = recipient.key
+            mine = [d for d in dues if (key, d.item.id, d.lead.key) not in handled]
             send = []
             for due in mine:
                 if self.options.at > due.over + self.options.expire:
                     what = f"{due.item.title} ({due.lead.dutch()} vooraf)"
-                    if len(self.tally.expired) < 1000 or what in self.tally.expired:
+                    if len(self.tally.expired) < MAX_LISTED or what in self.tally.expired:
                         self.tally.expired[what] = self.tally.expired.get(what, 0) + 1
-                    expired.append((runbook.id, recipient.key, due.item.id, due.lead.key))
+                    expired.append(
+                        Expired(
+                            runbook=runbook.id,
+                            email=key,
+                            item=due.item.id,
+                            lead=due.lead.key,
+                            over=overs[due.item.id],
+                        )
+                    )
                 else:
                     send.append(due)
             if not send:
@@ -214,7 +279,11 @@ class _Run:
                 name=recipient.name,
                 date=self.date,
                 ref="",
-                items=tuple(NewItem(item=d.item.id, lead=d.lead.key, late=d.late) for d in send),
+                over=max(overs[d.item.id] for d in send),
+                items=tuple(
+                    NewItem(item=d.item.id, lead=d.lead.key, late=d.late, over=overs[d.item.id])
+                    for d in send
+                ),
             )
             if write:
                 batch.append(message)
@@ -227,109 +296,149 @@ class _Run:
             self.state.enqueue(batch, expired)
 
     def _queue_notices(self, runbook: Runbook, write: bool) -> None:
-        """A change notice for each subscriber of an affected role, once per published
-        version (on the first run, subscribers know the published version)."""
+        """One change notice for each mailbox with a role the changes concern, once per
+        published version (on the first run, subscribers know the published version).
+        A published snapshot that cannot be used skips the notice, with a warning, until
+        it is fixed; reminders go on."""
         if not runbook.versions:
             return
         current = runbook.versions[0].version
-        new_path = changes.snapshot_path(self.options.dist, runbook.id, current)
-        if not new_path.is_file():
-            return  # not published (yet): nothing to tell
-        seen = self.state.seen(runbook.id)
-        if seen == current:
+        usable, new = self._published(runbook, current, current)
+        if not usable or new is None:
+            return  # unusable (warned), or not published (yet): nothing to tell
+        usable, seen = self.state.usable_seen(runbook.id)
+        if not usable or seen == current:
             return
         if seen is not None:
-            for role, lines in self._changes_since(runbook, seen, current, new_path).items():
-                self._queue_notice(runbook, role, (seen, current), lines, write)
+            usable, old = self._published(runbook, seen, current)
+            if not usable:
+                return  # told about later, once the snapshot is fixed
+            if old is None:
+                self.tally.notes.append(
+                    f"{runbook.id}: no change notice from version {seen} to {current}: the"
+                    f" published snapshot of version {seen} is missing in {self.options.dist}"
+                )
+            else:
+                self._queue_notice(runbook, changes.notice(runbook, seen, old, current, new), write)
         if write:
             # together with the last notices' rows: told once per version, however it ends
             self.state.set_seen(runbook.id, current)
 
-    def _changes_since(
-        self, runbook: Runbook, seen: str, current: str, new_path: Path
-    ) -> dict[str, tuple[str, ...]]:
-        """The changes from version `seen` to `current`, by role; none (noted) when a
-        published snapshot is missing."""
-        old = changes.read_snapshot(changes.snapshot_path(self.options.dist, runbook.id, seen))
-        new = changes.read_snapshot(new_path)
-        if old is None or new is None:
-            self.tally.notes.append(
-                f"{runbook.id}: no change notice from version {seen} to {current}: the"
-                f" published snapshot of version {seen} is missing in {self.options.dist}"
+    def _published(
+        self, runbook: Runbook, version: str, current: str
+    ) -> tuple[bool, Snapshot | None]:
+        """(usable, the published snapshot of `version` or None when there is none)."""
+        path = changes.snapshot_path(self.options.dist, runbook.id, version)
+        try:
+            return True, changes.read_snapshot(path)
+        except changes.UnusableSnapshotError as exc:
+            self.tally.warnings.append(
+                f"warning: {path}: the published snapshot cannot be used ({exc.reason}); no"
+                f" change notice for {runbook.id} version {current} in this run (it goes out"
+                " once the file is fixed, e.g. by `calgen build`); reminders go out as usual"
             )
-            return {}
-        return changes.notice(runbook, seen, old, current, new).by_role
+            return False, None
 
-    def _queue_notice(
-        self,
-        runbook: Runbook,
-        role: str,
-        versions: tuple[str, str],
-        lines: tuple[str, ...],
-        write: bool,
-    ) -> None:
-        """One role's change notice: stored once, queued for each of its subscribers."""
-        recipients = self.options.subscribers.by_role.get(role, ())
-        if not recipients:
-            return
-        old, new = versions
-        if not write:
-            _, rendered = self.composer.notice(runbook, role, old, new, lines)
-            self.tally.planned.extend(f"{r.email}\t{rendered.subject}" for r in recipients)
-            return
-        ref = self.state.add_notice(runbook.id, old, new, role, lines)
-        for start in range(0, len(recipients), CHUNK):
-            self.state.enqueue(
-                [
-                    NewMessage(
-                        msgid=notice_id(runbook.id, old, new, role, r.key, self.sender_address),
-                        kind="change",
-                        runbook=runbook.id,
-                        role=role,
-                        email=r.key,
-                        name=r.name,
-                        date=self.date,
-                        ref=ref,
-                    )
-                    for r in recipients[start : start + CHUNK]
-                ]
-            )
+    def _mailboxes(self, roles: frozenset[str]) -> dict[tuple[str, ...], list[Recipient]]:
+        """The subscribers of any of `roles`, each mailbox once, grouped by which of
+        those roles it is in (so a notice is rendered once per group)."""
+        found: dict[str, tuple[Recipient, list[str]]] = {}
+        for role, recipients in self.options.subscribers.by_role.items():
+            if role in roles:
+                for r in recipients:
+                    found.setdefault(r.key, (r, []))[1].append(role)
+        groups: dict[tuple[str, ...], list[Recipient]] = {}
+        for recipient, theirs in found.values():
+            groups.setdefault(tuple(sorted(theirs)), []).append(recipient)
+        return groups
+
+    def _queue_notice(self, runbook: Runbook, notice: changes.Notice, write: bool) -> None:
+        """One message per mailbox: the changes for all of its roles, stored once per
+        group of roles, queued for each of its mailboxes."""
+        old, new = notice.old, notice.new
+        for roles, recipients in self._mailboxes(notice.roles).items():
+            lines = notice.lines_for(roles)
+            if not write:
+                _, rendered = self.composer.notice(runbook, roles, old, new, lines)
+                self.tally.planned.extend(f"{r.email}\t{rendered.subject}" for r in recipients)
+                continue
+            role = "+".join(roles)
+            ref = self.state.add_notice(runbook.id, old, new, role, lines)
+            for start in range(0, len(recipients), CHUNK):
+                self.state.enqueue(
+                    [
+                        NewMessage(
+                            msgid=notice_id(runbook.id, old, new, role, r.key, self.sender_address),
+                            kind="change",
+                            runbook=runbook.id,
+                            role=role,
+                            email=r.key,
+                            name=r.name,
+                            date=self.date,
+                            ref=ref,
+                            over=utc(self.options.at),
+                        )
+                        for r in recipients[start : start + CHUNK]
+                    ]
+                )
 
     # ------------------------------------------------------------------ deliver
 
     def compose(self, q: Queued) -> Mail | None:
-        """The queued message, or None when it no longer applies (cancelled)."""
+        """The queued message, or None when it no longer applies (cancelled).
+        _UnusableError when its rows in the state cannot be used (reported there)."""
         runbook = self.runbooks[q.runbook]
-        recipient = self.members.get(q.role, {}).get(q.email)
-        if recipient is None:
-            return None  # unsubscribed since it was queued
+        recipient = next(
+            (r for role in q.roles if (r := self.members.get(role, {}).get(q.email))), None
+        )
+        if recipient is None or not set(q.roles) <= {r.id for r in runbook.roles}:
+            return None  # unsubscribed, or the role is gone from the runbook, since queued
         rendered: Rendered
         key: tuple[object, ...]
         if q.kind == "change":
-            lines = self.state.notice_lines(q.ref)
-            if not lines:
-                return None
-            old, new = self._notice_versions(q)
-            key, rendered = self.composer.notice(runbook, q.role, old, new, lines)
+            notice = self.state.notice(q)
+            if notice is None:
+                raise _UnusableError
+            key, rendered = self.composer.notice(
+                runbook, q.roles, notice.old, notice.new, notice.lines
+            )
         else:
-            dues = []
-            for item_id, lead_key, late in self.state.items_of(q):
-                due = self._due(runbook, item_id, lead_key, late)
-                # gone from the runbook, or over for too long while it waited in the queue
-                if due is not None and self.options.at <= due.over + self.options.expire:
-                    dues.append(due)
+            dues = self._queued_dues(runbook, q)
             if not dues:
                 return None
-            dues.sort(key=lambda d: (d.item.start, d.item.id, d.lead.key))
             key, rendered = self.composer.reminder(runbook, q.role, dues)
-        to = Address(display_name=recipient.name, addr_spec=recipient.email)
-        return self.composer.message(key, rendered, to=to, date=q.date, msgid=q.msgid)
+        return self.composer.message(
+            key,
+            rendered,
+            to=recipient.address,
+            date=q.date,
+            msgid=q.msgid,
+            utf8=recipient.box.utf8,
+        )
 
-    def _due(self, runbook: Runbook, item_id: str, lead_key: str, late: bool) -> Due | None:
-        key = (runbook.id, item_id, lead_key, late)
+    def _queued_dues(self, runbook: Runbook, q: Queued) -> list[Due]:
+        """The reminders a queued message still carries, in order."""
+        found, rows = self.state.items_of(q)
+        if not found:
+            if not rows:
+                self.state.report_row(
+                    f"messages row {q.id}", "a reminder without items", "left as it is, not sent"
+                )
+            raise _UnusableError
+        dues = []
+        for item_id, lead, late in found:
+            due = self._due(runbook, item_id, lead, late)
+            # gone from the runbook, or over for too long while it waited in the queue
+            if due is not None and self.options.at <= due.over + self.options.expire:
+                dues.append(due)
+        dues.sort(key=lambda d: (d.item.start, d.item.id, d.lead.key))
+        return dues
+
+    def _due(self, runbook: Runbook, item_id: str, lead: Lead, late: bool) -> Due | None:
+        key = (runbook.id, item_id, lead.key, late)
         if key not in self._dues:
             item = self._items.get(runbook.id, {}).get(item_id)
-            lead = _lead(lead_key)
+            lead = dataclasses.replace(lead, hours=runbook.reminders.office_hours)
             self._dues[key] = (
                 None
                 if item is None
@@ -342,22 +451,20 @@ class _Run:
             )
         return self._dues[key]
 
-    def _notice_versions(self, q: Queued) -> tuple[str, str]:
-        row = self.state.db.execute(
-            "SELECT old, new FROM notices WHERE id = ?", (int(q.ref),)
-        ).fetchone()
-        return (str(row[0]), str(row[1])) if row else ("?", "?")
-
     def deliver(self, sender: Sender) -> None:
         """Every queued message in order, a page at a time."""
         total = self.state.db.execute(
             "SELECT count(*) FROM messages WHERE status IN ('queued', 'claimed', 'deferred')"
         ).fetchone()[0]
+        self.state.unknown_statuses()
         done, last_id, shown = 0, 0, 0.0
         skipped: dict[str, int] = {}
-        while page := self.state.pending(after=last_id, limit=CHUNK):
+        while True:
+            page, read = self.state.pending(after=last_id, limit=CHUNK)
+            if read == last_id:
+                break
+            last_id = read
             for q in page:
-                last_id = q.id
                 if q.runbook not in self.runbooks:
                     skipped[q.runbook] = skipped.get(q.runbook, 0) + 1
                 elif self._deliver_one(sender, q):
@@ -372,15 +479,24 @@ class _Run:
             )
 
     def _deliver_one(self, sender: Sender, q: Queued) -> bool:
-        """Compose, claim, hand over and record one message; False when it was cancelled."""
-        message = self.compose(q)
+        """Compose, claim, hand over and record one message; False when it was not
+        handed over (cancelled, unusable, or taken by another run)."""
+        try:
+            message = self.compose(q)
+        except _UnusableError:
+            return False
         if message is None:
             self.state.finish(q, "cancelled", "unsubscribed, or its items are gone or expired")
             self.tally.add("cancelled")
             return False
+        if not self.state.claim(q):  # before the server sees it; a compare-and-set
+            self.tally.notes.append(
+                f"{message.to} {q.msgid}: taken by another run since it was read; not sent by"
+                " this one"
+            )
+            return False
         if q.status == "claimed":
             self.tally.resent.append(f"{message.to} {q.msgid}")
-        self.state.claim(q)  # before the server sees it
         try:
             outcome = self._hand_over(sender, message, q)
         except NotifyError as exc:
@@ -405,7 +521,7 @@ class _Run:
         reply = ""
         for _attempt in range(2):
             try:
-                return sender.send(message, envelope_from, q.email)
+                return sender.send(message, envelope_from, message.rcpt)
             except ConnectionLostError as lost:
                 reply = lost.reply
                 sender.reconnect()  # NotifyError when the server is gone: the run stops
@@ -418,33 +534,48 @@ def run(options: Options) -> Report:
     """The whole run; raises NotifyError (a StateError included) only before sending."""
     verb = "would send" if options.dry_run else ("written" if options.outbox else "sent")
     tally = RunTally(verb=verb)
+    tally.warnings.extend(options.subscribers.skipped)
     with open_state(options.state, wait=options.lock_wait, readonly=options.dry_run) as opened:
-        if opened.migrated:
-            tally.notes.append(opened.migrated)
+        tally.notes.extend(opened.notes)
         work = _Run(options, opened.state, tally)
-        if options.dry_run:
-            waiting = opened.state.counts()
-            earlier = sum(waiting.get(s, 0) for s in ("queued", "claimed", "deferred"))
-            if earlier:
-                tally.notes.append(f"{earlier} message(s) queued by earlier runs would go out too")
-            work.queue(write=False)
-            return tally.report()
-        opened.state.check_writable()  # a state that cannot record stops us here
-        work.queue(write=True)
-        sender: Sender
         try:
-            sender = (
-                SmtpSender(options.smtp)
-                if options.smtp
-                else OutboxSender(options.outbox or Path("outbox"))
-            )
-        except NotifyError as exc:
-            tally.stopped.append(f"{exc}; nothing was sent")
-            return tally.report()
-        try:
-            work.deliver(sender)
-        except NotifyError as exc:
-            tally.stopped.append(str(exc))
+            _run(options, work, opened.state, tally)
         finally:
-            sender.close()
+            _state_problems(opened.state, tally)
     return tally.report()
+
+
+def _state_problems(state: State, tally: RunTally) -> None:
+    tally.warnings.extend(state.problems)
+    more = state.problem_count - len(state.problems)
+    if more:
+        tally.warnings.append(f"{state.path}: {more} more unusable row(s)")
+
+
+def _run(options: Options, work: _Run, state: State, tally: RunTally) -> None:
+    if options.dry_run:
+        waiting = state.counts()
+        earlier = sum(waiting.get(s, 0) for s in ("queued", "claimed", "deferred"))
+        if earlier:
+            tally.notes.append(f"{earlier} message(s) queued by earlier runs would go out too")
+        work.queue(write=False)
+        return
+    state.check_writable()  # a state that cannot record stops us here
+    work.queue(write=True)
+    work.maintain()
+    sender: Sender
+    try:
+        sender = (
+            SmtpSender(options.smtp)
+            if options.smtp
+            else OutboxSender(options.outbox or Path("outbox"))
+        )
+    except NotifyError as exc:
+        tally.stopped.append(f"{exc}; nothing was sent")
+        return
+    try:
+        work.deliver(sender)
+    except NotifyError as exc:
+        tally.stopped.append(str(exc))
+    finally:
+        sender.close()

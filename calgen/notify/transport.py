@@ -5,6 +5,10 @@ accepted, refused for good (5xx), or deferred (4xx). A lost connection (421, a d
 timeout) raises `ConnectionLostError`; the delivery loop reconnects and goes on. A problem
 that would refuse every message (the sender refused, the login refused) raises
 `NotifyError` and stops the run.
+
+A message to an address with a non-ASCII local part goes with SMTPUTF8 (RFC 6531) when
+the server offers it; a server that does not cannot deliver it, which is that message's
+permanent fate (`refused`), not the run's.
 """
 
 from __future__ import annotations
@@ -120,7 +124,17 @@ class SmtpSender:
         if self.smtp is None:
             raise ConnectionLostError("not connected")
         try:
-            self.smtp.sendmail(sender, [recipient], mail.data)
+            options: list[str] = []
+            if mail.utf8:
+                self.smtp.ehlo_or_helo_if_needed()
+                if not self.smtp.has_extn("smtputf8"):
+                    return Outcome(
+                        status="refused",
+                        reply="not sent: the server does not offer SMTPUTF8, which an address"
+                        " with non-ASCII letters before the @ needs",
+                    )
+                options = ["SMTPUTF8"]
+            self.smtp.sendmail(sender, [recipient], mail.data, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             return self._judge(code, text)

@@ -32,9 +32,14 @@ class MilestoneState:
 Snapshot = dict[str, MilestoneState]
 
 
+# What a published version's record keeps: a change of one of these kinds needs a new
+# version row (calgen.site.records); a new title (`gewijzigd`) is wording and may change.
+SCHEDULE_KINDS = ("verschoven", "toegevoegd", "vervallen", "actiehouders")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Change:
-    kind: str  # verschoven, toegevoegd, vervallen, gewijzigd
+    kind: str  # verschoven, toegevoegd, vervallen, actiehouders, gewijzigd (a new title)
     id: str
     text: str  # one Dutch sentence
 
@@ -120,7 +125,8 @@ def _moment(mid: str, value: object) -> dt.datetime:
     return moment.astimezone(AMSTERDAM)
 
 
-def _order(key: str) -> tuple[int, ...]:
+def milestone_order(key: str) -> tuple[int, ...]:
+    """`3.1.10` after `3.1.9`: milestone numbers in the runbook's order."""
     return tuple(int(part) for part in key.split("."))
 
 
@@ -136,7 +142,7 @@ def _shift_words(old: dt.datetime, new: dt.datetime, calendar: WorkCalendar) -> 
 
 def compare(old: Snapshot, new: Snapshot, calendar: WorkCalendar) -> list[Change]:
     changes = []
-    for mid in sorted(set(old) | set(new), key=_order):
+    for mid in sorted(set(old) | set(new), key=milestone_order):
         before, after = old.get(mid), new.get(mid)
         if before is None and after is not None:
             when = dutch.when(after.start, after.end)
@@ -174,5 +180,5 @@ def compare(old: Snapshot, new: Snapshot, calendar: WorkCalendar) -> list[Change
             )
         if before.roles != after.roles:
             roles = f"{', '.join(before.roles)} → {', '.join(after.roles)}"
-            changes.append(Change(kind="gewijzigd", id=mid, text=f"{mid} actiehouders: {roles}"))
+            changes.append(Change(kind="actiehouders", id=mid, text=f"{mid} actiehouders: {roles}"))
     return changes

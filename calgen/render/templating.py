@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 from functools import cache as memoize
-from importlib.resources import files
 from pathlib import Path
 
 import jinja2
@@ -22,7 +21,9 @@ from calgen.render.page import text
 
 
 def builtin_templates() -> Path:
-    packaged = Path(str(files("calgen"))) / "templates"
+    # the package's folder, as importlib.resources.files("calgen") gives it for a package
+    # on disk, without importing importlib.resources (some 5 ms of every build)
+    packaged = Path(__file__).parents[1] / "templates"
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "templates"  # a source checkout

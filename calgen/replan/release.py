@@ -48,7 +48,7 @@ from ruamel.yaml.scalarstring import (
 from calgen.core import dutch, fsutil, schedule
 from calgen.core.errors import CalgenError
 from calgen.runbook.model import Runbook
-from calgen.runbook.schema import DISTANCES
+from calgen.runbook.schema import CONCEPT, DISTANCES
 
 TIME_KEYS = ("at", "start", "end")
 TEXT_KEYS = ("title", "description", "text", "summary", "time_label", "note", "notes")
@@ -81,6 +81,29 @@ class Kept:
         return f"{where}: kept as written ({self.reason}): {self.sentence}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class PhaseLength:
+    """A phase whose length in calendar days changes with the re-plan: holidays on one
+    side of go-live stretch or shrink a phase kept in working days (Easter 2026 makes
+    the transition 6 days long instead of 4)."""
+
+    phase: str
+    old: int  # calendar days, from the date of its start to the date of its end
+    new: int
+    holidays: tuple[str, ...]  # the non-working days other than weekends in the new one
+    line: int  # where the phase is written in the new file (1-based; 0: unknown)
+    col: int
+
+    def message(self, file: str) -> str:
+        where = f"{file}:{self.line}:{self.col}" if self.line else file
+        why = f", with {', '.join(self.holidays)}" if self.holidays else ""
+        return (
+            f"{where}: warning: {self.phase}: {self.old} → {self.new} dagen (phase "
+            f"{self.phase} lasts {self.new} calendar days instead of {self.old}{why}): "
+            "check that it is meant to"
+        )
+
+
 @dataclass(kw_only=True)
 class Plan:
     text: str  # the new runbook YAML
@@ -88,6 +111,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)  # these need a human: see the CLI
     flagged: int = 0  # comments flagged in the text for a human to check
+    lengths: list[PhaseLength] = field(default_factory=list)  # phases that change length
 
 
 def _yaml() -> YAML:
@@ -158,7 +182,38 @@ def replan(
     out = io.StringIO()
     _yaml().dump(data, out)
     plan.text, plan.flagged = _flag_comments(out.getvalue(), work.moved_items)
+    plan.lengths = _phase_lengths(runbook, work, plan.text)
     return plan
+
+
+def _phase_lengths(runbook: Runbook, work: _Replanning, text: str) -> list[PhaseLength]:
+    """Each phase whose length in calendar days differs after the re-plan, with where it
+    is written in the new text."""
+    phases = _yaml().load(text)["phases"]  # a CommentedSeq: where each phase is written
+    out = []
+    for i, (old, written) in enumerate(zip(runbook.phases, phases, strict=False)):
+        start, end = work.new_time(written["start"]), work.new_time(written["end"])
+        if start is None or end is None:
+            continue  # relative to a milestone: not worked out here
+        before = (old.end.date() - old.start.date()).days
+        after = (end.date() - start.date()).days
+        if before == after:
+            continue
+        days = (start.date() + dt.timedelta(days=n) for n in range(after + 1))
+        reasons = (runbook.calendar.non_working_reason(day) for day in days)
+        holidays = tuple(dict.fromkeys(r for r in reasons if r and r not in schedule.WEEKDAYS_NL))
+        line, col = phases.lc.item(i)
+        out.append(
+            PhaseLength(
+                phase=old.id,
+                old=before,
+                new=after,
+                holidays=holidays,
+                line=line + 1,
+                col=col + 1,
+            )
+        )
+    return out
 
 
 @dataclass(kw_only=True)
@@ -191,6 +246,19 @@ class _Replanning:
                 before = len(self.plan.moves)
                 self._move_item(item)
                 self.moved_items.append((list_key, i, self.plan.moves[before:]))
+
+    def new_time(self, value: Any) -> dt.datetime | None:
+        """A time of the re-planned runbook (already moved, or relative to go-live), or
+        None when it is relative to a milestone."""
+        rule = schedule.parse_relative(value) if isinstance(value, str) else None
+        if rule is None:
+            return schedule.parse_local(str(value))
+        if rule.anchor != "go_live":
+            return None
+        try:
+            return rule.resolve(self.new_live, self.calendar)
+        except schedule.TimeError:
+            return None
 
     def _move_item(self, item: Any) -> None:
         """A milestone's or dated fact's times, and a fact's date (milestones have none)."""
@@ -296,11 +364,13 @@ def _renumber(
 
 
 def _start_document(data: Any, today: dt.date) -> None:
-    """A new document: dated today, its version table starting again at a concept."""
+    """A new document: dated today, its version table starting again at a concept (a
+    preview for reviewers until a final row is added above it)."""
     data["date"] = today
     row = CommentedMap(
         version=DoubleQuotedScalarString("0.1"),
         date=dt.date.fromordinal(today.toordinal()),  # its own object: no YAML anchor
+        status=CONCEPT,
         note="Concept",
     )
     old_rows = data.get("versions") or []

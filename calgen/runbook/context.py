@@ -16,6 +16,7 @@ from typing import Any
 
 from calgen.core import schedule
 from calgen.core.errors import Diagnostics
+from calgen.core.mailaddress import check_address
 from calgen.runbook.check import check
 from calgen.runbook.load import (
     Document,
@@ -227,7 +228,24 @@ def _collect_shared(ctx: Context, shared: Document) -> None:
     for i, contact in enumerate(shared.data.get("contacts", [])):
         if contact["id"] in ctx.contacts:
             ctx.diags.error(shared.pos(("contacts", i, "id")), f"contact '{contact['id']}' twice")
+        check_contact_addresses(shared, ("contacts", i), contact, ctx.diags)
         ctx.contacts[contact["id"]] = build_contact(contact)
+
+
+def check_contact_addresses(
+    doc: Document, path: PathKey, data: dict[str, Any], diags: Diagnostics
+) -> None:
+    """A contact's e-mail addresses are checked like subscribers' (calgen.core.mailaddress):
+    they become mailto: links on every page."""
+    found: list[tuple[PathKey, object]] = [(("email",), data.get("email"))]
+    found += [
+        (("channels", j, "email"), channel.get("email"))
+        for j, channel in enumerate(data.get("channels") or [])
+        if isinstance(channel, dict)
+    ]
+    for where, email in found:
+        if isinstance(email, str) and (problem := check_address(email)):
+            diags.error(doc.pos((*path, *where)), problem, format_path((*path, *where)))
 
 
 def build_contact(data: dict[str, Any], base: Contact | None = None) -> Contact:

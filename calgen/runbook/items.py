@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from calgen.core import layout
+from calgen.core import dutch, layout
 from calgen.core.reminders import Kind, Lead
 from calgen.runbook.model import Event, Milestone, Phase, Runbook
 
@@ -33,6 +33,21 @@ class ScheduledItem:
     own: tuple[Lead, ...] | None  # its own lead times; None: the runbook's
     link: str  # a milestone's row on the published page; "" otherwise or without a base URL
     source: Phase | Milestone | Event
+
+
+# What a concept (a runbook whose newest version is one) says wherever it is shown: its
+# page and the index carry the banner, its own feeds' events and names the prefix.
+CONCEPT_BANNER = "Concept — nog niet vastgesteld"
+CONCEPT_PREFIX = "Concept: "
+
+
+def concept_banner(runbook: Runbook) -> str:
+    """`Concept — nog niet vastgesteld (versie 0.1 van 1 december 2026)`; "" when the
+    runbook is final."""
+    current = runbook.current
+    if current is None or not runbook.is_concept:
+        return ""
+    return f"{CONCEPT_BANNER} (versie {current.version} van {dutch.date_plain(current.date)})"
 
 
 def anchor(milestone_id: str) -> str:
@@ -76,14 +91,16 @@ def milestone_link(base_url: str, runbook: Runbook, milestone_id: str) -> str:
 
 
 def scheduled_items(runbook: Runbook, base_url: str = "") -> list[ScheduledItem]:
-    """Every phase, then every milestone, then every dated fact, in the runbook's order."""
+    """Every phase, then every milestone, then every dated fact, in the runbook's order.
+    A concept's titles say so (`Concept: 3.1.2 …`)."""
     every = frozenset(r.id for r in runbook.roles)
+    prefix = CONCEPT_PREFIX if runbook.is_concept else ""
     out = [
         ScheduledItem(
             kind=Kind.PHASE,
             ref=f"fase-{p.id}",
             uid=layout.uid(runbook.id, _UID_KIND[Kind.PHASE], p.id),
-            title=phase_label(p),
+            title=prefix + phase_label(p),
             start=p.start,
             end=p.end,
             audience=every,
@@ -98,7 +115,7 @@ def scheduled_items(runbook: Runbook, base_url: str = "") -> list[ScheduledItem]
             kind=m.kind,
             ref=m.id,
             uid=layout.uid(runbook.id, _UID_KIND[m.kind], m.id),
-            title=event_title(m),
+            title=prefix + event_title(m),
             start=m.start,
             end=m.end,
             audience=m.audience,
@@ -113,7 +130,7 @@ def scheduled_items(runbook: Runbook, base_url: str = "") -> list[ScheduledItem]
             kind=Kind.EVENT,
             ref=f"datum-{e.id}",
             uid=layout.uid(runbook.id, "datum", e.id),
-            title=e.title,
+            title=prefix + e.title,
             start=e.moment,
             end=e.end,
             audience=frozenset(e.roles),

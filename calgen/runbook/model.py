@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from calgen.core import schedule
 from calgen.core.reminders import Kind, Lead, ReminderPolicy
+from calgen.runbook.schema import FINAL
 
 PHASE_ORDER = ("afsluiting", "transitie", "ingebruikname")
 
@@ -75,6 +76,13 @@ class Version:
     version: str
     date: dt.date
     note: str = ""
+    status: str = FINAL  # CONCEPT or FINAL
+    line: int = 0  # where the row is written, for messages about it
+    col: int = 0
+
+    @property
+    def is_final(self) -> bool:
+        return self.status == FINAL
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -190,6 +198,22 @@ class Runbook:
 
     def contact(self, contact_id: str) -> Contact:
         return self._contacts_by_id[contact_id]
+
+    @property
+    def current(self) -> Version | None:
+        """The newest row of the version table (the first), or None without one."""
+        return self.versions[0] if self.versions else None
+
+    @property
+    def is_concept(self) -> bool:
+        """Whether the newest version is a concept: then the runbook is a preview for
+        reviewers only, kept out of the subscribe-once feeds and out of e-mail. A runbook
+        without a version table is final (the 2018 seed has none)."""
+        return self.current is not None and not self.current.is_final
+
+    def previous_final(self) -> Version | None:
+        """The newest final version below the current one: what a new version changes."""
+        return next((v for v in self.versions[1:] if v.is_final), None)
 
     @property
     def stamp(self) -> dt.datetime:

@@ -34,6 +34,11 @@ MESSAGE_CODE = r"^(WMO|JW)?\d{3}$"
 NONBLANK = r"^\s*\S[\s\S]*$"  # free text: something besides spaces and line breaks
 VERSION = r"^\d{1,6}(\.\d{1,6}){0,5}$"
 REFRESH = r"^P(T\d{1,4}[HM]|\d{1,3}D)$"
+# A version row's `status`: a concept is for reviewers, a final version (the seeds'
+# "Definitief") is a publication record people plan on (calgen.runbook.validate derives
+# it from the note when a row has none).
+CONCEPT, FINAL = "concept", "definitief"
+VERSION_STATUSES = (CONCEPT, FINAL)
 # reminders.LEAD_PATTERN with the count bounded like every other count
 BOUNDED_LEAD = LEAD_PATTERN.replace(r"^\d+ ", r"^\d{1,4} ")
 
@@ -217,6 +222,14 @@ RUNBOOK_SCHEMA: dict[str, Any] = {
                     {
                         "version": {"type": "string", "pattern": VERSION},
                         "date": _date,
+                        "status": {
+                            "type": "string",
+                            "enum": list(VERSION_STATUSES),
+                            "description": "'concept' (for reviewers: a preview, out of the "
+                            "subscribe-once feeds and e-mail) or 'definitief' (published: a "
+                            "record people plan on). Default: 'concept' when the note begins "
+                            "with the word Concept, else 'definitief'",
+                        },
                         "note": _TEXT,
                     },
                     ["version", "date"],

@@ -35,7 +35,13 @@ from calgen.core.reminders import (
     parse_office_hours,
 )
 from calgen.runbook.check import check
-from calgen.runbook.context import Context, build_contact, load_shared, unknown
+from calgen.runbook.context import (
+    Context,
+    build_contact,
+    check_contact_addresses,
+    load_shared,
+    unknown,
+)
 from calgen.runbook.load import PathKey, load_file
 from calgen.runbook.model import (
     PHASE_ORDER,
@@ -49,7 +55,7 @@ from calgen.runbook.model import (
     Section,
     Version,
 )
-from calgen.runbook.schema import MESSAGE_CODE, RUNBOOK_SCHEMA
+from calgen.runbook.schema import CONCEPT, FINAL, MESSAGE_CODE, RUNBOOK_SCHEMA
 
 
 def load_runbook(
@@ -87,16 +93,14 @@ def _build(ctx: Context) -> Runbook | None:
     sections = _build_sections(ctx, contacts)
     milestones = _build_milestones(ctx, sections)
     events = _build_events(ctx)
-    versions = tuple(
-        Version(version=v["version"], date=d, note=v.get("note", ""))
-        for i, v in ctx.items("versions")
-        if (d := ctx.date(("versions", i, "date"), v["date"])) is not None
-    )
+    versions = _build_versions(ctx)
     day = ctx.date(("date",), ctx.value("date")) if ctx.value("date") else None
     _validate_phase_order(ctx, phases)
     if go_live is not None:
         _validate_go_live_starts_last_phase(ctx, phases, go_live)
     _validate_milestones_on_working_days(ctx, milestones)
+    if go_live is not None and not ctx.diags.errors:
+        _validate_milestones_in_their_phase(ctx, phases, milestones, go_live)
     if ctx.diags.errors or go_live is None:
         return None
     goal = data.get("goal", {})
@@ -128,6 +132,37 @@ def _build(ctx: Context) -> Runbook | None:
         reminders=_build_reminders(ctx),
         id_line=ctx.doc.pos(("id",)).line,
     )
+
+
+def _build_versions(ctx: Context) -> tuple[Version, ...]:
+    """The version table, newest first, each row's status given or derived (`_status`)."""
+    out = []
+    for i, v in ctx.items("versions"):
+        day = ctx.date(("versions", i, "date"), v["date"])
+        if day is None:
+            continue
+        where = ctx.doc.pos(("versions", i))
+        out.append(
+            Version(
+                version=v["version"],
+                date=day,
+                note=v.get("note", ""),
+                status=_status(v),
+                line=where.line,
+                col=where.col,
+            )
+        )
+    return tuple(out)
+
+
+def _status(row: dict[str, Any]) -> str:
+    """A row's `status`, or without one: a concept when its note begins with the word
+    Concept (the seeds' "0.1 Concept", and rows an older `new-release` wrote), else final
+    (the seeds' "1.0 Definitief")."""
+    if "status" in row:
+        return str(row["status"])
+    words = str(row.get("note", "")).split(maxsplit=1)
+    return CONCEPT if words and words[0].strip(".,:;").lower() == CONCEPT else FINAL
 
 
 def _leads(ctx: Context, path: PathKey, values: list[str]) -> tuple[Lead, ...]:
@@ -207,6 +242,8 @@ def _build_contacts(ctx: Context) -> dict[str, Contact]:
             unknown(ctx, path, "contact", ref, ctx.contacts)
             continue
         base = ctx.contacts[ref]
+        if not isinstance(entry, str):
+            check_contact_addresses(ctx.doc, ("contacts", i), entry, ctx.diags)
         out[ref] = base if isinstance(entry, str) else build_contact(entry, base)
     # prose refers to contacts by id: those must be listed or shared
     referring = [
@@ -467,6 +504,72 @@ def _validate_milestones_on_working_days(ctx: Context, milestones: list[Mileston
                 ("milestones", index[m.id], key),
                 f"milestone {m.id} falls on a non-working day: {weekday} {moment:%Y-%m-%d}{name}",
             )
+
+
+def _validate_milestones_in_their_phase(
+    ctx: Context, phases: list[Phase], milestones: list[Milestone], go_live: dt.datetime
+) -> None:
+    """Warn when a milestone lies outside its phase's window, or on the other side of
+    go-live than its section (almost always a typing error: a deadline of phase 1 in
+    December, eight months after go-live).
+
+    A phase's window includes its end: a deadline at the end instant of a phase belongs
+    to the phase it closes. The window of a phase before go-live reaches to go-live: the
+    closing tables list what runs on into the transition (reading in the portals, the
+    hubs' migration) and end with go-live itself."""
+    index = {m["id"]: i for i, m in ctx.items("milestones")}
+    by_id = {p.id: p for p in phases}
+    live = f"go-live ({go_live:%Y-%m-%d %H:%M})"
+    for m in milestones:
+        phase = by_id.get(m.phase)
+        if phase is None:
+            continue
+        before_live = phase.start < go_live
+        last = m.end or m.start
+        start: PathKey = ("milestones", index[m.id], "at" if m.end is None else "start")
+        end: PathKey = ("milestones", index[m.id], "at" if m.end is None else "end")
+        what = f"milestone {m.id} (section {m.section}, phase {phase.id})"
+        if before_live and last > go_live:
+            after = m.start if m.start > go_live else last
+            ctx.warning(
+                start if m.start > go_live else end,
+                f"{what} lies {_days(go_live, after)} after {live} in a section before "
+                f"go-live: {_moments(m)}; a typing error?",
+            )
+        elif not before_live and m.start < go_live:
+            ctx.warning(
+                start,
+                f"{what} lies {_days(m.start, go_live)} before {live} in a section after "
+                f"go-live: {_moments(m)}; a typing error?",
+            )
+        elif m.start < phase.start:
+            ctx.warning(
+                start,
+                f"{what} lies {_days(m.start, phase.start)} before its phase begins "
+                f"({phase.start:%Y-%m-%d %H:%M}): {_moments(m)}",
+            )
+        elif not before_live and last > phase.end:
+            ctx.warning(
+                end,
+                f"{what} lies {_days(phase.end, last)} after its phase ends "
+                f"({phase.end:%Y-%m-%d %H:%M}): {_moments(m)}",
+            )
+
+
+def _days(earlier: dt.datetime, later: dt.datetime) -> str:
+    """`265 days`, `1 day`, `5 hours`: how far apart two moments are."""
+    gap = later - earlier
+    if gap >= dt.timedelta(days=1):
+        return f"{gap.days} day{'s' if gap.days != 1 else ''}"
+    hours = max(1, round(gap.total_seconds() / 3600))
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def _moments(m: Milestone) -> str:
+    """`2022-12-25 17:00`, or `2022-03-31 14:00 - 2022-03-31 23:00` for a period."""
+    if m.end is None:
+        return f"{m.start:%Y-%m-%d %H:%M}"
+    return f"{m.start:%Y-%m-%d %H:%M} - {m.end:%Y-%m-%d %H:%M}"
 
 
 def load_many(

@@ -15,7 +15,7 @@ import jinja2
 from calgen.core.errors import CalgenError
 from calgen.render.ical import durable, revise
 from calgen.runbook.model import Runbook
-from calgen.site import outputs, publish, published
+from calgen.site import outputs, publish, published, records
 from calgen.site.publish import PublishError
 
 
@@ -52,18 +52,25 @@ def run(
     base_url: str,
     moment: dt.datetime,
     partial: bool = False,
+    checked: records.Checked | None = None,
 ) -> Result:
     """Publish (or with `check`, compare) every output of `runbooks` in `out`.
     `partial`: the runbooks were named one by one, not as their folder: the site-wide
     outputs (index, durable feeds) already published are then left as they are.
-    Raises publish.PublishError before rendering when `out` may not be written, and
+    `checked`: the records check of these runbooks against `out` (calgen.site.records),
+    when the caller made it already to report its warnings.
+    Raises records.RecordError when the build would rewrite a published version, and
+    publish.PublishError when `out` may not be written, both before rendering; and
     TemplateRenderError when a template fails."""
     protected = protected_paths(paths, runbooks, templates)
+    if checked is None:
+        checked = records.check(runbooks, out, moment)
+    checked.raise_if_refused()
     if not check:
         publish.refuse_early(out, protected=protected)  # before anything is rendered
     _refuse_standard_over_published_runbook(runbooks, out)
     _refuse_runbook_over_published_durable_feeds(runbooks, out)
-    notes: list[str] = []
+    notes: list[str] = list(checked.notes)
     resolved = templates.resolve() if templates else None
     editions = revise.editions(runbooks)  # what a cancelled event says it is cancelled since
     rendered = outputs.with_history(
@@ -71,7 +78,7 @@ def run(
             runbooks,
             base_url=base_url,
             templates=resolved,
-            history=published.read_history(out, runbooks, notes),
+            history=checked.history,
         ),
         out,
         moment,

@@ -48,17 +48,18 @@ def iter_outputs(
     bodies: dict[tuple[str, str], list[bytes]] = {}
     changes: dict[str, tuple[str, tuple[str, ...]]] = {}
     for runbook in runbooks:
-        if runbook.versions:
-            current = runbook.versions[0].version
+        if runbook.current is not None and runbook.current.is_final:
+            # a concept's schedule is no record yet: only final versions get a snapshot
+            current = runbook.current.version
             yield (
                 layout.snapshot_file(runbook.id, current),
                 to_json(current, snapshot(runbook)).encode("utf-8"),
             )
-            earlier = (history or {}).get(runbook.id, {})
-            if len(runbook.versions) > 1 and runbook.versions[1].version in earlier:
-                previous = runbook.versions[1].version
-                found = compare(earlier[previous], snapshot(runbook), runbook.calendar)
-                changes[runbook.id] = (previous, tuple(str(c) for c in found))
+        previous = runbook.previous_final()
+        earlier = (history or {}).get(runbook.id, {})
+        if previous is not None and previous.version in earlier:
+            found = compare(earlier[previous.version], snapshot(runbook), runbook.calendar)
+            changes[runbook.id] = (previous.version, tuple(str(c) for c in found))
         for name, parts in feed_parts(env, runbook, prodid, base_url):
             if runbook.id in kept:  # the events' bytes objects, shared, not copies
                 bodies[(runbook.id, name.removesuffix(".ics"))] = parts[2:-1]

@@ -10,7 +10,6 @@ runbook never reaches rendering.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import json
 import os
@@ -227,6 +226,8 @@ def _locked(where: Target) -> Iterator[None]:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two folders in one atomic step (Linux renameat2 RENAME_EXCHANGE)."""
+    import ctypes  # only a build that swaps a folder needs it
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         renameat2 = libc.renameat2

@@ -10,6 +10,7 @@ absent. Paths come from calgen.core.layout.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Container, Iterable, Iterator
 from pathlib import Path
 
@@ -58,6 +59,12 @@ def read_snapshot(out_dir: Path, runbook: str, version: str) -> Snapshot | None:
     """A published version snapshot; None when it is missing. OSError or one of DAMAGED
     when it is there but unusable."""
     return read_snapshot_file(out_dir / layout.snapshot_file(runbook, version))
+
+
+def has_snapshot(out_dir: Path, runbook: str, version: str) -> bool:
+    """Whether a snapshot of `version` is published, readable or not (a damaged one is
+    still a version that was published)."""
+    return os.path.lexists(out_dir / layout.snapshot_file(runbook, version))
 
 
 def read_snapshot_file(path: Path) -> Snapshot | None:

@@ -63,7 +63,9 @@ def windows(runbooks: Sequence[Runbook], keep: int = KEEP) -> dict[str, list[Run
 def plan(runbooks: Sequence[Runbook], keep: int = KEEP) -> tuple[DurableFeed, ...]:
     """Every durable feed of this set of runbooks: the root set first, then one set per
     standard; within a set `alles.ics` first, then the roles in the order the newest
-    runbook lists them."""
+    runbook lists them. A concept is for reviewers: it is in no durable feed (nor does it
+    push a final runbook out of a window) until a final version of it is built."""
+    runbooks = [rb for rb in runbooks if not rb.is_concept]
     if not runbooks:
         return ()
     found = windows(runbooks, keep)

@@ -26,7 +26,14 @@ from calgen.core import dutch, layout
 from calgen.core.reminders import Lead
 from calgen.render.ical import lines
 from calgen.render.ical.vtimezone import TZID, VTIMEZONE
-from calgen.runbook.items import ScheduledItem, actionholder, phase_label, scheduled_items
+from calgen.runbook.items import (
+    CONCEPT_PREFIX,
+    ScheduledItem,
+    actionholder,
+    concept_banner,
+    phase_label,
+    scheduled_items,
+)
 from calgen.runbook.model import Event, Milestone, Phase, Runbook, Section
 
 PRODID = "-//calgen//Landelijk draaiboek migratie//NL"
@@ -58,7 +65,11 @@ def _vevent(
     categories: str,  # "" for none
     description: str,
 ) -> bytes:
-    """One VEVENT, in icalendar's property order (canonical first, then alphabetical)."""
+    """One VEVENT, in icalendar's property order (canonical first, then alphabetical).
+    A concept's events are TENTATIVE, and their description opens with the banner."""
+    banner = concept_banner(runbook)
+    if banner:
+        description = f"{banner}\n\n{description}"
     properties = [
         ("SUMMARY", lines.escape(item.title)),
         *when,
@@ -68,7 +79,7 @@ def _vevent(
         *([("CATEGORIES", lines.escape(categories))] if categories else []),
         ("CLASS", "PUBLIC"),
         ("DESCRIPTION", lines.escape(description)),
-        ("STATUS", "CONFIRMED"),
+        ("STATUS", "TENTATIVE" if banner else "CONFIRMED"),
         # deadlines and phases must not make anyone look busy
         ("TRANSP", "TRANSPARENT"),
     ]
@@ -246,10 +257,12 @@ def feed_parts(
 
     zone = VTIMEZONE
     targets = [(layout.ALL, "alle rollen")] + [(r.id, r.name) for r in runbook.roles]
+    banner = concept_banner(runbook)
     for feed_id, role_name in targets:
-        name = f"{runbook.title} ({role_name})"
+        name = (CONCEPT_PREFIX if banner else "") + f"{runbook.title} ({role_name})"
         description = (
-            f"Mijlpalen en fasen uit het {runbook.title}"
+            (f"{banner}. " if banner else "")
+            + f"Mijlpalen en fasen uit het {runbook.title}"
             + ("" if feed_id == layout.ALL else f" voor {role_name.lower()}")
             + "."
         )

@@ -116,13 +116,14 @@ def _order(line: str) -> tuple[int, str]:
 
 def editions(runbooks: Iterable[Runbook]) -> dict[str, str]:
     """Each runbook's edition as a cancelled event names it, by runbook id: the newest row
-    of its version table, `versie 1.1 (1 december 2021)`; else its date, `de versie van
-    23 november 2021`; else ""."""
+    of its version table, `versie 1.1 (1 december 2021)` (`concept 1.2 (…)` for a
+    concept); else its date, `de versie van 23 november 2021`; else ""."""
     out = {}
     for rb in runbooks:
-        if rb.versions:
-            newest = rb.versions[0]
-            out[rb.id] = f"versie {newest.version} ({dutch.date_plain(newest.date)})"
+        current = rb.current
+        if current is not None:
+            kind = "versie" if current.is_final else "concept"
+            out[rb.id] = f"{kind} {current.version} ({dutch.date_plain(current.date)})"
         else:
             out[rb.id] = f"de versie van {dutch.date_plain(rb.date)}" if rb.date else ""
     return out

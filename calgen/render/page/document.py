@@ -19,7 +19,7 @@ import markupsafe
 from calgen.core import dutch, layout
 from calgen.render.ical.durable import DurableFeed
 from calgen.render.page.timeline import Timeline, build_timeline, select_lane
-from calgen.runbook.items import actionholder, anchor, phase_label, summary
+from calgen.runbook.items import CONCEPT_BANNER, actionholder, anchor, phase_label, summary
 from calgen.runbook.model import Contact, Milestone, Phase, Runbook, Section
 
 
@@ -134,6 +134,25 @@ class Glance:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Concept:
+    """The banner of a concept (html/concept.html.j2): the runbook is not final yet."""
+
+    label: str  # `Concept — nog niet vastgesteld`
+    version: str  # `0.1`
+    date: str  # `1 december 2026`
+
+
+def concept(runbook: Runbook) -> Concept | None:
+    """The banner a runbook's page and index entry carry, or None when it is final."""
+    current = runbook.current
+    if current is None or not runbook.is_concept:
+        return None
+    return Concept(
+        label=CONCEPT_BANNER, version=current.version, date=dutch.date_plain(current.date)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class DocumentContext:
     runbook: Runbook
     role: RoleView | None  # the per-role view, or None for the whole runbook
@@ -147,6 +166,7 @@ class DocumentContext:
     lanes_html: dict[str, str] = field(default_factory=dict)  # each timeline lane, once
     narrow: tuple[NarrowPhase, ...] = ()  # the timeline as a list, for narrow screens
     glance: Glance | None = None  # the first screen
+    concept: Concept | None = None  # the banner, while the newest version is a concept
 
 
 class PageContext(TypedDict):
@@ -286,6 +306,7 @@ def document(
         lanes_html=dict(lanes_html or {}),
         narrow=_narrow_phases(runbook, [m for m, _ in shown], items_html or {}),
         glance=glance(runbook, all_rows, role),
+        concept=concept(runbook),
     )
 
 
@@ -415,6 +436,7 @@ def iter_documents(
 class IndexItem(TypedDict):
     runbook: Runbook
     feeds: tuple[Feed, ...]
+    concept: Concept | None  # the banner, while the newest version is a concept
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -529,7 +551,7 @@ def render_index(
     """`dist/index.html`: the durable feeds ("Abonneer één keer") in one table, beside the
     go-live of each standard, then every runbook, newest go-live first."""
     items = [
-        IndexItem(runbook=rb, feeds=feeds(rb, base_url))
+        IndexItem(runbook=rb, feeds=feeds(rb, base_url), concept=concept(rb))
         for rb in sorted(runbooks, key=lambda rb: rb.go_live, reverse=True)
     ]
     sets = durable_sets(lasting, runbooks, base_url)
