@@ -121,6 +121,12 @@ def test_sends_each_role_its_due_deadlines_once(
     )  # no pyproject here
     assert "3.1.2" not in text  # a provider's deadline
     assert "<td>woensdag 30 maart 2022, 17.00 uur</td>" in markup
+    # the footer, in both parts: why, how to leave, whom to ask
+    for part in (" ".join(text.split()), " ".join(markup.split())):
+        assert "aangemeld voor herinneringen voor gemeenten" in part
+        assert "mail naar draaiboek@example.org" in part
+        assert "Vragen? Neem contact op met:" in part
+        assert "servicedesk@inlichtingenbureau.nl" in part
     provider = by_rcpt["backoffice@aanbieder.nl"].get_body(("plain",))
     assert provider is not None
     assert "3.1.2 Alle heenberichten verzonden door aanbieders" in provider.get_content()

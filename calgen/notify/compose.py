@@ -109,7 +109,8 @@ class Composer:
         one-click (RFC 8058)."""
         self.env = env
         self.sender = sender
-        self.mailto = f"<mailto:{unsubscribe_mailto or sender.addr_spec}?subject=afmelden>"
+        self.unsubscribe_address = unsubscribe_mailto or sender.addr_spec
+        self.mailto = f"<mailto:{self.unsubscribe_address}?subject=afmelden>"
         self.unsubscribe_url = unsubscribe_url if secret is not None else ""
         self.secret = secret
         self.base = base_url.rstrip("/")
@@ -132,6 +133,7 @@ class Composer:
             "runbook": runbook,
             "role": role,
             "greeting": _GREETING,
+            "unsubscribe_address": self.unsubscribe_address,
             "page": layout.runbook_url(base, runbook.id, layout.role_page(page)),
             "feed": layout.runbook_url(base, runbook.id, layout.feed_file(feed)),
         }
