@@ -10,6 +10,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from calgen.cli import main
+from calgen.notify import unsubscribe
 from tests.conftest import ROOT
 
 AT = "2022-03-29 17:30"  # 3.1.2/3.1.3's 1-working-day reminders (29 March 17:00) are due
@@ -102,6 +104,8 @@ def test_sends_each_role_its_due_deadlines_once(
     assert gemeente["Message-ID"].endswith("@example.org>")
     assert gemeente["Date"]
     assert gemeente["Auto-Submitted"] == "auto-generated"
+    _assert_list_headers(gemeente, "gemeenten")
+    _assert_list_headers(by_rcpt["backoffice@aanbieder.nl"], "zorgaanbieders")
     assert gemeente["Subject"].startswith("[te laat] Herinnering Landelijk draaiboek migratie")
     plain = gemeente.get_body(("plain",))
     html = gemeente.get_body(("html",))
@@ -117,6 +121,12 @@ def test_sends_each_role_its_due_deadlines_once(
     )  # no pyproject here
     assert "3.1.2" not in text  # a provider's deadline
     assert "<td>woensdag 30 maart 2022, 17.00 uur</td>" in markup
+    # the footer, in both parts: why, how to leave, whom to ask
+    for part in (" ".join(text.split()), " ".join(markup.split())):
+        assert "aangemeld voor herinneringen voor gemeenten" in part
+        assert "mail naar draaiboek@example.org" in part
+        assert "Vragen? Neem contact op met:" in part
+        assert "servicedesk@inlichtingenbureau.nl" in part
     provider = by_rcpt["backoffice@aanbieder.nl"].get_body(("plain",))
     assert provider is not None
     assert "3.1.2 Alle heenberichten verzonden door aanbieders" in provider.get_content()
@@ -129,6 +139,75 @@ def test_sends_each_role_its_due_deadlines_once(
         == 0
     )
     assert len(handler.messages) == 3
+
+
+def _assert_list_headers(message: EmailMessage, role: str) -> None:
+    """The headers of issue 22 part 1, read back by the email package: one list per role
+    (RFC 2919), a mailto unsubscribe to the sender, the language on each text part."""
+    assert str(message["List-Id"]).endswith(f"<{role}.draaiboeken.example.org>")
+    assert str(message["List-Id"]).startswith('"Draaiboek migratie - ')
+    assert message["List-Unsubscribe"] == "<mailto:draaiboek@example.org?subject=afmelden>"
+    assert message["Auto-Submitted"] == "auto-generated"
+    parts = [p for p in message.walk() if p.get_content_maintype() == "text"]
+    assert [p.get_content_subtype() for p in parts] == ["plain", "html"]
+    assert all(p["Content-Language"] == "nl" for p in parts)
+    assert not message.defects
+
+
+def test_outbox_headers_parse(workspace: Path) -> None:
+    assert _notify("--outbox", "outbox", "--expire-days", "400") == 0
+    files = sorted(Path("outbox").glob("*.eml"))
+    assert files
+    for path in files:
+        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        role = "gemeenten" if "gemeente" in str(parsed["To"]) else "zorgaanbieders"
+        _assert_list_headers(parsed, role)
+
+
+UNSUBSCRIBE = """\
+unsubscribe:
+  mailto: afmelden@example.org
+  url: https://draaiboeken.example.org/afmelden
+"""
+
+
+def test_one_click_unsubscribe_headers(
+    workspace: Path,
+    inbox: tuple[Inbox, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler, port = inbox
+    Path("subscribers.yaml").write_text(UNSUBSCRIBE + SUBSCRIBERS, encoding="utf-8")
+    monkeypatch.setenv(unsubscribe.SECRET_VARIABLE, "s" * 32)
+    assert _notify("--smtp", f"smtp://127.0.0.1:{port}", "--expire-days", "400") == 0
+    assert "is not set" not in capsys.readouterr().err
+    assert len(handler.messages) == 3
+    for (_, rcpts), message in zip(handler.envelopes, handler.messages, strict=True):
+        value = str(message["List-Unsubscribe"])
+        https, mailto = value.split(", ")
+        assert mailto == "<mailto:afmelden@example.org?subject=afmelden>"
+        assert https.startswith("<https://draaiboeken.example.org/afmelden?t=")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        token = https.removesuffix(">").partition("?t=")[2]
+        claim = unsubscribe.read_token(b"s" * 32, token, now=time.time() - 10 * 365 * 86400)
+        assert claim.address == rcpts[0]
+        assert claim.role == ("zorgaanbieders" if "aanbieder" in rcpts[0] else "gemeenten")
+        assert str(message["List-Id"]).startswith('"Draaiboek migratie - ')
+
+
+def test_unsubscribe_url_without_secret_warns_once(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("subscribers.yaml").write_text(UNSUBSCRIBE + SUBSCRIBERS, encoding="utf-8")
+    monkeypatch.delenv(unsubscribe.SECRET_VARIABLE, raising=False)
+    assert _notify("--outbox", "outbox", "--expire-days", "400") == 0
+    assert capsys.readouterr().err.count(f"{unsubscribe.SECRET_VARIABLE} is not set") == 1
+    for path in Path("outbox").glob("*.eml"):
+        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert parsed["List-Unsubscribe"] == "<mailto:afmelden@example.org?subject=afmelden>"
+        assert parsed["List-Unsubscribe-Post"] is None
 
 
 def test_failure_part_way_then_rerun_completes(
@@ -211,6 +290,20 @@ def test_long_overdue_expires_loudly(workspace: Path, capsys: pytest.CaptureFixt
         ("subscribers:\n  gemeentes: [a@b.nl]\n", "2:3: unknown role 'gemeentes'"),
         ("from: nobody\nsubscribers: {}\n", "1:7: 'from' is not one e-mail address"),
         ("subscriber:\n  gemeenten: []\n", "1:1: unknown key 'subscriber'"),
+        (
+            "unsubscribe: {url: 'http://x.example/a'}\nsubscribers: {}\n",
+            "1:20: 'url' must be an https URL",
+        ),
+        (
+            "unsubscribe:\n  url: 'https://x.example/a b'\nsubscribers: {}\n",
+            "2:8: 'url' must be printable ASCII",
+        ),
+        (
+            "unsubscribe:\n  mailto: 'a@b.nl?bcc=c@d.nl'\nsubscribers: {}\n",
+            "2:11: 'mailto' is not one plain e-mail address",
+        ),
+        ("unsubscribe:\n  web: x\nsubscribers: {}\n", "2:3: unknown key 'web'"),
+        ("unsubscribe: yes\nsubscribers: {}\n", "1:14: `unsubscribe` maps"),
     ],
 )
 def test_subscribers_file_errors(

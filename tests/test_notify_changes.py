@@ -127,6 +127,15 @@ def test_a_mailbox_in_several_roles_gets_one_change_notice_per_version(
     assert "3.1.2" not in _text(by_to["b@gemeente.nl"])
     assert "- 3.1.2 verplaatst" in _text(by_to["z@aanbieder.nl"])
     assert "3.1.3" not in _text(by_to["z@aanbieder.nl"])
+    # the footer in both parts, and the headers of a notice for two roles
+    markup = both.get_body(("html",))
+    assert markup is not None
+    for part in (" ".join(text.split()), " ".join(str(markup.get_content()).split())):
+        assert "herinneringen voor gemeenten en zorgaanbieders" in part
+        assert "Afmelden:" in part
+        assert "Vragen? Neem contact op met:" in part
+    assert str(both["List-Id"]).endswith("<gemeenten-zorgaanbieders.draaiboeken.localhost>")
+    assert [p["Content-Language"] for p in both.iter_parts()] == ["nl", "nl"]
     # once per version: later runs say nothing more about 1.1
     assert _notify("--outbox", "outbox") == 0
     assert len(_notices()) == 3

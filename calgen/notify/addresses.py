@@ -22,6 +22,7 @@ from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from calgen.core.errors import Diagnostics
 from calgen.core.mailaddress import Mailbox, has_control, parse_address
@@ -63,6 +64,8 @@ class Subscribers:
     sender: Address
     by_role: dict[str, tuple[Recipient, ...]]
     skipped: tuple[str, ...] = ()  # entries that cannot be used, each `file:line:col: why`
+    unsubscribe_mailto: str = ""  # `unsubscribe: {mailto:}`; empty: the sender's address
+    unsubscribe_url: str = ""  # `unsubscribe: {url:}`, https; empty: none
 
 
 def check_name(name: str) -> str | None:
@@ -101,6 +104,9 @@ def load_subscribers(path: Path, roles: Iterable[str]) -> Subscribers:
     an entry or a role that cannot be used is left out and listed in `skipped`.
 
     from: "Draaiboek <draaiboek@example.org>"    # optional
+    unsubscribe:                                  # optional, both keys optional
+      mailto: afmelden@example.org
+      url: https://draaiboeken.example.org/afmelden
     subscribers:
       gemeenten: [planning@gemeente.nl, {email: ict@gemeente.nl, name: ICT}]
     """
@@ -114,6 +120,8 @@ def load_subscribers(path: Path, roles: Iterable[str]) -> Subscribers:
         sender=subscribers.sender,
         by_role=subscribers.by_role,
         skipped=tuple(f"{d}; {SKIPPED}" for d in skipped),
+        unsubscribe_mailto=subscribers.unsubscribe_mailto,
+        unsubscribe_url=subscribers.unsubscribe_url,
     )
 
 
@@ -125,9 +133,13 @@ def _subscribers(
         diags.error(doc.pos(()), "a subscribers file is a mapping with `subscribers:`")
         return Subscribers(sender=DEFAULT_FROM, by_role={})
     for key in data:
-        if key not in ("from", "subscribers"):
-            diags.error(doc.key_pos((key,)), f"unknown key '{key}' (allowed: from, subscribers)")
+        if key not in ("from", "unsubscribe", "subscribers"):
+            diags.error(
+                doc.key_pos((key,)),
+                f"unknown key '{key}' (allowed: from, unsubscribe, subscribers)",
+            )
     sender = _sender(doc, data, diags)
+    mailto, url = _unsubscribe(doc, data, diags)
     subs = data.get("subscribers")
     if not isinstance(subs, dict):
         diags.error(doc.pos(("subscribers",)), "`subscribers` maps role ids to lists of addresses")
@@ -137,7 +149,61 @@ def _subscribers(
         recipients = _role_recipients(doc, role, entries, known, skipped)
         if recipients is not None:
             by_role[role] = recipients
-    return Subscribers(sender=sender, by_role=by_role)
+    return Subscribers(
+        sender=sender, by_role=by_role, unsubscribe_mailto=mailto, unsubscribe_url=url
+    )
+
+
+def _unsubscribe(doc: Document, data: dict[str, Any], diags: Diagnostics) -> tuple[str, str]:
+    """`unsubscribe: {mailto: ADDRESS, url: https://…}`, both optional: the address for
+    List-Unsubscribe's mailto (plain ASCII, no display name) and the base of the one-click
+    link (https, a host, no fragment, no user part, printable ASCII only)."""
+    if "unsubscribe" not in data:
+        return "", ""
+    found = data["unsubscribe"]
+    if not isinstance(found, dict):
+        diags.error(doc.pos(("unsubscribe",)), "`unsubscribe` maps `mailto` and/or `url`")
+        return "", ""
+    for key in found:
+        if key not in ("mailto", "url"):
+            diags.error(
+                doc.key_pos(("unsubscribe", key)), f"unknown key '{key}' (allowed: mailto, url)"
+            )
+    mailto = ""
+    if "mailto" in found:
+        value = found["mailto"]
+        box = parse_address(value) if isinstance(value, str) and not has_control(value) else None
+        if box is None or isinstance(box, str) or box.utf8 or "?" in value or "<" in value:
+            diags.error(
+                doc.pos(("unsubscribe", "mailto")),
+                f"'mailto' is not one plain e-mail address: {value!r}",
+            )
+        else:
+            mailto = f"{box.local}@{box.ascii_domain}"
+    url = ""
+    if "url" in found:
+        value = found["url"]
+        why = _url_problem(value)
+        if why:
+            diags.error(doc.pos(("unsubscribe", "url")), why)
+        else:
+            url = value
+    return mailto, url
+
+
+def _url_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"'url' is not an https URL: {value!r}"
+    if len(value) > 300:
+        return "'url' is longer than 300 characters"
+    if any(not (33 <= ord(c) < 127) for c in value) or any(c in value for c in '<>"\\,'):
+        return f"'url' must be printable ASCII without spaces, <, >, quotes or commas: {value!r}"
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        return f"'url' must be an https URL with a host (RFC 8058): {value!r}"
+    if parts.fragment or parts.username or parts.password:
+        return f"'url' must have no fragment and no user part: {value!r}"
+    return None
 
 
 def _sender(doc: Document, data: dict[str, Any], diags: Diagnostics) -> Address:

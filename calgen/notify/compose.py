@@ -17,8 +17,10 @@ own headers are written in UTF-8 (RFC 6532) and marked so; every other message i
 from __future__ import annotations
 
 import email.policy
+import email.utils
 import hashlib
 import html
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,11 +30,16 @@ from email.message import EmailMessage
 import jinja2
 
 from calgen.core import dutch, layout
+from calgen.notify import unsubscribe
 from calgen.notify.due import Due
 from calgen.runbook.model import Role, Runbook
 
 _WIRE = email.policy.SMTP  # CRLF line ends, as SMTP and .eml files want them
 _WIRE_UTF8 = email.policy.SMTPUTF8  # the same, headers in UTF-8 (RFC 6532)
+# the recipient's own headers are never folded into RFC 2047 words (a long unsubscribe
+# link must stay a URL): lines up to RFC 5322's limit of 998 characters
+_HEAD = _WIRE.clone(max_line_length=998)
+_HEAD_UTF8 = _WIRE_UTF8.clone(max_line_length=998)
 _GREETING = "\x00GROET\x00"  # stands for "Beste …" until the recipient is known
 _CACHE_SIZE = 256
 
@@ -54,6 +61,22 @@ class Rendered:
     subject: str
     text: str
     html: str
+    list_id: str = ""
+
+
+def _phrase(text: str) -> str:
+    """A display name as one RFC 5322 quoted string: no control characters (so no
+    newline), quotes and backslashes escaped by the email package."""
+    clean = " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).split())
+    return f'"{email.utils.quote(clean)}"'
+
+
+def list_id(role: Role, domain: str) -> str:
+    """The List-Id of a role (RFC 2919): its name as the phrase, its id as a label under
+    draaiboeken.<the sender's domain>; anything but a-z, 0-9 and - becomes -."""
+    label = re.sub(r"[^a-z0-9-]+", "-", role.id.lower()).strip("-") or "rol"
+    host = re.sub(r"[^a-z0-9.-]+", "-", (domain or "calgen").lower()).strip(".-") or "calgen"
+    return f"{_phrase(f'Draaiboek migratie - {role.name}')} <{label}.draaiboeken.{host}>"
 
 
 def message_id(parts: Sequence[str], sender: Address) -> str:
@@ -71,9 +94,25 @@ def notice_id(runbook: str, old: str, new: str, role: str, email: str, sender: A
 
 
 class Composer:
-    def __init__(self, env: jinja2.Environment, sender: Address, base_url: str) -> None:
+    def __init__(
+        self,
+        env: jinja2.Environment,
+        sender: Address,
+        base_url: str,
+        *,
+        unsubscribe_mailto: str = "",
+        unsubscribe_url: str = "",
+        secret: bytes | None = None,
+    ) -> None:
+        """`unsubscribe_mailto`: the address for List-Unsubscribe (default: the sender's);
+        `unsubscribe_url` with `secret`: an https link with a per-recipient token too, and
+        one-click (RFC 8058)."""
         self.env = env
         self.sender = sender
+        self.unsubscribe_address = unsubscribe_mailto or sender.addr_spec
+        self.mailto = f"<mailto:{self.unsubscribe_address}?subject=afmelden>"
+        self.unsubscribe_url = unsubscribe_url if secret is not None else ""
+        self.secret = secret
         self.base = base_url.rstrip("/")
         self._cache: OrderedDict[tuple[object, ...], Rendered] = OrderedDict()
         self._bodies: OrderedDict[tuple[tuple[object, ...], str], bytes] = OrderedDict()
@@ -94,6 +133,7 @@ class Composer:
             "runbook": runbook,
             "role": role,
             "greeting": _GREETING,
+            "unsubscribe_address": self.unsubscribe_address,
             "page": layout.runbook_url(base, runbook.id, layout.role_page(page)),
             "feed": layout.runbook_url(base, runbook.id, layout.feed_file(feed)),
         }
@@ -108,7 +148,14 @@ class Composer:
         self, key: tuple[object, ...], make: dict[str, object], names: tuple[str, str, str]
     ) -> Rendered:
         subject, text, markup = (self.env.get_template(n).render(make) for n in names)
-        found = Rendered(subject=" ".join(subject.split()), text=text, html=markup)
+        role = make["role"]
+        assert isinstance(role, Role)
+        found = Rendered(
+            subject=" ".join(subject.split()),
+            text=text,
+            html=markup,
+            list_id=list_id(role, self.sender.domain),
+        )
         self.renders += 1
         self._cache[key] = found
         if len(self._cache) > _CACHE_SIZE:
@@ -163,6 +210,7 @@ class Composer:
         to: Address,
         date: str,
         msgid: str,
+        role: str = "",
         utf8: bool = False,
     ) -> Mail:
         """The whole message as it goes on the wire (CRLF line ends).
@@ -171,6 +219,7 @@ class Composer:
         Date, Message-ID) and the rest (Subject, From, the MIME body), which is the same for
         everyone with the same content and greeting and so is built once and reused.
         `utf8`: the address has a non-ASCII local part, so its headers are UTF-8.
+        `role`: what the recipient gets this as (the unsubscribe token names it).
         """
         greeting = f"Beste {to.display_name}" if to.display_name else "Beste lezer"
         body = self._bodies.get((key, greeting))
@@ -185,7 +234,10 @@ class Composer:
         head["To"] = to
         head["Date"] = date
         head["Message-ID"] = msgid
-        own = head.as_bytes(policy=_WIRE_UTF8 if utf8 else _WIRE)
+        head["List-Unsubscribe"] = self._unsubscribe(to.addr_spec, role, date)
+        if self.unsubscribe_url:
+            head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
+        own = head.as_bytes(policy=_HEAD_UTF8 if utf8 else _HEAD)
         assert own.endswith(b"\r\n\r\n")  # headers, then the empty line before a body
         return Mail(
             msgid=msgid,
@@ -196,14 +248,28 @@ class Composer:
             utf8=utf8,
         )
 
+    def _unsubscribe(self, address: str, role: str, date: str) -> str:
+        """The List-Unsubscribe value: the https link with this recipient's token (when
+        configured and the secret is set), then the mailto. The token's expiry follows
+        from the message's date, so a resend carries the same bytes."""
+        if not self.unsubscribe_url or self.secret is None:
+            return self.mailto
+        expires = int(email.utils.parsedate_to_datetime(date).timestamp()) + unsubscribe.LIFETIME
+        token = unsubscribe.make_token(self.secret, address, role, expires)
+        return f"<{unsubscribe.link(self.unsubscribe_url, token)}>, {self.mailto}"
+
     def _body(self, rendered: Rendered, greeting: str) -> bytes:
         message = EmailMessage()
         message["Subject"] = rendered.subject
         message["From"] = self.sender
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
-        message["Content-Language"] = "nl"
+        if rendered.list_id:
+            message["List-Id"] = rendered.list_id  # RFC 2919: one list per role
         message.set_content(rendered.text.replace(_GREETING, greeting))
         message.add_alternative(
             rendered.html.replace(_GREETING, html.escape(greeting)), subtype="html"
         )
+        # set_content() clears every Content-* header: the language goes on the parts
+        for part in message.iter_parts():
+            part["Content-Language"] = "nl"
         return message.as_bytes(policy=_WIRE)

@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import TextIO
 
 from calgen.core.reminders import Lead
-from calgen.notify import changes
+from calgen.notify import changes, unsubscribe
 from calgen.notify.addresses import Recipient, Subscribers
 from calgen.notify.compose import Composer, Mail, Rendered, notice_id, reminder_id
 from calgen.notify.due import DEFAULT_EXPIRE, Due, Item, items, role_dues
@@ -180,7 +180,21 @@ class _Run:
         self.state = state
         self.tally = tally
         self.sender_address: Address = options.subscribers.sender
-        self.composer = Composer(environment(), self.sender_address, options.base_url)
+        subscribers = options.subscribers
+        secret = unsubscribe.secret_from_environment()
+        self.composer = Composer(
+            environment(),
+            self.sender_address,
+            options.base_url,
+            unsubscribe_mailto=subscribers.unsubscribe_mailto,
+            unsubscribe_url=subscribers.unsubscribe_url,
+            secret=secret,
+        )
+        if subscribers.unsubscribe_url and secret is None:
+            tally.notes.append(
+                f"warning: {unsubscribe.SECRET_VARIABLE} is not set (or shorter than 16"
+                " characters): messages carry the mailto unsubscribe only, no https link"
+            )
         self.date = format_datetime(options.at.astimezone(dt.UTC))
         self.runbooks = {rb.id: rb for rb in options.runbooks}
         self._items: dict[str, dict[str, Item]] = {}
@@ -413,6 +427,7 @@ class _Run:
             to=recipient.address,
             date=q.date,
             msgid=q.msgid,
+            role=q.role,
             utf8=recipient.box.utf8,
         )
 
