@@ -217,7 +217,7 @@ def test_a_moved_milestone_needs_a_new_version_and_then_reaches_its_subscribers(
         assert message["Subject"].startswith("Gewijzigd: ")
         assert "versie 1.1" in message["Subject"]
         assert (
-            "3.1.3 verplaatst van woensdag 30 maart 2022, 17.00 uur naar donderdag 31 maart "
+            "3.1.3 verschoven van woensdag 30 maart 2022, 17.00 uur naar donderdag 31 maart "
             "2022, 17.00 uur" in _text(message)
         )
     # 5. and a second run sends nothing

@@ -121,11 +121,11 @@ def test_a_mailbox_in_several_roles_gets_one_change_notice_per_version(
     assert both["Subject"].endswith("versie 1.1: 2 wijzigingen voor gemeenten en zorgaanbieders")
     text = _text(both)
     assert "wijzigt de planning voor gemeenten en zorgaanbieders" in text
-    assert text.index("- 3.1.2 verplaatst") < text.index("- 3.1.3 verplaatst")
-    assert text.count("verplaatst van") == 2
-    assert "- 3.1.3 verplaatst" in _text(by_to["b@gemeente.nl"])
+    assert text.index("- 3.1.2 verschoven") < text.index("- 3.1.3 verschoven")
+    assert text.count("verschoven van") == 2
+    assert "- 3.1.3 verschoven" in _text(by_to["b@gemeente.nl"])
     assert "3.1.2" not in _text(by_to["b@gemeente.nl"])
-    assert "- 3.1.2 verplaatst" in _text(by_to["z@aanbieder.nl"])
+    assert "- 3.1.2 verschoven" in _text(by_to["z@aanbieder.nl"])
     assert "3.1.3" not in _text(by_to["z@aanbieder.nl"])
     # the footer in both parts, and the headers of a notice for two roles
     markup = both.get_body(("html",))

@@ -312,14 +312,14 @@ def test_a_moved_milestone_is_announced_once_to_its_role(
     message = messages[0]
     assert message["Subject"].startswith("Gewijzigd: Landelijk draaiboek migratie")
     assert message["Subject"].endswith(
-        "versie 1.1: 3.1.3 verplaatst van woensdag 30 maart 2022, 17.00 uur naar donderdag"
+        "versie 1.1: 3.1.3 verschoven van woensdag 30 maart 2022, 17.00 uur naar donderdag"
         " 31 maart 2022, 17.00 uur (Alle heenberichten verzonden door gemeenten)"
     )
     body = message.get_body(("plain",))
     assert body is not None
     text = body.get_content()
     assert (
-        "- 3.1.3 verplaatst van woensdag 30 maart 2022, 17.00 uur naar donderdag 31 maart"
+        "- 3.1.3 verschoven van woensdag 30 maart 2022, 17.00 uur naar donderdag 31 maart"
         " 2022, 17.00 uur (Alle heenberichten verzonden door gemeenten)"
     ) in text
     assert "ten opzichte van versie 1.0" in text

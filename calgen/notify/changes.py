@@ -99,7 +99,7 @@ def notice(
         if change.kind == "verschoven" and before and after:
             title = after.title
             line = (
-                f"{change.id} verplaatst van {dutch.when(before.start, before.end)}"
+                f"{change.id} verschoven van {dutch.when(before.start, before.end)}"
                 f" naar {dutch.when(after.start, after.end)} ({title})"
             )
         elif change.kind == "toegevoegd" and after:
