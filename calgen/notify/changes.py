@@ -72,18 +72,7 @@ def read_snapshot(path: Path) -> Snapshot | None:
     try:
         return published.read_snapshot_file(path)
     except (OSError, *published.DAMAGED) as exc:
-        raise UnusableSnapshotError(path, _reason(exc)) from None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    text = str(exc).splitlines()[0][:120] if str(exc) else ""
-    if isinstance(exc, ValueError) and text and not isinstance(exc, UnicodeError):
-        return text
-    return f"not a snapshot calgen writes ({type(exc).__name__})"
+        raise UnusableSnapshotError(path, published.unusable_reason(exc)) from None
 
 
 def notice(

@@ -46,12 +46,22 @@ def read_earlier(path: Path) -> bytes | None:
     return read_regular(path, MAX_EARLIER_BYTES)
 
 
+def unusable_reason(exc: BaseException) -> str:
+    """Why a published file could not be used, in a few words, never its content."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    text = str(exc).splitlines()[0][:120] if str(exc) else ""
+    if isinstance(exc, ValueError) and text and not isinstance(exc, UnicodeError):
+        return text
+    return f"not a file calgen writes ({type(exc).__name__})"
+
+
 def note_unreadable(notes: list[str] | None, path: Path, exc: BaseException) -> None:
     """Name a published file that could not be used, once, in `notes`."""
     if notes is not None:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        if isinstance(exc, ValueError) and str(exc) and not isinstance(exc, UnicodeError):
-            reason = str(exc).splitlines()[0][:120]
+        reason = unusable_reason(exc)
         notes.append(f"{path}: earlier output is unreadable ({reason}); built as if it were absent")
 
 
