@@ -37,7 +37,7 @@ def test_there_are_units_to_check() -> None:
 def test_the_service_runs_a_command_calgen_accepts(unit: Path) -> None:
     command = _exec_start(unit)
     assert command[0] == INSTALLED
-    args = arguments.parser().parse_args(command[1:])  # a usage error raises SystemExit
+    args = arguments.parse(command[1:])  # a usage error raises SystemExit
     assert args.command in ("notify",)
 
 

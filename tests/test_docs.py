@@ -275,8 +275,12 @@ def _without_port(argv: tuple[str, ...]) -> list[str]:
     return out
 
 
+SERVERS = {"serve": 200, "unsubscribe-server": 400}  # what GET / gives (no token: 400)
+
+
 def _run_serve(command: Command) -> tuple[int, str]:
-    """`calgen serve` as shown, on a free port of 127.0.0.1: fetch `/`, then Ctrl-C it."""
+    """`calgen serve` or `unsubscribe-server` as shown, on a free port of 127.0.0.1: fetch
+    `/` (a page), then Ctrl-C it."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "calgen", *_without_port(command.argv), "--port", "0"],
         stdout=subprocess.DEVNULL,
@@ -299,7 +303,8 @@ def _run_serve(command: Command) -> tuple[int, str]:
             body = resp.read()
         finally:
             conn.close()
-        assert resp.status == 200, f"{command.where}: GET / gave {resp.status}"
+        expected = SERVERS[command.argv[0]]
+        assert resp.status == expected, f"{command.where}: GET / gave {resp.status}"
         assert b"<html" in body.lower(), f"{command.where}: GET / is not a page"
         proc.send_signal(signal.SIGINT)
         return proc.wait(timeout=30), first + proc.stderr.read()
@@ -334,7 +339,7 @@ def test_every_command_shown_runs(
         if not step.run:
             _check_against_help(step)
             continue
-        if step.argv[:1] == ("serve",):
+        if step.argv[:1] and step.argv[0] in SERVERS:
             code, err = _run_serve(step)
         else:
             code, err = _run_in_process(step, capsys)

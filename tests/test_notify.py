@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -274,13 +275,26 @@ def test_on_time_is_not_late(workspace: Path, capsys: pytest.CaptureFixture[str]
     assert "te laat" not in text
 
 
-def test_long_overdue_expires_loudly(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _notify("--outbox", "outbox", at="2022-06-01 09:00") == 0
+def test_long_overdue_expires_counted_per_runbook_and_listed_with_v(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _notify("--outbox", "outbox", "--dry-run", at="2022-06-01 09:00") == 0
     err = capsys.readouterr().err
-    assert "expired, not sent: 3.1.3 Alle heenberichten verzonden door gemeenten" in err
-    assert "0 message(s) written" in err
-    assert _notify("--outbox", "outbox", at="2022-06-01 09:00") == 0
-    assert "expired, not sent" not in capsys.readouterr().err  # reported once, recorded
+    assert "expired, not sent" not in err  # counted, not listed
+    expired = re.search(r"iwmo-ijw-3\.0-3\.1: would send 0, (\d+) expired", err)
+    assert expired, err
+    assert _notify("--outbox", "outbox", "-v", at="2022-06-01 09:00") == 0
+    err = capsys.readouterr().err
+    assert (
+        "expired, not sent: iwmo-ijw-3.0-3.1: 3.1.3 Alle heenberichten verzonden door gemeenten"
+        in err
+    )
+    assert f"iwmo-ijw-3.0-3.1: 0 written; 0 refused, 0 deferred, {expired[1]} expired" in err
+    assert f"0 message(s) written; 0 refused, 0 deferred, {expired[1]} expired" in err
+    assert _notify("--outbox", "outbox", "-v", at="2022-06-01 09:00") == 0
+    err = capsys.readouterr().err
+    assert "expired, not sent" not in err  # reported once, recorded
+    assert "0 message(s) written; 0 refused, 0 deferred, 0 expired" in err
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,11 @@ PEOPLE = ("a@gemeente.nl", "b@gemeente.nl", "c@gemeente.nl")
 
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return make_workspace(tmp_path, monkeypatch)
+
+
+def make_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The seed of 2022 and three subscribers of gemeenten, as the current folder."""
     shutil.copytree(ROOT / "runbooks", tmp_path / "runbooks")
     (tmp_path / "runbooks" / "iwmo-2.1-2.2.yaml").unlink()
     (tmp_path / "subscribers.yaml").write_text(
@@ -382,6 +387,26 @@ def test_retention_days_out_of_range_is_a_usage_error(
     assert "is not from 1 to 3650" in err or "not a number" in err
 
 
+def test_a_schema_3_state_gains_the_suppression_list(workspace: Path) -> None:
+    """Schema 3 had no `suppressed` table: a dry run reads it as it is, a run adds it."""
+    assert _notify("--outbox", "outbox") == 0
+    db = sqlite3.connect(STATE, isolation_level=None)
+    db.execute("DROP TABLE suppressed")
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+    db.close()
+    assert _notify("--outbox", "outbox", "--dry-run") == 0  # read only: nothing changed
+    db = sqlite3.connect(STATE)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("3",)
+    db.close()
+    assert _notify("--outbox", "outbox") == 0
+    db = sqlite3.connect(STATE)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
+    assert db.execute("SELECT count(*) FROM suppressed").fetchone() == (0,)
+    assert db.execute("SELECT value FROM meta WHERE key = 'fill-over'").fetchone() is None
+    db.close()
+    assert len(_outbox()) == 3  # nothing sent twice
+
+
 def test_a_schema_2_state_is_upgraded_and_pruned_later(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -390,14 +415,16 @@ def test_a_schema_2_state_is_upgraded_and_pruned_later(
     db = sqlite3.connect(STATE, isolation_level=None)
     db.execute("ALTER TABLE messages DROP COLUMN over")
     db.execute("ALTER TABLE items DROP COLUMN over")
+    db.execute("DROP TABLE suppressed")
     db.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
     db.execute("DELETE FROM meta WHERE key NOT IN ('schema', 'last_run')")  # as schema 2 had
     db.close()
     assert _notify("--outbox", "outbox") == 0  # upgraded; nothing sent again
     assert len(_outbox()) == 3
     db = sqlite3.connect(STATE)
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("3",)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("4",)
     assert db.execute("SELECT count(*) FROM items WHERE over IS NULL").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM suppressed").fetchone() == (0,)
     db.close()
     assert _notify("--outbox", "outbox", at="2024-01-02 10:00") == 0
     assert _count("messages") == 0

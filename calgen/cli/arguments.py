@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -151,11 +151,43 @@ def parser() -> argparse.ArgumentParser:
         "records what was queued, claimed and sent; one run at a time holds it. SMTP user "
         "and password come from CALGEN_SMTP_USER and CALGEN_SMTP_PASSWORD, never from the "
         "command line. Exit 0 when everything due went out, 1 when something could not be "
-        "sent or the input is invalid, 2 for usage errors.",
+        "sent or the input is invalid, 2 for usage errors. With --status, --unsubscribe or "
+        "--resubscribe it only reads or changes the state (no --subscribers, --smtp or "
+        "--outbox needed).",
     )
     notify.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default: runbooks/")
-    notify.add_argument("--subscribers", required=True, type=Path, metavar="FILE")
-    target = notify.add_mutually_exclusive_group(required=True)
+    notify.add_argument(
+        "--subscribers", type=Path, metavar="FILE", help="the subscribers file (required to send)"
+    )
+    mode = notify.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--status",
+        action="store_true",
+        help="print the queue (queued, claimed, sent, refused, deferred, suppressed), the "
+        "last run and the next moment a reminder falls due; exit 0 ok, 1 needs attention, "
+        "3 the state cannot be read",
+    )
+    mode.add_argument(
+        "--unsubscribe",
+        metavar="ADDRESS",
+        help="put ADDRESS on the suppression list (of --role, or of every role)",
+    )
+    mode.add_argument(
+        "--resubscribe",
+        metavar="ADDRESS",
+        help="take ADDRESS off the suppression list (of --role, or of every role)",
+    )
+    notify.add_argument(
+        "--role", type=_role, metavar="ROLE", help="with --unsubscribe or --resubscribe"
+    )
+    notify.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also list each expired reminder and repeat the runbooks' warnings",
+    )
+    notify.set_defaults(grammar=notify)  # for the checks in `parse`
+    target = notify.add_mutually_exclusive_group()
     target.add_argument("--outbox", type=Path, metavar="DIR", help="write .eml files instead")
     target.add_argument("--smtp", metavar="URL", help="smtp://host:port or smtps://host:port")
     notify.add_argument("--starttls", action="store_true", help="STARTTLS after connecting")
@@ -254,6 +286,30 @@ def parser() -> argparse.ArgumentParser:
         "changes, closures kept) as errors: exit 1, nothing written",
     )
 
+    unsub = sub.add_parser(
+        "unsubscribe-server",
+        help="serve the one-click unsubscribe links (waitress, behind nginx)",
+        description="Serve the one-click unsubscribe application (RFC 8058) with waitress: "
+        "GET shows a Dutch confirmation page, POST puts the address on the notify state's "
+        "suppression list. The signing secret comes from CALGEN_UNSUBSCRIBE_SECRET, never "
+        "from the command line. Listens on 127.0.0.1 by default: put nginx in front "
+        "(deploy/nginx-unsubscribe.conf).",
+    )
+    unsub.add_argument(
+        "--state",
+        type=Path,
+        default=Path("notify-state.sqlite"),
+        metavar="FILE",
+        help="the notify state (default: notify-state.sqlite)",
+    )
+    unsub.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    unsub.add_argument(
+        "--port", type=_bounded(int, 0, 65535), default=8025, help="default: 8025 (0: any free)"
+    )
+    unsub.add_argument(
+        "--threads", type=_bounded(int, 1, 64), default=4, help="worker threads (default 4)"
+    )
+
     serve = sub.add_parser(
         "serve",
         help="preview dist/ on http://127.0.0.1",
@@ -267,3 +323,54 @@ def parser() -> argparse.ArgumentParser:
         help="default: 8000 (0: any free port)",
     )
     return parser
+
+
+def _role(text: str) -> str:
+    """A role id as runbooks write them."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a role id (lower-case letters, digits and -, e.g. gemeenten)"
+        )
+    return text
+
+
+_STATE_ONLY = ("status", "unsubscribe", "resubscribe")
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The parsed command line, with the checks argparse cannot express: what notify
+    needs depends on what it is asked to do."""
+    args = parser().parse_args(argv)
+    if args.command != "notify":
+        return args
+    grammar: argparse.ArgumentParser = args.grammar
+    state_only = [f"--{name}" for name in _STATE_ONLY if getattr(args, name)]
+    if state_only:
+        extra = [
+            flag
+            for flag, given in (
+                ("--subscribers", args.subscribers),
+                ("--smtp", args.smtp),
+                ("--outbox", args.outbox),
+                ("--dry-run", args.dry_run),
+            )
+            if given
+        ]
+        if extra:
+            grammar.error(f"{state_only[0]} takes no {', '.join(extra)}")
+        if args.role and args.status:
+            grammar.error("--role goes with --unsubscribe or --resubscribe")
+        return args
+    if args.role:
+        grammar.error("--role goes with --unsubscribe or --resubscribe")
+    lacking = [
+        flag
+        for flag, given in (
+            ("--subscribers", args.subscribers),
+            ("--smtp or --outbox", args.smtp or args.outbox),
+        )
+        if not given
+    ]
+    if lacking:
+        grammar.error(f"the following arguments are required: {', '.join(lacking)}")
+    return args

@@ -33,11 +33,16 @@ def _report(diags: Diagnostics, strict: bool) -> bool:
 
 
 def _load(
-    paths: Sequence[Path], strict: bool, holidays: HolidayTable
+    paths: Sequence[Path], strict: bool, holidays: HolidayTable, warnings: bool = True
 ) -> tuple[list[Runbook], bool]:
+    """The runbooks, their diagnostics printed (`warnings` False: errors only)."""
     from calgen.runbook import files as runbooks
 
     found, diags = runbooks.load(paths, holidays)
+    if not warnings:
+        for d in diags.errors:
+            print(d, file=sys.stderr)
+        return found, bool(diags.errors)
     return found, _report(diags, strict)
 
 
@@ -154,6 +159,10 @@ def cmd_notify(args: argparse.Namespace, holidays: HolidayTable) -> int:
     from calgen.core import schedule
 
     at = args.at or dt.datetime.now(dt.UTC).astimezone(schedule.AMSTERDAM).replace(microsecond=0)
+    if args.status:
+        return _notify_status(args, holidays, at)
+    if args.unsubscribe or args.resubscribe:
+        return _notify_suppression(args)
     try:
         target = (
             notify.parse_smtp_url(args.smtp, args.starttls, args.smtp_timeout)
@@ -166,7 +175,8 @@ def cmd_notify(args: argparse.Namespace, holidays: HolidayTable) -> int:
     base_url = _base_url(args.base_url, "notify")
     if base_url is None:
         return EXIT_USAGE
-    runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], False, holidays)
+    # the runbooks' warnings are the build's to give: repeated only with -v
+    runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], False, holidays, args.verbose)
     if failed:
         return EXIT_INVALID
     subscribers = notify.load_subscribers(
@@ -198,9 +208,91 @@ def cmd_notify(args: argparse.Namespace, holidays: HolidayTable) -> int:
     )
     for line in report.planned:
         print(line)
-    for line in report.lines():
+    for line in report.lines(verbose=args.verbose):
         print(line, file=sys.stderr)
     return report.exit_code
+
+
+def _notify_status(args: argparse.Namespace, holidays: HolidayTable, at: dt.datetime) -> int:
+    from calgen.notify import StateError, status
+
+    runbooks, _ = _load(args.paths or [DEFAULT_RUNBOOKS], False, holidays, args.verbose)
+    try:
+        found = status.read(args.state, [rb for rb in runbooks if not rb.is_concept], at)
+    except StateError as exc:
+        print(f"calgen notify: {exc}", file=sys.stderr)
+        return status.UNREADABLE
+    print("\n".join(found.lines()))
+    return found.exit_code
+
+
+def _notify_suppression(args: argparse.Namespace) -> int:
+    """--unsubscribe / --resubscribe ADDRESS [--role ROLE]."""
+    from calgen.core.mailaddress import parse_address
+    from calgen.notify.state import EVERY_ROLE
+    from calgen.notify.statefile import open_shared
+
+    given = args.unsubscribe or args.resubscribe
+    box = parse_address(given)
+    if isinstance(box, str):
+        print(f"calgen notify: {given!r}: {box}; nothing changed", file=sys.stderr)
+        return EXIT_USAGE
+    key = box.wire.lower()
+    which = f"role {args.role}" if args.role else "every role"
+    with open_shared(args.state, wait=args.lock_wait) as state:
+        if args.unsubscribe:
+            new = state.suppress(key, args.role or EVERY_ROLE, "operator")
+            done = "unsubscribed from" if new else "was already unsubscribed from"
+            print(f"{key}: {done} {which}; nothing more is sent to it there")
+            return EXIT_OK
+        freed = state.resubscribe(key, args.role)
+        left = state.suppressed_roles([key]).get(key, frozenset())
+    if not freed:
+        print(f"{key}: not on the suppression list for {which}; nothing changed")
+    else:
+        names = ", ".join("every role" if r == EVERY_ROLE else f"role {r}" for r in freed)
+        print(f"{key}: resubscribed ({names})")
+    if EVERY_ROLE in left:
+        print(f"{key}: still unsubscribed from every role (--resubscribe without --role)")
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def cmd_unsubscribe_server(args: argparse.Namespace, holidays: HolidayTable) -> int:
+    from waitress.server import MultiSocketServer, create_server
+
+    from calgen.notify import unsubscribe, webapp
+
+    secret = unsubscribe.secret_from_environment()
+    if secret is None:
+        print(
+            f"calgen unsubscribe-server: {unsubscribe.SECRET_VARIABLE} is not set (or shorter"
+            " than 16 characters): set it to the secret calgen notify signs links with",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    app = webapp.Application(args.state, secret)
+    server = create_server(
+        app, host=args.host, port=args.port, threads=args.threads, ident="calgen"
+    )
+    where = (
+        server.effective_listen[0]
+        if isinstance(server, MultiSocketServer)
+        else server.getsockname()
+    )
+    port = where[1]
+    print(
+        f"serving one-click unsubscribe on http://{args.host}:{port}/ (Ctrl-C stops it)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return EXIT_OK
 
 
 def cmd_diff(args: argparse.Namespace, holidays: HolidayTable) -> int:
@@ -336,11 +428,12 @@ COMMANDS = {
     "new-release": cmd_new_release,
     "diff": cmd_diff,
     "notify": cmd_notify,
+    "unsubscribe-server": cmd_unsubscribe_server,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = arguments.parser().parse_args(argv)
+    args = arguments.parse(argv)
     from calgen.core import cache, schedule  # the holidays kept between runs (calgen.core.cache)
 
     if args.command == "build" and cache.within(args.out):  # it would be published

@@ -35,6 +35,7 @@ from calgen.notify.addresses import Recipient, Subscribers
 from calgen.notify.compose import Composer, Mail, Rendered, notice_id, reminder_id
 from calgen.notify.due import DEFAULT_EXPIRE, Due, Item, items, role_dues
 from calgen.notify.state import (
+    EVERY_ROLE,
     MAX_LISTED,
     Expired,
     NewItem,
@@ -83,27 +84,34 @@ class Options:
         return max(self.retention, self.expire)
 
 
+OUTCOMES = ("sent", "refused", "deferred", "expired", "cancelled", "suppressed")
+
+
 @dataclass(kw_only=True)
 class RunTally:
     """What a run has done so far: filled in while it runs, then frozen into a Report."""
 
     verb: str  # sent, written, would send
-    counts: dict[str, int] = field(default_factory=dict)  # sent, refused, deferred, cancelled
+    runbooks: tuple[str, ...] = ()  # the run's runbooks, in order: one summary line each
+    # per runbook: OUTCOMES (a dry run: "planned" too) -> how many messages (expired:
+    # reminders, one per recipient and item)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)  # "address: reply (subject)"
     deferred: list[str] = field(default_factory=list)
-    expired: dict[str, int] = field(default_factory=dict)  # what -> how many recipients
+    expired: dict[str, int] = field(default_factory=dict)  # "runbook: what" -> recipients
     resent: list[str] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)  # dry run: "address\tsubject"
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # skipped input: exit 1, run goes on
     stopped: list[str] = field(default_factory=list)  # why the run stopped early
 
-    def add(self, status: str) -> None:
-        self.counts[status] = self.counts.get(status, 0) + 1
+    def add(self, runbook: str, status: str) -> None:
+        mine = self.counts.setdefault(runbook, {})
+        mine[status] = mine.get(status, 0) + 1
 
-    def record(self, status: str, line: str) -> None:
+    def record(self, runbook: str, status: str, line: str) -> None:
         """A message's outcome; a refused or deferred one is listed too (the first 1000)."""
-        self.add(status)
+        self.add(runbook, status)
         if status != "sent":
             listed = self.refused if status == "refused" else self.deferred
             if len(listed) < 1000:
@@ -112,7 +120,8 @@ class RunTally:
     def report(self) -> Report:
         return Report(
             verb=self.verb,
-            counts=MappingProxyType(dict(self.counts)),
+            runbooks=self.runbooks + tuple(r for r in self.counts if r not in self.runbooks),
+            counts=MappingProxyType({r: MappingProxyType(dict(c)) for r, c in self.counts.items()}),
             refused=tuple(self.refused),
             deferred=tuple(self.deferred),
             expired=MappingProxyType(dict(self.expired)),
@@ -129,7 +138,8 @@ class Report:
     """What a run did (the fields of RunTally, as they were at its end)."""
 
     verb: str
-    counts: Mapping[str, int]
+    runbooks: tuple[str, ...]
+    counts: Mapping[str, Mapping[str, int]]  # per runbook, see RunTally
     refused: tuple[str, ...]
     deferred: tuple[str, ...]
     expired: Mapping[str, int]
@@ -139,17 +149,23 @@ class Report:
     warnings: tuple[str, ...]
     stopped: tuple[str, ...]
 
+    def total(self, status: str) -> int:
+        return sum(c.get(status, 0) for c in self.counts.values())
+
     @property
     def exit_code(self) -> int:
         """0 when everything due went out; 1 when something could not be sent, or some
         input (an address, a published snapshot, a state row) was skipped."""
-        failed = self.counts.get("refused", 0) + self.counts.get("deferred", 0)
+        failed = self.total("refused") + self.total("deferred")
         return 1 if failed or self.stopped or self.warnings else 0
 
-    def lines(self) -> Iterator[str]:
+    def lines(self, verbose: bool = False) -> Iterator[str]:
+        """What an operator reads: problems, then one line per runbook and the total.
+        `verbose`: each expired reminder too (otherwise only counted)."""
         yield from self.warnings
-        for what, n in self.expired.items():
-            yield f"expired, not sent: {what}" + (f" ({n} recipients)" if n > 1 else "")
+        if verbose:
+            for what, n in self.expired.items():
+                yield f"expired, not sent: {what}" + (f" ({n} recipients)" if n > 1 else "")
         yield from self.notes
         for line in self.resent:
             yield f"resent with the same Message-ID (not recorded as sent before): {line}"
@@ -158,16 +174,28 @@ class Report:
         for line in self.deferred:
             yield f"deferred, stays queued for the next run: {line}"
         yield from (f"calgen notify: {why}" for why in self.stopped)
-        c = self.counts
+        for runbook in self.runbooks:
+            yield f"{runbook}: {self._summary(self.counts.get(runbook, {}))}"
         if self.verb == "would send":
             yield f"dry run: would send {len(self.planned)} message(s)"
             return
-        yield (
-            f"{c.get('sent', 0)} message(s) {self.verb}; {c.get('refused', 0)} refused,"
-            f" {c.get('deferred', 0)} deferred, {sum(self.expired.values())} expired"
-        )
+        total = {status: self.total(status) for status in OUTCOMES}
+        yield f"{total['sent']} message(s) {self.verb}; {self._summary(total, first=False)}"
         if self.stopped:
             yield "what was not sent stays queued; run again to send the rest"
+
+    def _summary(self, counts: Mapping[str, int], first: bool = True) -> str:
+        """`N sent; N refused, N deferred, N expired` and, when any, cancelled and
+        suppressed; a dry run: `would send N` and what it would withhold."""
+        if self.verb == "would send":
+            held = [f"{counts[s]} {s}" for s in ("expired", "suppressed") if counts.get(s)]
+            return ", ".join([f"would send {counts.get('planned', 0)}", *held])
+        rest = ", ".join(
+            f"{counts.get(status, 0)} {status}"
+            for status in OUTCOMES[1:]
+            if status in ("refused", "deferred", "expired") or counts.get(status, 0)
+        )
+        return f"{counts.get('sent', 0)} {self.verb}; {rest}" if first else rest
 
 
 class _UnusableError(Exception):
@@ -257,7 +285,9 @@ class _Run:
         chunk: Sequence[Recipient],
         write: bool,
     ) -> None:
-        handled = self.state.handled(runbook.id, [r.key for r in chunk])
+        keys = [r.key for r in chunk]
+        handled = self.state.handled(runbook.id, keys)
+        left = self.state.suppressed_roles(keys)
         batch: list[NewMessage] = []
         expired: list[Expired] = []
         overs = {d.item.id: utc(d.over) for d in dues}
@@ -267,7 +297,8 @@ class _Run:
             send = []
             for due in mine:
                 if self.options.at > due.over + self.options.expire:
-                    what = f"{due.item.title} ({due.lead.dutch()} vooraf)"
+                    what = f"{runbook.id}: {due.item.title} ({due.lead.dutch()} vooraf)"
+                    self.tally.add(runbook.id, "expired")
                     if len(self.tally.expired) < MAX_LISTED or what in self.tally.expired:
                         self.tally.expired[what] = self.tally.expired.get(what, 0) + 1
                     expired.append(
@@ -283,9 +314,11 @@ class _Run:
                     send.append(due)
             if not send:
                 continue
-            keys = [(d.item.id, d.lead.key) for d in send]
+            done = [(d.item.id, d.lead.key) for d in send]
+            gone = left.get(key, frozenset())
+            status = "suppressed" if EVERY_ROLE in gone or role in gone else "queued"
             message = NewMessage(
-                msgid=reminder_id(runbook.id, recipient.key, keys, self.sender_address),
+                msgid=reminder_id(runbook.id, recipient.key, done, self.sender_address),
                 kind="reminder",
                 runbook=runbook.id,
                 role=role,
@@ -298,12 +331,16 @@ class _Run:
                     NewItem(item=d.item.id, lead=d.lead.key, late=d.late, over=overs[d.item.id])
                     for d in send
                 ),
+                status=status,
             )
+            if status == "suppressed":
+                self.tally.add(runbook.id, "suppressed")  # recorded: never planned again
             if write:
                 batch.append(message)
                 # a mailbox in two roles gets an item once (in the first role's message)
-                handled.update((recipient.key, i, lead) for i, lead in keys)
-            else:
+                handled.update((recipient.key, i, lead) for i, lead in done)
+            elif status == "queued":
+                self.tally.add(runbook.id, "planned")
                 _, rendered = self.composer.reminder(runbook, role, send)
                 self.tally.planned.append(f"{recipient.email}\t{rendered.subject}")
         if write:
@@ -353,28 +390,42 @@ class _Run:
             )
             return False, None
 
-    def _mailboxes(self, roles: frozenset[str]) -> dict[tuple[str, ...], list[Recipient]]:
+    def _mailboxes(
+        self, roles: frozenset[str]
+    ) -> dict[tuple[tuple[str, ...], bool], list[Recipient]]:
         """The subscribers of any of `roles`, each mailbox once, grouped by which of
-        those roles it is in (so a notice is rendered once per group)."""
+        those roles it is in and has not left (so a notice is rendered once per group),
+        and whether it left them all (then the notice is recorded, never sent)."""
         found: dict[str, tuple[Recipient, list[str]]] = {}
         for role, recipients in self.options.subscribers.by_role.items():
             if role in roles:
                 for r in recipients:
                     found.setdefault(r.key, (r, []))[1].append(role)
-        groups: dict[tuple[str, ...], list[Recipient]] = {}
+        keys = list(found)
+        left: dict[str, frozenset[str]] = {}
+        for start in range(0, len(keys), CHUNK):
+            left.update(self.state.suppressed_roles(keys[start : start + CHUNK]))
+        groups: dict[tuple[tuple[str, ...], bool], list[Recipient]] = {}
         for recipient, theirs in found.values():
-            groups.setdefault(tuple(sorted(theirs)), []).append(recipient)
+            gone = left.get(recipient.key, frozenset())
+            staying = [] if EVERY_ROLE in gone else [r for r in theirs if r not in gone]
+            group = (tuple(sorted(staying or theirs)), not staying)
+            groups.setdefault(group, []).append(recipient)
         return groups
 
     def _queue_notice(self, runbook: Runbook, notice: changes.Notice, write: bool) -> None:
         """One message per mailbox: the changes for all of its roles, stored once per
         group of roles, queued for each of its mailboxes."""
         old, new = notice.old, notice.new
-        for roles, recipients in self._mailboxes(notice.roles).items():
+        for (roles, suppressed), recipients in self._mailboxes(notice.roles).items():
             lines = notice.lines_for(roles)
+            status = "suppressed" if suppressed else "queued"
+            for _ in recipients if suppressed or not write else ():
+                self.tally.add(runbook.id, status if suppressed else "planned")
             if not write:
-                _, rendered = self.composer.notice(runbook, roles, old, new, lines)
-                self.tally.planned.extend(f"{r.email}\t{rendered.subject}" for r in recipients)
+                if not suppressed:
+                    _, rendered = self.composer.notice(runbook, roles, old, new, lines)
+                    self.tally.planned.extend(f"{r.email}\t{rendered.subject}" for r in recipients)
                 continue
             role = "+".join(roles)
             ref = self.state.add_notice(runbook.id, old, new, role, lines)
@@ -391,6 +442,7 @@ class _Run:
                             date=self.date,
                             ref=ref,
                             over=utc(self.options.at),
+                            status=status,
                         )
                         for r in recipients[start : start + CHUNK]
                     ]
@@ -502,7 +554,11 @@ class _Run:
             return False
         if message is None:
             self.state.finish(q, "cancelled", "unsubscribed, or its items are gone or expired")
-            self.tally.add("cancelled")
+            self.tally.add(q.runbook, "cancelled")
+            return False
+        if self.state.has_left(q.email, q.roles):  # unsubscribed since it was queued
+            self.state.finish(q, "suppressed", "unsubscribed (suppression list)")
+            self.tally.add(q.runbook, "suppressed")
             return False
         if not self.state.claim(q):  # before the server sees it; a compare-and-set
             self.tally.notes.append(
@@ -518,7 +574,9 @@ class _Run:
             self.state.finish(q, "deferred", str(exc))
             raise
         self.state.finish(q, outcome.status, outcome.reply)
-        self.tally.record(outcome.status, f"{message.to}: {outcome.reply} ({message.subject})")
+        self.tally.record(
+            q.runbook, outcome.status, f"{message.to}: {outcome.reply} ({message.subject})"
+        )
         return True
 
     def _show_progress(self, text: str, shown: float) -> float:
@@ -548,7 +606,7 @@ class _Run:
 def run(options: Options) -> Report:
     """The whole run; raises NotifyError (a StateError included) only before sending."""
     verb = "would send" if options.dry_run else ("written" if options.outbox else "sent")
-    tally = RunTally(verb=verb)
+    tally = RunTally(verb=verb, runbooks=tuple(rb.id for rb in options.runbooks))
     tally.warnings.extend(options.subscribers.skipped)
     with open_state(options.state, wait=options.lock_wait, readonly=options.dry_run) as opened:
         tally.notes.extend(opened.notes)

@@ -11,6 +11,11 @@ Tables:
   recorded as expired: whatever is here is never planned again.
 - `seen`: per runbook, the published version its subscribers were last told about
   (change notices); `notices`: the text of each change notice, fixed once.
+- `suppressed`: addresses that left a role (`*`: every role), by the one-click link
+  (calgen.notify.webapp) or by the operator (`calgen notify --unsubscribe`). Nothing is
+  planned for them, and a message queued before they left is settled as `suppressed`
+  instead of sent. Written by short transactions without the run's lock, so a click is
+  recorded at once, even while a long run delivers.
 
 `over` (messages and items, UTC) is when what a row is about is over: the end of the
 event (of the latest event, for a message), or the moment a change notice was queued.
@@ -42,7 +47,7 @@ from pathlib import Path
 from calgen.core.errors import CalgenError
 from calgen.core.reminders import Lead, parse_lead
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,6 +90,13 @@ CREATE TABLE IF NOT EXISTS notices (
     lines TEXT NOT NULL,
     UNIQUE (runbook, old, new, role)
 );
+CREATE TABLE IF NOT EXISTS suppressed (
+    email TEXT NOT NULL,
+    role TEXT NOT NULL,
+    since TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (email, role)
+) WITHOUT ROWID;
 """
 
 # every column calgen reads, per table: a state missing one is damaged
@@ -97,10 +109,13 @@ COLUMNS: Mapping[str, frozenset[str]] = {
     "items": frozenset({"runbook", "email", "item", "lead", "message", "late", "status", "over"}),
     "seen": frozenset({"runbook", "version"}),
     "notices": frozenset({"id", "runbook", "old", "new", "role", "lines"}),
+    "suppressed": frozenset({"email", "role", "since", "source"}),
 }
+SINCE = {"suppressed": 4}  # tables newer than schema 2, by the version that added them
+EVERY_ROLE = "*"  # the role of a suppression from every role
 
 PENDING = ("queued", "claimed", "deferred")
-SETTLED = ("sent", "refused", "cancelled")
+SETTLED = ("sent", "refused", "cancelled", "suppressed")
 MESSAGE_STATUSES = (*PENDING, *SETTLED)
 ITEM_STATUSES = (*MESSAGE_STATUSES, "expired")
 KINDS = ("reminder", "change")
@@ -108,6 +123,7 @@ MAX_LISTED = 1000  # problems listed by name; more are counted
 
 # what calgen itself writes in each column (ASCII only: `\d` would take any script's digits)
 _RUNBOOK = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+_ROLE = re.compile(r"[a-z][a-z0-9-]{0,39}")
 _ROLES = re.compile(r"[a-z][a-z0-9-]{0,39}(\+[a-z][a-z0-9-]{0,39}){0,15}")
 _MSGID = re.compile(r"<[0-9a-f]{24}@[A-Za-z0-9.-]{1,253}>")
 _VERSION = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6}){0,5}")
@@ -168,6 +184,7 @@ class NewMessage:
     ref: str
     over: str
     items: tuple[NewItem, ...] = ()
+    status: str = "queued"  # or "suppressed": its recipient left, it is never sent
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -343,16 +360,28 @@ class State:
         for m in messages:
             cur = db.execute(
                 "INSERT INTO messages (msgid, kind, runbook, role, email, name, date, ref,"
-                " status, updated, over) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)"
+                " status, updated, over) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (msgid) DO NOTHING",
-                (m.msgid, m.kind, m.runbook, m.role, m.email, m.name, m.date, m.ref, now, m.over),
+                (
+                    *(m.msgid, m.kind, m.runbook, m.role, m.email, m.name, m.date, m.ref),
+                    *(m.status, now, m.over),
+                ),
             )
             if not cur.rowcount:
                 continue  # the same message is queued already
             db.executemany(
-                "INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
+                "INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (m.runbook, m.email, i.item, i.lead, cur.lastrowid, int(i.late), i.over)
+                    (
+                        m.runbook,
+                        m.email,
+                        i.item,
+                        i.lead,
+                        cur.lastrowid,
+                        int(i.late),
+                        m.status,
+                        i.over,
+                    )
                     for i in m.items
                 ],
             )
@@ -390,7 +419,7 @@ class State:
         return cur.rowcount == 1
 
     def finish(self, message: Queued, status: str, reply: str = "") -> None:
-        """sent, refused, deferred or cancelled."""
+        """sent, refused, deferred, cancelled or suppressed."""
         with self._write() as db:
             db.execute(
                 "UPDATE messages SET status = ?, reply = ?, updated = ? WHERE id = ?",
@@ -435,6 +464,37 @@ class State:
                 " WHERE runbook = ? AND over IS NULL",
                 (fallback, runbook),
             )
+
+    def suppress(self, email: str, role: str, source: str) -> bool:
+        """Record that `email` left `role` (EVERY_ROLE: all of them); False when it had
+        already. Leaving every role takes the place of leaving single ones."""
+        with self._write() as db:
+            if db.execute(
+                "SELECT 1 FROM suppressed WHERE email = ? AND role IN (?, ?)",
+                (email, role, EVERY_ROLE),
+            ).fetchone():
+                return False
+            if role == EVERY_ROLE:
+                db.execute("DELETE FROM suppressed WHERE email = ?", (email,))
+            db.execute("INSERT INTO suppressed VALUES (?, ?, ?, ?)", (email, role, _now(), source))
+        return True
+
+    def resubscribe(self, email: str, role: str | None) -> list[str]:
+        """Take back the suppressions of `email` (of one role, or all); the roles freed."""
+        with self._write() as db:
+            where, args = (
+                ("email = ?", (email,))
+                if role is None
+                else (
+                    "email = ? AND role = ?",
+                    (email, role),
+                )
+            )
+            found = [
+                str(r[0]) for r in db.execute(f"SELECT role FROM suppressed WHERE {where}", args)
+            ]
+            db.execute(f"DELETE FROM suppressed WHERE {where}", args)
+        return sorted(found)
 
     def set_meta(self, key: str, value: str | None) -> None:
         with self._write() as db:
@@ -598,6 +658,49 @@ class State:
             return None
         assert isinstance(lines, list)
         return Notice(old=str(old), new=str(new), lines=tuple(str(x) for x in lines))
+
+    def suppressed_roles(self, emails: Sequence[str]) -> dict[str, frozenset[str]]:
+        """For each of `emails` that left something: the roles it left (EVERY_ROLE among
+        them: all). A row calgen cannot read is reported and counts as leaving all."""
+        found: dict[str, set[str]] = {}
+        try:
+            for start in range(0, len(emails), 500):
+                chunk = emails[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for email, role in self.db.execute(
+                    f"SELECT email, role FROM suppressed WHERE email IN ({marks})", chunk
+                ):
+                    found.setdefault(email, set()).add(self._suppressed_role(email, role))
+        except sqlite3.Error as exc:
+            raise problem(self.path, exc) from None
+        return {email: frozenset(roles) for email, roles in found.items()}
+
+    def _suppressed_role(self, email: str, role: object) -> str:
+        if role == EVERY_ROLE or (isinstance(role, str) and _ROLE.fullmatch(role)):
+            return str(role)
+        self.report_row(
+            f"suppressed row ({email}, {role!r})",
+            "the role is not one calgen writes",
+            "that address is taken as unsubscribed from every role",
+        )
+        return EVERY_ROLE
+
+    def has_left(self, email: str, roles: Sequence[str]) -> bool:
+        """Whether `email` left every one of `roles` (a message for them is not sent)."""
+        left = self.suppressed_roles([email]).get(email, frozenset())
+        return EVERY_ROLE in left or set(roles) <= left
+
+    def suppressions(self) -> list[tuple[str, str, str, str]]:
+        """Every suppression: (email, role, since, source), by address."""
+        try:
+            return [
+                (str(e), str(r), str(t), str(s))
+                for e, r, t, s in self.db.execute(
+                    "SELECT email, role, since, source FROM suppressed ORDER BY email, role"
+                )
+            ]
+        except sqlite3.Error as exc:
+            raise problem(self.path, exc) from None
 
     def counts(self) -> dict[str, int]:
         try:

@@ -27,6 +27,7 @@ from calgen.notify.state import (
     COLUMNS,
     REPAIR,
     SCHEMA_VERSION,
+    SINCE,
     TABLES,
     State,
     StateBusyError,
@@ -37,8 +38,14 @@ from calgen.notify.state import (
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 LEGACY_DEFAULT = Path("notify-state.json")
 MAX_LEGACY_BYTES = 256 * 1024 * 1024  # a version-1 JSON state, read once to migrate it
-_UPGRADES = {
-    2: ("ALTER TABLE messages ADD COLUMN over TEXT", "ALTER TABLE items ADD COLUMN over TEXT")
+_SUPPRESSED = TABLES[TABLES.index("CREATE TABLE IF NOT EXISTS suppressed") :].split(";")[0]
+_UPGRADES = {  # from a schema version to the current one
+    2: (
+        "ALTER TABLE messages ADD COLUMN over TEXT",
+        "ALTER TABLE items ADD COLUMN over TEXT",
+        _SUPPRESSED,
+    ),
+    3: (_SUPPRESSED,),
 }
 FILL_OVER = "fill-over"  # meta key: rows without `over` may be left (see State.fill_over)
 
@@ -282,9 +289,11 @@ def _schema(db: sqlite3.Connection, given: Path) -> int | None:
             f" this calgen reads versions 2 to {SCHEMA_VERSION}: use the newer calgen;"
             " nothing was sent"
         )
-    if number not in (2, SCHEMA_VERSION):
+    if number < 2:
         raise _damaged(given, f"schema version {number}")
     for table, columns in COLUMNS.items():
+        if number < SINCE.get(table, 2):
+            continue  # added by the upgrade
         found = {str(r[1]) for r in db.execute(f"PRAGMA table_info({table})")}
         if not found:
             raise _damaged(given, f"table {table} is missing")
@@ -299,13 +308,15 @@ def _damaged(given: Path, what: str) -> StateError:
 
 
 def _upgrade(db: sqlite3.Connection, version: int) -> None:
-    """Schema 2 → 3 in one transaction: `over` added (filled in by later runs)."""
+    """To the current schema in one transaction: from 2, `over` added (filled in by later
+    runs); from 2 and 3, the `suppressed` table."""
     db.execute("BEGIN IMMEDIATE")
     try:
         for statement in _UPGRADES[version]:
             db.execute(statement)
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
-        db.execute("INSERT OR REPLACE INTO meta VALUES (?, '1')", (FILL_OVER,))
+        if version == 2:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, '1')", (FILL_OVER,))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -423,10 +434,13 @@ def _open_readonly(path: Path, real: Path) -> Iterator[Opened]:
             if kind == "sqlite":
                 db.close()
                 db = sqlite3.connect(f"{real.as_uri()}?mode=ro", uri=True, isolation_level=None)
-                if _schema(db, path) is None:
+                version = _schema(db, path)
+                if version is None:
                     db.close()
                     db = sqlite3.connect(":memory:", isolation_level=None)
                     db.executescript(TABLES)
+                elif version < SINCE["suppressed"]:  # as the upgrade will make it, empty
+                    db.execute(_SUPPRESSED.replace("TABLE IF NOT EXISTS", "TEMP TABLE"))
     except (OSError, sqlite3.Error) as exc:
         db.close()
         raise problem(path, exc) from None
@@ -435,5 +449,58 @@ def _open_readonly(path: Path, real: Path) -> Iterator[Opened]:
         raise
     try:
         yield Opened(state=State(db, path), notes=())
+    finally:
+        db.close()
+
+
+@contextlib.contextmanager
+def open_shared(path: Path, *, wait: float) -> Iterator[State]:
+    """The state for a short change beside the runs (an unsubscribe): without the runs'
+    lock, so it never waits for a long delivery; SQLite's own locking keeps each
+    transaction whole. A state that does not exist yet, or of an older schema, is made or
+    upgraded first under the lock (waiting at most `wait` seconds)."""
+    real = real_path(path)
+    if not _current(real, path):
+        with open_state(path, wait=wait):
+            pass
+    try:
+        fd = _open_regular(real, path, os.O_RDONLY)
+        try:
+            if _header(fd, path, real) != "sqlite":
+                raise StateError(f"{path}: not a calgen notify state database; nothing changed")
+        finally:
+            os.close(fd)
+        db = sqlite3.connect(real, isolation_level=None, timeout=max(wait, 1.0))
+    except (OSError, sqlite3.Error) as exc:
+        raise problem(path, exc) from None
+    try:
+        try:
+            if _schema(db, path) != SCHEMA_VERSION:
+                raise StateError(f"{path}: the notify state was changed meanwhile; try again")
+        except sqlite3.Error as exc:
+            raise problem(path, exc) from None
+        yield State(db, path)
+    finally:
+        db.close()
+
+
+def _current(real: Path, given: Path) -> bool:
+    """Whether `real` is a calgen state database of the current schema (read only)."""
+    if not os.path.lexists(real):
+        return False
+    fd = _open_regular(real, given, os.O_RDONLY)
+    try:
+        if _header(fd, given, real) != "sqlite":
+            return False
+    finally:
+        os.close(fd)
+    try:
+        db = sqlite3.connect(f"{real.as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise problem(given, exc) from None
+    try:
+        return _schema(db, given) == SCHEMA_VERSION
+    except sqlite3.Error as exc:
+        raise problem(given, exc) from None
     finally:
         db.close()
