@@ -30,7 +30,11 @@ def _exec_start(unit: Path) -> list[str]:
 
 
 def test_there_are_units_to_check() -> None:
-    assert {p.name for p in UNITS} >= {"calgen-notify.service", "calgen-notify.timer"}
+    assert {p.name for p in UNITS} >= {
+        "calgen-notify.service",
+        "calgen-notify.timer",
+        "calgen-unsubscribe.service",
+    }
 
 
 @pytest.mark.parametrize("unit", [p for p in UNITS if p.suffix == ".service"], ids=str)
@@ -38,7 +42,7 @@ def test_the_service_runs_a_command_calgen_accepts(unit: Path) -> None:
     command = _exec_start(unit)
     assert command[0] == INSTALLED
     args = arguments.parse(command[1:])  # a usage error raises SystemExit
-    assert args.command in ("notify",)
+    assert args.command in ("notify", "unsubscribe-server")
 
 
 def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:

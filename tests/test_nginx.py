@@ -11,7 +11,9 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import sqlite3
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -44,7 +46,7 @@ def _free_port() -> int:
         return port
 
 
-def _nginx_conf(prefix: Path, site: Path, port: int) -> str:
+def _nginx_conf(prefix: Path, site: Path, port: int, also: Path | None = None) -> str:
     """The smallest nginx.conf around the snippet; an operator's is Debian's own."""
     user = "user root;\n" if os.geteuid() == 0 else ""
     temp = "\n".join(
@@ -66,6 +68,7 @@ http {{
         listen 127.0.0.1:{port};
         root {site};
         include {SNIPPET};
+        {f"include {also};" if also else ""}
     }}
 }}
 """
@@ -91,6 +94,10 @@ class Nginx:
 
 @pytest.fixture
 def nginx(tmp_path: Path) -> Iterator[Nginx]:
+    yield from _start(tmp_path)
+
+
+def _start(tmp_path: Path, also: Path | None = None) -> Iterator[Nginx]:
     if not NGINX.is_file():
         reason = f"{NGINX} not found (apt-get install nginx)"
         if IN_CI:
@@ -109,7 +116,7 @@ def nginx(tmp_path: Path) -> Iterator[Nginx]:
     (prefix / "temp").mkdir(parents=True)
     port = _free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(_nginx_conf(prefix, site, port), encoding="utf-8")
+    conf.write_text(_nginx_conf(prefix, site, port, also), encoding="utf-8")
     error_log = prefix / "error.log"
     with (prefix / "output.log").open("wb") as output:
         proc = subprocess.Popen(
@@ -188,3 +195,86 @@ def test_folders_and_outside(nginx: Nginx) -> None:
         status, _headers, body = nginx.raw(path)
         assert status in (400, 403, 404), path
         assert SECRET not in body, path
+
+
+# ---------------------------------------------------------------- one-click unsubscribe
+
+UNSUBSCRIBE = ROOT / "deploy" / "nginx-unsubscribe.conf"
+UNSUBSCRIBE_SECRET = "a-secret-for-this-test-only-0123456789"
+
+
+@pytest.fixture
+def unsubscribe(tmp_path: Path) -> Iterator[tuple[Nginx, Path]]:
+    """nginx with both snippets, in front of `calgen unsubscribe-server` (the snippet's
+    port 8025 replaced by a free one); the state it writes."""
+    port = _free_port()
+    snippet = tmp_path / "nginx-unsubscribe.conf"
+    text = UNSUBSCRIBE.read_text(encoding="utf-8")
+    assert text.count("proxy_pass http://127.0.0.1:8025;") == 1
+    snippet.write_text(text.replace(":8025;", f":{port};"), encoding="utf-8")
+    state = tmp_path / "notify-state.sqlite"
+    env = {**os.environ, "CALGEN_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET}
+    app = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "calgen",
+            "unsubscribe-server",
+            *("--state", str(state)),
+            *("--port", str(port)),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert app.stderr is not None
+        assert f"127.0.0.1:{port}/" in app.stderr.readline()
+        for server in _start(tmp_path, snippet):
+            yield server, state
+    finally:
+        app.terminate()
+        app.wait(timeout=10)
+        if app.stderr is not None:
+            app.stderr.close()
+
+
+def test_the_unsubscribe_snippet_proxies_get_and_post(
+    unsubscribe: tuple[Nginx, Path], tmp_path: Path
+) -> None:
+    from calgen.notify.unsubscribe import make_token
+
+    server, state = unsubscribe
+    token = make_token(UNSUBSCRIBE_SECRET.encode(), "a@gemeente.nl", "gemeenten", 2**40)
+    status, headers, body = server.raw(f"/afmelden?t={token}")
+    assert status == 200
+    assert headers["Cache-Control"] == "no-store"  # not nginx.conf's max-age
+    assert b"a@gemeente.nl" in body
+    assert not state.exists() or _rows(state) == []
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request(
+            "POST",
+            f"/afmelden?t={token}",
+            body=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        response = conn.getresponse()
+        assert (response.status, b"U bent afgemeld" in response.read()) == (200, True)
+    finally:
+        conn.close()
+    assert _rows(state) == [("a@gemeente.nl", "gemeenten")]
+
+    status, _, _ = server.raw(f"/afmelden?t={token[:-3]}xyz")
+    assert status == 400
+    log = (tmp_path / "nginx" / "access.log").read_text(encoding="utf-8")
+    assert token[:20] not in log  # the address inside the token stays out of the log
+
+
+def _rows(state: Path) -> list[tuple[str, str]]:
+    db = sqlite3.connect(state)
+    try:
+        return [(str(e), str(r)) for e, r in db.execute("SELECT email, role FROM suppressed")]
+    finally:
+        db.close()
