@@ -302,3 +302,18 @@ def test_the_server_needs_its_secret_from_the_environment(
     monkeypatch.delenv(SECRET_VARIABLE)
     assert main(["unsubscribe-server", "--port", "0"]) == 2
     assert SECRET_VARIABLE in capsys.readouterr().err
+
+
+def test_a_suppression_row_calgen_cannot_read_counts_as_leaving_every_role(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["notify", "--unsubscribe", "a@gemeente.nl", "--role", "gemeenten"]) == 0
+    db = sqlite3.connect(STATE, isolation_level=None)
+    db.execute("UPDATE suppressed SET role = 'Gemeenten; DROP' WHERE email = 'a@gemeente.nl'")
+    db.close()
+    capsys.readouterr()
+    assert _notify() == 1  # named, and the run says so in its exit code
+    err = capsys.readouterr().err
+    assert "suppressed row (a@gemeente.nl, 'Gemeenten; DROP')" in err
+    assert "taken as unsubscribed from every role" in err
+    assert _to(_outbox()) == ["b@gemeente.nl", "c@gemeente.nl"]
