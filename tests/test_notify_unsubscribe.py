@@ -317,3 +317,14 @@ def test_a_suppression_row_calgen_cannot_read_counts_as_leaving_every_role(
     assert "suppressed row (a@gemeente.nl, 'Gemeenten; DROP')" in err
     assert "taken as unsubscribed from every role" in err
     assert _to(_outbox()) == ["b@gemeente.nl", "c@gemeente.nl"]
+
+
+def test_a_wsgi_server_can_load_the_application_from_the_environment(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(webapp.STATE_VARIABLE, "elsewhere.sqlite")
+    app = webapp.from_environment()
+    assert (app.state, app.secret) == (Path("elsewhere.sqlite"), SECRET.encode())
+    monkeypatch.setenv(SECRET_VARIABLE, "short")
+    with pytest.raises(SystemExit, match=SECRET_VARIABLE):
+        webapp.from_environment()

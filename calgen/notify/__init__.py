@@ -9,9 +9,12 @@ cancels one of their milestones.
 - `due`: which reminders are due at a moment (lead times from calgen.core.reminders);
 - `changes`: change notices between two published version snapshots;
 - `compose`: the messages, rendered once per distinct content;
-- `state`: the durable queue in SQLite, the lock, the JSON migration;
+- `state`: the durable queue and the suppression list in SQLite; `statefile`: the lock,
+  the migrations;
 - `transport`: one reused SMTP connection, or an outbox folder;
-- `deliver`: one run, from lock to summary.
+- `deliver`: one run, from lock to summary;
+- `unsubscribe`: signed unsubscribe tokens; `webapp`: the one-click WSGI application;
+- `status`: how the queue stands (`--status`).
 """
 
 from __future__ import annotations
