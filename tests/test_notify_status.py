@@ -111,3 +111,13 @@ def test_a_damaged_state_cannot_be_read(
     assert STATE in err
     assert "Traceback" not in err
     assert Path(STATE).read_bytes() == content  # untouched
+
+
+def test_runbooks_that_cannot_be_read_leave_next_due_unknown(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _notify("--outbox", "outbox") == 0
+    code, fields, err = _status(capsys, "nowhere")
+    assert code == 1
+    assert fields["next due"] == "unknown (the runbooks could not be read)"
+    assert "nowhere:1:1: no such file or folder" in err

@@ -216,9 +216,10 @@ def cmd_notify(args: argparse.Namespace, holidays: HolidayTable) -> int:
 def _notify_status(args: argparse.Namespace, holidays: HolidayTable, at: dt.datetime) -> int:
     from calgen.notify import StateError, status
 
-    runbooks, _ = _load(args.paths or [DEFAULT_RUNBOOKS], False, holidays, args.verbose)
+    runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], False, holidays, args.verbose)
+    usable = None if failed else [rb for rb in runbooks if not rb.is_concept]
     try:
-        found = status.read(args.state, [rb for rb in runbooks if not rb.is_concept], at)
+        found = status.read(args.state, usable, at)
     except StateError as exc:
         print(f"calgen notify: {exc}", file=sys.stderr)
         return status.UNREADABLE

@@ -37,12 +37,15 @@ class Status:
     suppressed_addresses: int
     last_run: dt.datetime | None
     next_due: tuple[dt.datetime, str] | None  # when, and what (runbook, item, lead)
+    runbooks_read: bool  # False: the runbooks could not be read (no next due)
     problems: tuple[str, ...]
     at: dt.datetime
 
     def attention(self) -> list[str]:
         """Why a monitor should look, if it should."""
         why = list(self.problems)
+        if not self.runbooks_read:
+            why.append("the runbooks could not be read")
         left = {s: self.counts.get(s, 0) for s in PENDING if self.counts.get(s, 0)}
         if left and not self.running:
             listed = ", ".join(f"{n} {s}" for s, n in left.items())
@@ -68,7 +71,9 @@ class Status:
             minutes = int((self.at - self.last_run).total_seconds() // 60)
             ago = f" ({minutes} minute(s) ago)" if minutes >= 0 else ""
             out.append(f"last run: {_local(self.last_run)}{ago}")
-        if self.next_due is None:
+        if not self.runbooks_read:
+            out.append("next due: unknown (the runbooks could not be read)")
+        elif self.next_due is None:
             out.append("next due: nothing (no reminder of these runbooks falls due any more)")
         else:
             when, what = self.next_due
@@ -113,8 +118,9 @@ def next_due(runbooks: Sequence[Runbook], at: dt.datetime) -> tuple[dt.datetime,
     return best
 
 
-def read(path: Path, runbooks: Sequence[Runbook], at: dt.datetime) -> Status:
-    """The status of the state at `path`; StateError when it cannot be read."""
+def read(path: Path, runbooks: Sequence[Runbook] | None, at: dt.datetime) -> Status:
+    """The status of the state at `path` (`runbooks` None: they could not be read);
+    StateError when the state cannot be read."""
     real = real_path(path)
     if not os.path.lexists(real):
         raise StateError(f"{path}: no notify state here (no run has used this file)")
@@ -137,7 +143,8 @@ def read(path: Path, runbooks: Sequence[Runbook], at: dt.datetime) -> Status:
         counts=counts,
         suppressed_addresses=addresses,
         last_run=last_run,
-        next_due=next_due(runbooks, at),
+        next_due=next_due(runbooks or (), at),
+        runbooks_read=runbooks is not None,
         problems=problems,
         at=at,
     )
