@@ -106,7 +106,10 @@ def test_sends_each_role_its_due_deadlines_once(
     assert gemeente["Auto-Submitted"] == "auto-generated"
     _assert_list_headers(gemeente, "gemeenten")
     _assert_list_headers(by_rcpt["backoffice@aanbieder.nl"], "zorgaanbieders")
-    assert gemeente["Subject"].startswith("[te laat] Herinnering Landelijk draaiboek migratie")
+    assert gemeente["Subject"] == (  # every reminder caught up: all late, counted by kind
+        "[te laat] Herinnering Migratie naar iWmo/iJw 3.1: 8 mijlpalen, 1 fase, 1 advies"
+        " en 1 gebeurtenis"
+    )
     plain = gemeente.get_body(("plain",))
     html = gemeente.get_body(("html",))
     assert plain is not None
