@@ -351,7 +351,7 @@ def test_dry_run_says_would_send_and_writes_nothing(
     assert _notify("--outbox", "outbox", "--dry-run") == 0
     captured = capsys.readouterr()
     assert "dry run: would send 2 message(s)" in captured.err
-    assert captured.out.startswith("a@gemeente.nl\t[te laat] Herinnering")
+    assert captured.out.startswith("a@gemeente.nl\t[8 van 10 te laat] Herinnering")
     assert sorted(p.name for p in workspace.iterdir()) == ["runbooks", "subscribers.yaml"]
 
 

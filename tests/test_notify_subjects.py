@@ -128,6 +128,25 @@ def test_one_late_item_names_it_and_its_day_within_the_limit(workspace: Path) ->
     assert "3.1.1 Alle declaratieberichten verzonden (323)\n" in text  # whole in the body
 
 
+def test_an_item_whose_latest_reminder_is_on_time_is_not_late(workspace: Path) -> None:
+    """A first run at 29 March 18:00 catches up: 3.1.3's one-week reminder (23 March) was
+    missed, its one-working-day reminder (29 March 17:00) is on time, so 3.1.3 is not
+    late; the items whose latest reminder was missed are."""
+    _subscribers("  gemeenten: [planning@gemeente.nl]\n")
+    assert _notify("--outbox", "outbox", at="2022-03-29 18:00") == 0
+    [message] = _outbox("outbox")
+    assert message["Subject"] == (
+        "[8 van 10 te laat] Herinnering Migratie naar iWmo/iJw 3.1: 8 mijlpalen, 1 fase en 1 advies"
+    )
+    text = _part(message, "plain")
+    late = text[text.index("Let op: 8 van de 10") : text.index("\n\n", text.index("Let op"))]
+    assert late.count("\n- ") == 8
+    assert "3.1.3" not in late
+    assert "- 3.1.5 Alle retourberichten" in late
+    entry = text[text.index("\n3.1.3 ") : text.index("\n3.2.1 ")]
+    assert "te laat" not in entry
+
+
 def _subjects(composer: Composer, runbook: Runbook) -> list[tuple[str, EmailMessage]]:
     """Every reminder a role of `runbook` can get: each item alone, all at once (late,
     on time, and every other one late), each rendered and parsed as a message."""

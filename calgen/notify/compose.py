@@ -263,11 +263,12 @@ class Composer:
         key = ("reminder", runbook.id, role, tuple((d.item.id, d.lead.key, d.late) for d in dues))
         if (found := self._hit(key)) is not None:
             return key, found
-        # one entry per item, even when several of its lead times are due at once: late
-        # when any of them is (then meant for the first late one's moment)
+        # one entry per item, even when several of its lead times are due at once: the
+        # latest of them, which says whether it comes late (a missed earlier one does not
+        # make an item late whose latest reminder is on time)
         seen: dict[str, Due] = {}
         for due in dues:
-            if due.item.id not in seen or (due.late and not seen[due.item.id].late):
+            if due.item.id not in seen or due.trigger > seen[due.item.id].trigger:
                 seen[due.item.id] = due
         entries = [
             {
