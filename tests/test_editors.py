@@ -350,7 +350,7 @@ def test_a_concept_is_a_preview_until_it_is_made_final(
     assert _notify(url, "2027-03-29 09:00") == 0
     assert inbox.recipients() == EVERYONE
     for _, message in inbox.received:
-        assert "iWmo 3.1 en iJw 3.1 naar iWmo 3.2 en iJw 3.2" in message["Subject"]
+        assert "Herinnering Migratie naar iWmo/iJw 3.2: " in message["Subject"]  # its short name
 
 
 def test_a_concept_over_a_published_final_version_is_refused(

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from calgen.core.errors import Diagnostics
 from calgen.core.mailaddress import Mailbox, has_control, parse_address
+from calgen.runbook.context import MAX_SUGGESTIONS, did_you_mean
 from calgen.runbook.load import Document, PathKey, format_path, load_file
 
 DEFAULT_FROM = Address("Landelijk draaiboek migratie", "calgen", "localhost")
@@ -145,8 +146,19 @@ def _subscribers(
         diags.error(doc.pos(("subscribers",)), "`subscribers` maps role ids to lists of addresses")
         subs = {}
     by_role: dict[str, tuple[Recipient, ...]] = {}
+    names = sorted(known)
+    listing = ", ".join(names)
+    unknown = 0  # a did-you-mean for the first MAX_SUGGESTIONS unknown roles only
     for role, entries in subs.items():
-        recipients = _role_recipients(doc, role, entries, known, skipped)
+        if role not in known:
+            unknown += 1
+            hint = did_you_mean(str(role), names) if unknown <= MAX_SUGGESTIONS else ""
+            skipped.error(
+                doc.key_pos(("subscribers", role)),
+                f"unknown role '{role}'{hint} (known: {listing})",
+            )
+            continue
+        recipients = _role_recipients(doc, role, entries, skipped)
         if recipients is not None:
             by_role[role] = recipients
     return Subscribers(
@@ -222,14 +234,10 @@ def _sender(doc: Document, data: dict[str, Any], diags: Diagnostics) -> Address:
 
 
 def _role_recipients(
-    doc: Document, role: str, entries: Any, known: set[str], skipped: Diagnostics
+    doc: Document, role: str, entries: Any, skipped: Diagnostics
 ) -> tuple[Recipient, ...] | None:
-    """A role's valid recipients, once per mailbox; None when the role itself is wrong."""
+    """A known role's valid recipients, once per mailbox; None when its list is wrong."""
     path_role: PathKey = ("subscribers", role)
-    if role not in known:
-        hint = ", ".join(sorted(known))
-        skipped.error(doc.key_pos(path_role), f"unknown role '{role}' (known: {hint})")
-        return None
     if not isinstance(entries, list):
         skipped.error(doc.pos(path_role), f"role '{role}': expected a list of addresses")
         return None

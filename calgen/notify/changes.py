@@ -13,6 +13,11 @@ reminders go on.
 
 Each mailbox gets one notice per version, listing the changes for all of its roles:
 `Notice.lines_for` gives them, in milestone order, each line once.
+
+A line is plain Dutch text that begins with the milestone's id and the verb
+(`3.1.3 verschoven van … naar … (…)`, `3.1.4 toegevoegd: …`, `3.1.5 vervallen: …`); the
+notify state stores the lines as text, and `about` reads the id and verb back, so the
+mail can count the changes in its subject and link each to its row on the page.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from calgen.runbook.model import Runbook
 from calgen.site import published
 
 NOTIFIED = ("verschoven", "toegevoegd", "vervallen")
+_FORMER = {"verplaatst": "verschoven"}  # the verb of lines stored before it was settled
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,6 +66,16 @@ class UnusableSnapshotError(CalgenError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+def about(line: str) -> tuple[str, str]:
+    """The milestone id and the verb of a notice line (`3.1.3 verschoven van …` →
+    `("3.1.3", "verschoven")`); `("", "")` for a line in no form `notice` writes. A line
+    stored before the verb was settled (`verplaatst`) reads as `verschoven`."""
+    ident, _, rest = line.partition(" ")
+    verb = rest.split(" ", 1)[0].removesuffix(":")
+    verb = _FORMER.get(verb, verb)
+    return (ident, verb) if ident and verb in NOTIFIED else ("", "")
 
 
 def snapshot_path(dist: Path, runbook: str, version: str) -> Path:

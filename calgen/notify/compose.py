@@ -12,6 +12,14 @@ and its feed with every role).
 
 An address whose local part is not ASCII can only travel with SMTPUTF8: its message's
 own headers are written in UTF-8 (RFC 6532) and marked so; every other message is ASCII.
+
+Subjects stay within SUBJECT_MAX characters and name the runbook by `short_name`; the
+details are in the body. A reminder's subject counts what it is about by kind
+(calgen.notify.due.NOUNS) and says how many of them are late (`[2 van 4 te laat]
+Herinnering Migratie naar iWmo/iJw 3.1: 2 mijlpalen, 1 fase en 1 advies`); a change
+notice's names the moved, added and cancelled milestones (`Gewijzigd: Migratie naar
+iWmo/iJw 3.1, versie 1.1: 3.1.2 en 3.1.3 verschoven`) and its body links each line to
+the milestone's row on the page.
 """
 
 from __future__ import annotations
@@ -29,9 +37,10 @@ from email.message import EmailMessage
 
 import jinja2
 
-from calgen.core import dutch, layout
-from calgen.notify import unsubscribe
-from calgen.notify.due import Due
+from calgen.core import dutch, layout, schedule
+from calgen.notify import changes, unsubscribe
+from calgen.notify.due import Due, counted
+from calgen.runbook.items import milestone_link
 from calgen.runbook.model import Role, Runbook
 
 _WIRE = email.policy.SMTP  # CRLF line ends, as SMTP and .eml files want them
@@ -42,6 +51,9 @@ _HEAD = _WIRE.clone(max_line_length=998)
 _HEAD_UTF8 = _WIRE_UTF8.clone(max_line_length=998)
 _GREETING = "\x00GROET\x00"  # stands for "Beste …" until the recipient is known
 _CACHE_SIZE = 256
+SUBJECT_MAX = 98  # characters of a subject; a longer one is cut at a word, with "…"
+SHORT_MAX = 40  # characters of a short name taken from a title
+_DRAAIBOEK = re.compile(r"^(landelijk\s+)?draaiboek\s+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -69,6 +81,89 @@ def _phrase(text: str) -> str:
     newline), quotes and backslashes escaped by the email package."""
     clean = " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).split())
     return f'"{email.utils.quote(clean)}"'
+
+
+def fit(text: str, limit: int = SUBJECT_MAX) -> str:
+    """`text` on one line, cut at a word to at most `limit` characters (with "…")."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 1)]
+    if text[len(cut)] != " " and " " in cut.strip():
+        cut = cut.rsplit(" ", 1)[0]  # no half word
+    return cut.rstrip(" ,;:(–-") + "…"
+
+
+def short_name(runbook: Runbook) -> str:
+    """The runbook as a subject names it. From its standards and the release it
+    migrates to (`Migratie naar iWmo/iJw 3.1`, `Migratie naar iWmo 2.2`); without both,
+    its title without a leading `Landelijk draaiboek`, cut at a word to SHORT_MAX."""
+    if runbook.standards and runbook.release_to:
+        return fit(f"Migratie naar {'/'.join(runbook.standards)} {runbook.release_to}", SHORT_MAX)
+    title = _DRAAIBOEK.sub("", " ".join(runbook.title.split())) or runbook.title
+    return fit(title[:1].upper() + title[1:], SHORT_MAX)
+
+
+def _and(parts: Sequence[str]) -> str:
+    """`a`, `a en b`, `a, b en c`; "" for none."""
+    return ", ".join(parts[:-1]) + " en " + parts[-1] if len(parts) > 1 else "".join(parts)
+
+
+def late_label(late: int, total: int) -> str:
+    """`[te laat] ` when every item is late, `[2 van 4 te laat] ` when some are, or ""."""
+    if not late:
+        return ""
+    return "[te laat] " if late == total else f"[{late} van {total} te laat] "
+
+
+def reminder_subject(runbook: Runbook, dues: Sequence[Due]) -> str:
+    """One item: its title (cut to fit) and day; several: how many of each kind, as many
+    kinds as fit and the rest as `N andere`. Late ones counted in front."""
+    head = f"{late_label(sum(d.late for d in dues), len(dues))}Herinnering {short_name(runbook)}: "
+    if len(dues) == 1:
+        item = dues[0].item
+        local = item.start.astimezone(schedule.AMSTERDAM)
+        day = f", {local.day} {dutch.month_name(local)}"
+        return fit(head + fit(item.title, max(SUBJECT_MAX - len(head) - len(day), 12)) + day)
+    kinds = counted([d.item.noun for d in dues])
+    for shown in range(len(kinds), 0, -1):
+        rest = len(dues) - sum(n for n, _ in kinds[:shown])
+        words = [text for _, text in kinds[:shown]] + ([f"{rest} andere"] if rest else [])
+        if len(head) + len(_and(words)) <= SUBJECT_MAX:
+            return head + _and(words)
+    return fit(head + _and([text for _, text in kinds]))
+
+
+def notice_subject(runbook: Runbook, new: str, lines: Sequence[str]) -> str:
+    """The changes by verb, in the first of these forms that fits: their ids (`3.1.2 en
+    3.1.3 verschoven, 3.1.4 toegevoegd`; more than three of a verb counted, `12 mijlpalen
+    verschoven, 3.1.4 toegevoegd`), how many (`12 mijlpalen verschoven en 1 toegevoegd`,
+    then `12 verschoven en 1 toegevoegd`), or how many changes in all (`14 wijzigingen`)."""
+    head = f"Gewijzigd: {short_name(runbook)}, versie {new}: "
+    by_verb: dict[str, list[str]] = {verb: [] for verb in changes.NOTIFIED}
+    other = 0
+    for line in lines:
+        ident, verb = changes.about(line)
+        if verb:
+            by_verb[verb].append(ident)
+        else:
+            other += 1  # a line in no form calgen writes: counted, not named
+    groups = [(ids, verb) for verb, ids in by_verb.items() if ids]
+    bare = [f"{len(ids)} {verb}" for ids, verb in groups]
+    numbered = [
+        f"{len(ids)} {'mijlpaal' if len(ids) == 1 else 'mijlpalen'} {verb}" for ids, verb in groups
+    ]
+    named = [
+        f"{_and(ids)} {verb}" if len(ids) <= 3 else n
+        for (ids, verb), n in zip(groups, numbered, strict=True)
+    ]
+    nouned = numbered[:1] + bare[1:]  # `12 mijlpalen verschoven en 1 toegevoegd`
+    extra = [f"{other} {'wijziging' if other == 1 else 'wijzigingen'}"] if other else []
+    total = f"{len(lines)} {'wijziging' if len(lines) == 1 else 'wijzigingen'}"
+    for text in (", ".join(named + extra), _and(nouned + extra), _and(bare + extra), total):
+        if text and len(head) + len(text) <= SUBJECT_MAX:
+            return head + text
+    return fit(head + total)
 
 
 def list_id(role: Role, domain: str) -> str:
@@ -151,7 +246,7 @@ class Composer:
         role = make["role"]
         assert isinstance(role, Role)
         found = Rendered(
-            subject=" ".join(subject.split()),
+            subject=fit(subject),
             text=text,
             html=markup,
             list_id=list_id(role, self.sender.domain),
@@ -165,25 +260,32 @@ class Composer:
     def reminder(
         self, runbook: Runbook, role: str, dues: Sequence[Due]
     ) -> tuple[tuple[object, ...], Rendered]:
-        # one entry per item, even when several of its lead times are due at once
-        seen: dict[str, Due] = {}
-        for due in dues:
-            seen.setdefault(due.item.id, due)
         key = ("reminder", runbook.id, role, tuple((d.item.id, d.lead.key, d.late) for d in dues))
         if (found := self._hit(key)) is not None:
             return key, found
+        # one entry per item, even when several of its lead times are due at once: the
+        # latest of them, which says whether it comes late (a missed earlier one does not
+        # make an item late whose latest reminder is on time)
+        seen: dict[str, Due] = {}
+        for due in dues:
+            if due.item.id not in seen or due.trigger > seen[due.item.id].trigger:
+                seen[due.item.id] = due
+        entries = [
+            {
+                "item": d.item,
+                "when": dutch.when(d.item.start, d.item.end),
+                "lead": d.lead.dutch(),
+                "late": d.late,
+                "trigger": dutch.when(d.trigger),
+            }
+            for d in seen.values()
+        ]
+        late = [e for e in entries if e["late"]]
         context = self._context(runbook, (role,)) | {
-            "entries": [
-                {
-                    "item": d.item,
-                    "when": dutch.when(d.item.start, d.item.end),
-                    "lead": d.lead.dutch(),
-                    "late": d.late,
-                    "trigger": dutch.when(d.trigger),
-                }
-                for d in seen.values()
-            ],
-            "late": any(d.late for d in dues),
+            "subject": reminder_subject(runbook, list(seen.values())),
+            "entries": entries,
+            "counts": _and([text for _, text in counted([d.item.noun for d in seen.values()])]),
+            "late": late,  # the late entries, in the order of `entries`
         }
         names = ("mail/subject.txt.j2", "mail/reminder.txt.j2", "mail/reminder.html.j2")
         return key, self._cached(key, context, names)
@@ -194,10 +296,19 @@ class Composer:
         key = ("notice", runbook.id, tuple(roles), old, new, tuple(lines))
         if (found := self._hit(key)) is not None:
             return key, found
+        on_page = {m.id for m in runbook.milestones}
+        entries = []
+        for line in lines:
+            ident, verb = changes.about(line)
+            # a moved or added milestone has a row on the page; a cancelled one has none
+            linked = verb in ("verschoven", "toegevoegd") and ident in on_page
+            link = milestone_link(self.base, runbook, ident) if linked else ""
+            entries.append({"line": line, "id": ident, "rest": line[len(ident) :], "link": link})
         context = self._context(runbook, roles) | {
+            "subject": notice_subject(runbook, new, lines),
             "old": old,
             "new": new,
-            "changes": list(lines),
+            "changes": entries,
         }
         names = ("mail/change-subject.txt.j2", "mail/change.txt.j2", "mail/change.html.j2")
         return key, self._cached(key, context, names)
@@ -259,8 +370,14 @@ class Composer:
         return f"<{unsubscribe.link(self.unsubscribe_url, token)}>, {self.mailto}"
 
     def _body(self, rendered: Rendered, greeting: str) -> bytes:
+        # the Subject on one line (it is at most SUBJECT_MAX characters): folded at 78,
+        # Python's email package may begin it with a space or double one before an
+        # encoded word (`Alle \r\n =?utf-8?…`), and readers would show both
+        subject = EmailMessage()
+        subject["Subject"] = rendered.subject
+        line = subject.as_bytes(policy=_HEAD)
+        assert line.count(b"\r\n") == 2  # one line, then the empty one
         message = EmailMessage()
-        message["Subject"] = rendered.subject
         message["From"] = self.sender
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
         if rendered.list_id:
@@ -272,4 +389,4 @@ class Composer:
         # set_content() clears every Content-* header: the language goes on the parts
         for part in message.iter_parts():
             part["Content-Language"] = "nl"
-        return message.as_bytes(policy=_WIRE)
+        return line[:-2] + message.as_bytes(policy=_WIRE)

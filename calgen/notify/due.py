@@ -4,14 +4,19 @@ The moments come from calgen.core.reminders (the feeds' lead times), so a change
 e-mail without a change here. Which reminders a run sends, at moment `at`:
 - due: its moment has come (`trigger <= at`) and it was not queued, sent or expired before;
 - late: due for more than LATE_AFTER when first seen (cron did not run): sent once,
-  marked late in subject and text;
+  marked late in subject and text, and counted there (`2 van 4 te laat`);
 - expired: its event ended more than `expire` ago: not sent (a 2018 deadline helps
   nobody), but reported and recorded, so it is never silently dropped nor repeated.
+
+What an item is, as a subject and body count it (`2 mijlpalen, 1 fase en 1 advies`):
+a numbered milestone (deadline or period) is a *mijlpaal*, a phase a *fase*, a dated fact
+whose title begins with "Advies" an *advies*, any other dated fact a *gebeurtenis*.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +26,15 @@ from calgen.runbook.model import Event, Milestone, Runbook
 
 LATE_AFTER = dt.timedelta(hours=6)
 DEFAULT_EXPIRE = dt.timedelta(days=14)
+
+# What an item is, in Dutch: singular and plural, in the order a subject counts them.
+NOUNS: dict[str, tuple[str, str]] = {
+    "mijlpaal": ("mijlpaal", "mijlpalen"),
+    "fase": ("fase", "fasen"),
+    "advies": ("advies", "adviezen"),
+    "gebeurtenis": ("gebeurtenis", "gebeurtenissen"),
+}
+_ADVICE = re.compile(r"advies\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -39,6 +53,7 @@ class Item:
     actionholder: str = ""
     messages: tuple[str, ...] = ()
     link: str = ""  # the milestone's row on the page (from the base URL only)
+    noun: str = "mijlpaal"  # what it is, a key of NOUNS
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,8 +87,30 @@ def items(runbook: Runbook, base_url: str) -> list[Item]:
                 actionholder=holder,
                 messages=messages,
                 link=found.link,
+                noun=noun(found.kind, found.source),
             )
         )
+    return out
+
+
+def noun(kind: Kind, source: object) -> str:
+    """What an item is, a key of NOUNS: `mijlpaal` (a deadline or a period), `fase`,
+    `advies` (a dated fact whose title begins with "Advies") or `gebeurtenis`."""
+    if kind in (Kind.DEADLINE, Kind.PERIOD):
+        return "mijlpaal"
+    if kind == Kind.PHASE:
+        return "fase"
+    title = source.title if isinstance(source, Event) else ""
+    return "advies" if _ADVICE.match(title.lstrip()) else "gebeurtenis"
+
+
+def counted(nouns: Sequence[str]) -> list[tuple[int, str]]:
+    """How many of each kind, in NOUNS' order: `[(2, "2 mijlpalen"), (1, "1 fase")]`."""
+    out = []
+    for key, (one, many) in NOUNS.items():
+        n = sum(1 for x in nouns if x == key)
+        if n:
+            out.append((n, f"{n} {one if n == 1 else many}"))
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -272,14 +272,21 @@ MAX_CANDIDATES = 1000
 MAX_LISTED = 20
 
 
+def did_you_mean(value: str, names: Sequence[str]) -> str:
+    """`; did you mean 'gemeenten'?`: the name `value` was most likely meant to be,
+    among at most MAX_CANDIDATES `names` of about its length; "" when none is close.
+    Also the subscribers file's (calgen.notify.addresses)."""
+    near = [n for n in names if abs(len(n) - len(value)) <= 3][:MAX_CANDIDATES]
+    guess = difflib.get_close_matches(value, near, n=1)
+    return f"; did you mean '{guess[0]}'?" if guess else ""
+
+
 def unknown(ctx: Context, path: PathKey, what: str, value: str, known: Collection[str]) -> None:
     names, listing = ctx.known_names(what, known)
     suggestion = ""
     if ctx.suggestions < MAX_SUGGESTIONS:
         ctx.suggestions += 1
-        near = [n for n in names if abs(len(n) - len(value)) <= 3][:MAX_CANDIDATES]
-        guess = difflib.get_close_matches(value, near, n=1)
-        suggestion = f"; did you mean '{guess[0]}'?" if guess else ""
+        suggestion = did_you_mean(value, names)
     if not names:
         listing = f"none: is the shared {what}s file in `uses`?"
     ctx.error(path, f"unknown {what} '{value}'{suggestion} (known: {listing})")
