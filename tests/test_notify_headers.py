@@ -11,6 +11,7 @@ from email.message import EmailMessage
 import pytest
 
 from calgen.notify.compose import Composer, Rendered, list_id
+from calgen.notify.state import NotifyError
 from calgen.notify.unsubscribe import (
     SECRET_VARIABLE,
     BadTokenError,
@@ -105,3 +106,56 @@ def test_a_token_in_the_header_stays_one_url_for_a_long_address() -> None:
     token = https.removeprefix("<").removesuffix(">").partition("?t=")[2]
     assert read_token(b"k" * 32, token, now=0).role == "gemeenten\r\nBcc: x@y.nl"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+@pytest.mark.parametrize("base", ["https://a.example/afmelden", "https://a.example/x?lijst=1"])
+def test_the_footer_link_is_each_recipients_own_and_decodes_exactly(base: str) -> None:
+    """The encoded body is shared; each recipient's link is put into it afterwards."""
+    sender = Address("Draaiboek", "draaiboek", "example.org")
+    composer = Composer(environment(), sender, "", unsubscribe_url=base, secret=b"k" * 32)
+    text = "Beste\n\nAfmelden:\n@@AFMELDLINK@@\nEinde " + "é" * 300
+    rendered = Rendered(
+        subject="Onderwerp",
+        text=text,
+        html='<p>Afmelden:\n<a href="@@AFMELDLINK@@">hier</a>.</p>',
+    )
+    links = []
+    for address in ("a@b.nl", "c@d.nl"):
+        mail = composer.message(
+            ("k",),
+            rendered,
+            to=Address(addr_spec=address),
+            date="Tue, 29 Mar 2022 17:30:00 +0200",
+            msgid="<id@example.org>",
+            role="gemeenten",
+        )
+        assert max(len(line) for line in mail.data.split(b"\r\n")) <= 998
+        parsed = email.message_from_bytes(mail.data, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        link = str(parsed["List-Unsubscribe"]).split(">")[0].lstrip("<")
+        claim = read_token(b"k" * 32, link.rpartition("t=")[2], now=0)
+        assert claim.address == address
+        plain, markup = (parsed.get_body((kind,)) for kind in ("plain", "html"))
+        assert plain is not None
+        assert markup is not None
+        decoded = plain.get_content().replace("\r\n", "\n")
+        assert decoded == text.replace("@@AFMELDLINK@@", link) + "\n"
+        assert f'<a href="{link.replace("&", "&amp;")}">hier</a>' in markup.get_content()
+        links.append(link)
+    assert links[0] != links[1]
+
+
+def test_a_template_that_hides_the_link_in_a_long_line_is_refused() -> None:
+    sender = Address("Draaiboek", "draaiboek", "example.org")
+    composer = Composer(
+        environment(), sender, "", unsubscribe_url="https://a.example/af", secret=b"k" * 32
+    )
+    rendered = Rendered(subject="Onderwerp", text="x" * 70 + " @@AFMELDLINK@@", html="<p>x</p>")
+    with pytest.raises(NotifyError, match="must stand on a short line"):
+        composer.message(
+            ("k",),
+            rendered,
+            to=Address(addr_spec="a@b.nl"),
+            date="Tue, 29 Mar 2022 17:30:00 +0200",
+            msgid="<id@example.org>",
+        )

@@ -129,6 +129,14 @@ def test_one_click_under_waitress_and_the_runs_after_it(
     claim = read_token(SECRET.encode(), sent_link.partition("?t=")[2], date)
     assert (claim.address, claim.role) == ("b@gemeente.nl", "gemeenten")
     assert claim.expires == int(date) + 400 * 24 * 3600
+    # the footer has the same link, in the text and (escaped) in the HTML part
+    for message in first.values():
+        own = _link(message)
+        plain, markup = (message.get_body((kind,)) for kind in ("plain", "html"))
+        assert plain is not None
+        assert markup is not None
+        assert f"open deze link:\n{own}\n" in plain.get_content()
+        assert f'<a href="{own}">meld u hier af</a>' in markup.get_content()
     # that message is from 2022 (--at): its link has expired by now, and is refused
     status, _, page = _request(server, "POST", sent_link, ONE_CLICK)
     assert (status, "ongeldig of verlopen" in page) == (400, True)

@@ -25,6 +25,7 @@ the milestone's row on the page.
 from __future__ import annotations
 
 import email.policy
+import email.quoprimime
 import email.utils
 import hashlib
 import html
@@ -40,6 +41,7 @@ import jinja2
 from calgen.core import dutch, layout, schedule
 from calgen.notify import changes, unsubscribe
 from calgen.notify.due import Due, counted
+from calgen.notify.state import NotifyError
 from calgen.runbook.items import milestone_link
 from calgen.runbook.model import Role, Runbook
 
@@ -50,6 +52,11 @@ _WIRE_UTF8 = email.policy.SMTPUTF8  # the same, headers in UTF-8 (RFC 6532)
 _HEAD = _WIRE.clone(max_line_length=998)
 _HEAD_UTF8 = _WIRE_UTF8.clone(max_line_length=998)
 _GREETING = "\x00GROET\x00"  # stands for "Beste …" until the recipient is known
+# stands for the recipient's unsubscribe link in the footer: the encoded body is shared by
+# every recipient, so the link goes in afterwards (see `_with_link`); ASCII that
+# quoted-printable leaves as it is
+_LINK = "@@AFMELDLINK@@"
+_LINK_HTML = "@@AFMELDLINK-HTML@@"  # the same in the HTML part, where it is escaped
 _CACHE_SIZE = 256
 SUBJECT_MAX = 98  # characters of a subject; a longer one is cut at a word, with "…"
 SHORT_MAX = 40  # characters of a short name taken from a title
@@ -229,6 +236,7 @@ class Composer:
             "role": role,
             "greeting": _GREETING,
             "unsubscribe_address": self.unsubscribe_address,
+            "unsubscribe_link": _LINK if self.unsubscribe_url else "",
             "page": layout.runbook_url(base, runbook.id, layout.role_page(page)),
             "feed": layout.runbook_url(base, runbook.id, layout.feed_file(feed)),
         }
@@ -345,9 +353,11 @@ class Composer:
         head["To"] = to
         head["Date"] = date
         head["Message-ID"] = msgid
-        head["List-Unsubscribe"] = self._unsubscribe(to.addr_spec, role, date)
-        if self.unsubscribe_url:
+        link = self._link(to.addr_spec, role, date)
+        head["List-Unsubscribe"] = f"<{link}>, {self.mailto}" if link else self.mailto
+        if link:
             head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
+            body = _with_link(body, link)
         own = head.as_bytes(policy=_HEAD_UTF8 if utf8 else _HEAD)
         assert own.endswith(b"\r\n\r\n")  # headers, then the empty line before a body
         return Mail(
@@ -359,15 +369,15 @@ class Composer:
             utf8=utf8,
         )
 
-    def _unsubscribe(self, address: str, role: str, date: str) -> str:
-        """The List-Unsubscribe value: the https link with this recipient's token (when
-        configured and the secret is set), then the mailto. The token's expiry follows
-        from the message's date, so a resend carries the same bytes."""
+    def _link(self, address: str, role: str, date: str) -> str:
+        """The https unsubscribe link with this recipient's token, or "" when none is
+        configured (or the secret is not set). The token's expiry follows from the
+        message's date, so a resend carries the same bytes."""
         if not self.unsubscribe_url or self.secret is None:
-            return self.mailto
+            return ""
         expires = int(email.utils.parsedate_to_datetime(date).timestamp()) + unsubscribe.LIFETIME
         token = unsubscribe.make_token(self.secret, address, role, expires)
-        return f"<{unsubscribe.link(self.unsubscribe_url, token)}>, {self.mailto}"
+        return unsubscribe.link(self.unsubscribe_url, token)
 
     def _body(self, rendered: Rendered, greeting: str) -> bytes:
         # the Subject on one line (it is at most SUBJECT_MAX characters): folded at 78,
@@ -382,11 +392,34 @@ class Composer:
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
         if rendered.list_id:
             message["List-Id"] = rendered.list_id  # RFC 2919: one list per role
-        message.set_content(rendered.text.replace(_GREETING, greeting))
-        message.add_alternative(
-            rendered.html.replace(_GREETING, html.escape(greeting)), subtype="html"
-        )
+        # quoted-printable always (never base64): `_with_link` puts the link in afterwards
+        text = rendered.text.replace(_GREETING, greeting)
+        markup = rendered.html.replace(_GREETING, html.escape(greeting)).replace(_LINK, _LINK_HTML)
+        message.set_content(text, cte="quoted-printable")
+        message.add_alternative(markup, subtype="html", cte="quoted-printable")
         # set_content() clears every Content-* header: the language goes on the parts
         for part in message.iter_parts():
             part["Content-Language"] = "nl"
-        return line[:-2] + message.as_bytes(policy=_WIRE)
+        encoded = message.as_bytes(policy=_WIRE)
+        wanted = text.count(_LINK) + markup.count(_LINK_HTML)
+        if encoded.count(b"@@AFMELDLINK") != wanted:
+            raise NotifyError(
+                "templates/mail: the unsubscribe link ({{ unsubscribe_link }}) must stand on a"
+                " short line (its quoted-printable encoding broke it); nothing was sent"
+            )
+        return line[:-2] + encoded
+
+
+def _with_link(body: bytes, link: str) -> bytes:
+    """The shared, encoded body with `link` where the footer has _LINK (text part) and
+    _LINK_HTML (HTML part, escaped there).
+
+    Both parts are quoted-printable and the placeholders are short ASCII on short lines,
+    so they stand as they are in the encoded body (`_body` checks). Each is replaced by a
+    soft line break, the link in quoted-printable lines of at most 76 characters, and
+    another soft break: decoded, exactly the link where the placeholder was. The link is
+    calgen's own (an https URL and a base64url token), so it holds no line end."""
+    for placeholder, value in ((_LINK, link), (_LINK_HTML, html.escape(link, quote=True))):
+        encoded = email.quoprimime.body_encode(value, maxlinelen=76, eol="\r\n")
+        body = body.replace(placeholder.encode(), b"=\r\n" + encoded.encode() + b"=\r\n")
+    return body
