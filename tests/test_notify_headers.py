@@ -10,6 +10,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from calgen.notify.compose import _LINK as LINK
 from calgen.notify.compose import Composer, Rendered, list_id
 from calgen.notify.state import NotifyError
 from calgen.notify.unsubscribe import (
@@ -113,11 +114,11 @@ def test_the_footer_link_is_each_recipients_own_and_decodes_exactly(base: str) -
     """The encoded body is shared; each recipient's link is put into it afterwards."""
     sender = Address("Draaiboek", "draaiboek", "example.org")
     composer = Composer(environment(), sender, "", unsubscribe_url=base, secret=b"k" * 32)
-    text = "Beste\n\nAfmelden:\n@@AFMELDLINK@@\nEinde " + "é" * 300
+    text = f"Beste\n\nAfmelden:\n{LINK}\nEinde @@AFMELDLINK@@ " + "é" * 300
     rendered = Rendered(
         subject="Onderwerp",
         text=text,
-        html='<p>Afmelden:\n<a href="@@AFMELDLINK@@">hier</a>.</p>',
+        html=f'<p>Afmelden:\n<a href="{LINK}">hier</a>.</p>',
     )
     links = []
     for address in ("a@b.nl", "c@d.nl"):
@@ -139,7 +140,7 @@ def test_the_footer_link_is_each_recipients_own_and_decodes_exactly(base: str) -
         assert plain is not None
         assert markup is not None
         decoded = plain.get_content().replace("\r\n", "\n")
-        assert decoded == text.replace("@@AFMELDLINK@@", link) + "\n"
+        assert decoded == text.replace(LINK, link) + "\n"  # runbook text cannot be a link
         assert f'<a href="{link.replace("&", "&amp;")}">hier</a>' in markup.get_content()
         links.append(link)
     assert links[0] != links[1]
@@ -150,7 +151,7 @@ def test_a_template_that_hides_the_link_in_a_long_line_is_refused() -> None:
     composer = Composer(
         environment(), sender, "", unsubscribe_url="https://a.example/af", secret=b"k" * 32
     )
-    rendered = Rendered(subject="Onderwerp", text="x" * 70 + " @@AFMELDLINK@@", html="<p>x</p>")
+    rendered = Rendered(subject="Onderwerp", text="x" * 70 + f" {LINK}", html="<p>x</p>")
     with pytest.raises(NotifyError, match="must stand on a short line"):
         composer.message(
             ("k",),

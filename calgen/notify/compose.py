@@ -30,6 +30,7 @@ import email.utils
 import hashlib
 import html
 import re
+import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,10 +54,11 @@ _HEAD = _WIRE.clone(max_line_length=998)
 _HEAD_UTF8 = _WIRE_UTF8.clone(max_line_length=998)
 _GREETING = "\x00GROET\x00"  # stands for "Beste …" until the recipient is known
 # stands for the recipient's unsubscribe link in the footer: the encoded body is shared by
-# every recipient, so the link goes in afterwards (see `_with_link`); ASCII that
-# quoted-printable leaves as it is
-_LINK = "@@AFMELDLINK@@"
-_LINK_HTML = "@@AFMELDLINK-HTML@@"  # the same in the HTML part, where it is escaped
+# every recipient, so the link goes in afterwards (see `_with_link`). ASCII that
+# quoted-printable leaves as it is, with a random part so that no runbook text can be it.
+_NONCE = secrets.token_hex(4)
+_LINK = f"@@AFMELDLINK-{_NONCE}@@"
+_LINK_HTML = f"@@AFMELDLINKH-{_NONCE}@@"  # the same in the HTML part, where it is escaped
 _CACHE_SIZE = 256
 SUBJECT_MAX = 98  # characters of a subject; a longer one is cut at a word, with "…"
 SHORT_MAX = 40  # characters of a short name taken from a title
@@ -402,7 +404,7 @@ class Composer:
             part["Content-Language"] = "nl"
         encoded = message.as_bytes(policy=_WIRE)
         wanted = text.count(_LINK) + markup.count(_LINK_HTML)
-        if encoded.count(b"@@AFMELDLINK") != wanted:
+        if encoded.count(_LINK.encode()) + encoded.count(_LINK_HTML.encode()) != wanted:
             raise NotifyError(
                 "templates/mail: the unsubscribe link ({{ unsubscribe_link }}) must stand on a"
                 " short line (its quoted-printable encoding broke it); nothing was sent"
