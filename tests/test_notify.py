@@ -452,3 +452,49 @@ def test_tls_and_login_from_environment(
         assert len(handler.messages) == 3
     finally:
         controller.stop()
+
+
+def test_change_notices_carry_the_same_headers_and_footer(
+    workspace: Path,
+    inbox: tuple[Inbox, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 22's proof, for change notices through a real SMTP server: List-Id,
+    List-Unsubscribe (https token link and mailto), one-click, Content-Language, and the
+    footer's own link in the text and the HTML part."""
+    from tests.test_notify_input import _new_version, _publish_snapshot
+
+    handler, port = inbox
+    Path("subscribers.yaml").write_text(UNSUBSCRIBE + SUBSCRIBERS, encoding="utf-8")
+    monkeypatch.setenv(unsubscribe.SECRET_VARIABLE, "s" * 32)
+    _publish_snapshot("1.0")
+    assert _notify("--smtp", f"smtp://127.0.0.1:{port}", "--expire-days", "400") == 0
+    handler.messages.clear()
+    handler.envelopes.clear()
+    _new_version("2022-03-31 17:00")  # 3.1.3, a deadline of gemeenten, moves a day
+    _publish_snapshot("1.1")
+    assert _notify("--smtp", f"smtp://127.0.0.1:{port}", "--expire-days", "400") == 0
+    notices = [m for m in handler.messages if str(m["Subject"]).startswith("Gewijzigd")]
+    assert sorted(str(m["To"]) for m in notices) == [
+        "ICT Gemeente B <ict@gemeente-b.nl>",
+        "planning@gemeente-a.nl",
+    ]
+    for message in notices:
+        https, mailto = str(message["List-Unsubscribe"]).split(", ")
+        link = https.strip("<>")
+        assert mailto == "<mailto:afmelden@example.org?subject=afmelden>"
+        assert link.startswith("https://draaiboeken.example.org/afmelden?t=")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert str(message["List-Id"]).endswith("<gemeenten.draaiboeken.example.org>")
+        assert message["Auto-Submitted"] == "auto-generated"
+        assert not message.defects
+        parts = [p for p in message.walk() if p.get_content_maintype() == "text"]
+        assert [p["Content-Language"] for p in parts] == ["nl", "nl"]
+        text, markup = (p.get_content() for p in parts)
+        assert "3.1.3 verschoven" in text
+        assert f"open deze link:\n{link}\n" in text.replace("\r\n", "\n")
+        assert f'<a href="{link}">meld u hier af</a>' in markup
+        for part in (" ".join(text.split()), " ".join(markup.split())):
+            assert "aangemeld voor herinneringen voor gemeenten" in part
+            assert "Vragen? Neem contact op met:" in part
