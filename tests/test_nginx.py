@@ -13,7 +13,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_notify_unsubscribe import running_server
 
 NGINX = Path("/usr/sbin/nginx")
 SNIPPET = ROOT / "deploy" / "nginx.conf"
@@ -213,30 +213,9 @@ def unsubscribe(tmp_path: Path) -> Iterator[tuple[Nginx, Path]]:
     assert text.count("proxy_pass http://127.0.0.1:8025;") == 1
     snippet.write_text(text.replace(":8025;", f":{port};"), encoding="utf-8")
     state = tmp_path / "notify-state.sqlite"
-    env = {**os.environ, "CALGEN_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET}
-    app = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "calgen",
-            "unsubscribe-server",
-            *("--state", str(state)),
-            *("--port", str(port)),
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert app.stderr is not None
-        assert f"127.0.0.1:{port}/" in app.stderr.readline()
+    with running_server(state, UNSUBSCRIBE_SECRET, port):
         for server in _start(tmp_path, snippet):
             yield server, state
-    finally:
-        app.terminate()
-        app.wait(timeout=10)
-        if app.stderr is not None:
-            app.stderr.close()
 
 
 def test_the_unsubscribe_snippet_proxies_get_and_post(

@@ -30,6 +30,7 @@ from calgen.runbook.model import Runbook
 from calgen.runbook.validate import load_runbook
 from tests.conftest import ROOT
 from tests.test_notify_changes import MOVED, RUNBOOK, _version_1_1
+from tests.test_notify_input import _outbox
 
 BASE = "https://draaiboeken.example.org"
 SEEDS = sorted((ROOT / "runbooks").glob("*.yaml"))
@@ -53,15 +54,6 @@ def _notify(*args: str, at: str) -> int:
     return main(
         ["notify", "--subscribers", "subscribers.yaml", "--base-url", BASE, "--at", at, *args]
     )
-
-
-def _outbox(folder: str) -> list[EmailMessage]:
-    found = []
-    for path in sorted(Path(folder).glob("*.eml")):
-        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        found.append(parsed)
-    return found
 
 
 def _part(message: EmailMessage, kind: str) -> str:

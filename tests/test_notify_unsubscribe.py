@@ -4,6 +4,7 @@ stopped here), the suppression list in the notify state, the operator's --unsubs
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import email.utils
@@ -75,12 +76,14 @@ def _suppressed() -> list[tuple[str, str, str]]:
         db.close()
 
 
-@pytest.fixture
-def server(workspace: Path) -> Iterator[str]:
-    """`calgen unsubscribe-server` (waitress) on a free 127.0.0.1 port: its address."""
-    env = {**os.environ, SECRET_VARIABLE: SECRET}
+@contextlib.contextmanager
+def running_server(state: str | Path, secret: str, port: int = 0) -> Iterator[str]:
+    """`calgen unsubscribe-server` (waitress) on 127.0.0.1 (`port` 0: a free one), in a
+    process of its own, stopped on leaving: its address, host:port."""
+    env = {**os.environ, SECRET_VARIABLE: secret}
+    command = [sys.executable, "-m", "calgen", "unsubscribe-server"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "calgen", "unsubscribe-server", "--state", STATE, "--port", "0"],
+        [*command, "--state", str(state), "--port", str(port)],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
@@ -96,6 +99,12 @@ def server(workspace: Path) -> Iterator[str]:
         process.wait(timeout=10)
         if process.stderr is not None:
             process.stderr.close()
+
+
+@pytest.fixture
+def server(workspace: Path) -> Iterator[str]:
+    with running_server(STATE, SECRET) as where:
+        yield where
 
 
 def _request(
