@@ -133,15 +133,19 @@ def workspace(folder: Path, n: int, suppressed: int = 0) -> None:
 
 
 def suppress(folder: Path, state: Path) -> None:
-    """The addresses of suppressed.txt on the suppression list (the first through calgen,
-    which makes the state, the rest as calgen records them)."""
+    """The addresses of suppressed.txt on the suppression list: a first run (nothing is
+    due yet) makes the state, calgen puts the first address on it, the rest are written
+    as calgen writes them."""
     left = (folder / "suppressed.txt").read_text().split()
     if not left:
         return
+    calgen = [sys.executable, "-m", "calgen", "notify", "--state", str(state)]
     subprocess.run(
-        [sys.executable, "-m", "calgen", "notify", "--unsubscribe", left[0], "--state", str(state)],
+        [*calgen, "runbooks", "--subscribers", "subscribers.yaml", "--at", EARLY,
+         "--outbox", str(folder / "early")],
         cwd=folder, check=True, capture_output=True,
     )  # fmt: skip
+    subprocess.run([*calgen, "--unsubscribe", left[0]], cwd=folder, check=True, capture_output=True)
     db = sqlite3.connect(state)
     with db:
         db.executemany(

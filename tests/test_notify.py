@@ -498,3 +498,28 @@ def test_change_notices_carry_the_same_headers_and_footer(
         for part in (" ".join(text.split()), " ".join(markup.split())):
             assert "aangemeld voor herinneringen voor gemeenten" in part
             assert "Vragen? Neem contact op met:" in part
+
+
+def test_a_dry_run_plans_what_a_real_run_sends_for_a_mailbox_in_two_roles(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run records nothing, yet plans an item once per mailbox as a real run does
+    (found by an attack round: it listed shared items twice and counted expiry twice)."""
+    from tests.test_notify_input import _outbox
+
+    Path("subscribers.yaml").write_text(
+        "subscribers:\n  gemeenten: [v@vendor.nl]\n  zorgaanbieders: [v@vendor.nl]\n",
+        encoding="utf-8",
+    )
+    assert _notify("--outbox", "outbox", "--dry-run") == 0
+    dry = capsys.readouterr()
+    assert _notify("--outbox", "outbox") == 0
+    real = capsys.readouterr().err
+    planned = sorted(line.split("\t")[1] for line in dry.out.splitlines())
+    assert planned == sorted(str(m["Subject"]) for m in _outbox())
+    expired = re.search(r"iwmo-ijw-3\.0-3\.1: would send (\d+), (\d+) expired", dry.err)
+    assert expired, dry.err
+    assert (
+        f"iwmo-ijw-3.0-3.1: {expired[1]} written; 0 refused, 0 deferred, {expired[2]} expired"
+        in real
+    )

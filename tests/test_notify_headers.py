@@ -160,3 +160,29 @@ def test_a_template_that_hides_the_link_in_a_long_line_is_refused() -> None:
             date="Tue, 29 Mar 2022 17:30:00 +0200",
             msgid="<id@example.org>",
         )
+
+
+@pytest.mark.parametrize("extra", range(0, 120, 7))
+def test_the_footer_link_keeps_quoted_printable_lines_within_76(extra: int) -> None:
+    """RFC 2045 6.7: at most 76 characters a line, whatever the link's length."""
+    sender = Address("D", "d", "example.org")
+    url = "https://a.example/" + "p" * extra
+    composer = Composer(environment(), sender, "", unsubscribe_url=url, secret=b"k" * 32)
+    text = f"Afmelden:\n{LINK}\nen {'x' * 40} {LINK} ook hier\n"
+    rendered = Rendered(subject="S", text=text, html=f'<p>\n<a href="{LINK}">x</a>\n</p>')
+    mail = composer.message(
+        ("k",),
+        rendered,
+        to=Address(addr_spec="a@b.nl"),
+        date="Tue, 29 Mar 2022 17:30:00 +0200",
+        msgid="<id@example.org>",
+        role="gemeenten",
+    )
+    body = mail.data.split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
+    parsed = email.message_from_bytes(mail.data, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    plain = parsed.get_body(("plain",))
+    assert plain is not None
+    link = str(parsed["List-Unsubscribe"]).split(">")[0].lstrip("<")
+    assert plain.get_content().replace("\r\n", "\n") == text.replace(LINK, link)

@@ -58,6 +58,11 @@ def _notify(*args: str, at: str = AT, folder: str = "outbox") -> int:
     )
 
 
+def _made() -> None:
+    """A state as the first notify run makes it (nothing is due yet)."""
+    assert _notify(at="2021-11-24 09:00") == 0
+
+
 def _link(message: EmailMessage) -> str:
     found = re.search(r"<(https://[^>]+)>", str(message["List-Unsubscribe"]))
     assert found, message["List-Unsubscribe"]
@@ -235,17 +240,29 @@ def _call(app: webapp.Application, method: str, query: str) -> tuple[str, bytes,
     return seen[0], body, errors.getvalue()
 
 
-def test_a_state_that_cannot_be_written_gets_503_and_a_log_line(workspace: Path) -> None:
-    Path(STATE).write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)  # damaged
+@pytest.mark.parametrize(
+    ("content", "logged"),
+    [
+        (b"SQLite format 3\x00" + b"\xff" * 4000, "damaged"),
+        (None, "no notify state here"),  # --state names a file no run uses
+    ],
+)
+def test_a_state_that_cannot_be_written_gets_503_and_a_log_line(
+    workspace: Path, content: bytes | None, logged: str
+) -> None:
+    if content is not None:
+        Path(STATE).write_bytes(content)
     app = webapp.Application(Path(STATE), SECRET.encode(), lock_wait=0.1)
     token = make_token(SECRET.encode(), "b@gemeente.nl", "gemeenten", 2**40)
     status, body, log = _call(app, "POST", f"t={token}")
     assert status == "503 Service Unavailable"
     assert "Probeer het later opnieuw" in body.decode()
-    assert "damaged" in log
+    assert logged in log
+    assert content is not None or not Path(STATE).exists()
 
 
 def test_a_change_notice_token_leaves_each_of_its_roles(workspace: Path) -> None:
+    _made()
     app = webapp.Application(Path(STATE), SECRET.encode())
     token = make_token(SECRET.encode(), "B@Gemeente.nl", "gemeenten+zorgaanbieders", 2**40)
     status, _, _ = _call(app, "POST", f"t={token}")
@@ -254,6 +271,36 @@ def test_a_change_notice_token_leaves_each_of_its_roles(workspace: Path) -> None
         ("b@gemeente.nl", "gemeenten", "one-click link"),
         ("b@gemeente.nl", "zorgaanbieders", "one-click link"),
     ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "t=%C3%A9.AAAA",  # a payload that is not base64url (not even ASCII)
+        "t=%ED%A0%80.AAAA",  # a lone surrogate
+        "a&b&c&d&e&f&g&h&i&t=x.y",  # more fields than any link has
+    ],
+)
+def test_a_malformed_link_gets_400_not_a_traceback(workspace: Path, query: str) -> None:
+    app = webapp.Application(Path(STATE), SECRET.encode())
+    for method in ("GET", "POST"):
+        status, body, log = _call(app, method, query)
+        assert status == "400 Bad Request"
+        assert "ongeldig of verlopen" in body.decode()
+        assert log == ""
+
+
+def test_the_address_in_a_token_is_the_key_notify_looks_up(workspace: Path) -> None:
+    """Capitals and an internationalised domain: the one-click key is Recipient.key."""
+    from calgen.notify.addresses import Recipient
+
+    _made()
+    app = webapp.Application(Path(STATE), SECRET.encode())
+    for written in ("Upper.Case@Gemeente.NL", "Jan@BÜCHER.example", "Jürgen@Bücher.Example"):
+        recipient = Recipient(email=written)
+        token = make_token(SECRET.encode(), recipient.address.addr_spec, "gemeenten", 2**40)
+        assert _call(app, "POST", f"t={token}")[0] == "200 OK"
+        assert (recipient.key, "gemeenten", "one-click link") in _suppressed()
 
 
 def test_a_message_queued_before_the_click_is_not_sent(
@@ -295,6 +342,15 @@ def test_no_change_notice_goes_to_an_address_that_left(
 def test_the_operators_commands_say_what_they_did(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # no state where the runs would read it: refused, nothing made
+    assert main(["notify", "--unsubscribe", "a@gemeente.nl"]) == 1
+    assert "no notify state here" in capsys.readouterr().err
+    assert not Path(STATE).exists()
+    _made()
+    # a role no runbook has (a typo) is not reported as done
+    assert main(["notify", "--unsubscribe", "a@gemeente.nl", "--role", "gemeentn"]) == 2
+    assert "did you mean 'gemeenten'?" in capsys.readouterr().err
+    assert _suppressed() == []
     assert main(["notify", "--unsubscribe", "A@GEMEENTE.nl"]) == 0
     assert "a@gemeente.nl: unsubscribed from every role" in capsys.readouterr().out
     assert main(["notify", "--unsubscribe", "a@gemeente.nl", "--role", "gemeenten"]) == 0
@@ -324,6 +380,7 @@ def test_the_server_needs_its_secret_from_the_environment(
 def test_a_suppression_row_calgen_cannot_read_counts_as_leaving_every_role(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    _made()
     assert main(["notify", "--unsubscribe", "a@gemeente.nl", "--role", "gemeenten"]) == 0
     db = sqlite3.connect(STATE, isolation_level=None)
     db.execute("UPDATE suppressed SET role = 'Gemeenten; DROP' WHERE email = 'a@gemeente.nl'")
@@ -334,6 +391,9 @@ def test_a_suppression_row_calgen_cannot_read_counts_as_leaving_every_role(
     assert "suppressed row (a@gemeente.nl, 'Gemeenten; DROP')" in err
     assert "taken as unsubscribed from every role" in err
     assert _to(_outbox()) == ["b@gemeente.nl", "c@gemeente.nl"]
+    # --status names it too, and asks for attention
+    assert main(["notify", "--status"]) == 1
+    assert "suppressed row (a@gemeente.nl, 'Gemeenten; DROP')" in capsys.readouterr().out
 
 
 def test_a_wsgi_server_can_load_the_application_from_the_environment(
@@ -345,3 +405,56 @@ def test_a_wsgi_server_can_load_the_application_from_the_environment(
     monkeypatch.setenv(SECRET_VARIABLE, "short")
     with pytest.raises(SystemExit, match=SECRET_VARIABLE):
         webapp.from_environment()
+
+
+RUNBOOK = Path("runbooks") / "iwmo-ijw-3.0-3.1.yaml"
+
+
+def _edit(line_start: str, new_line: str) -> None:
+    lines = RUNBOOK.read_text(encoding="utf-8").split("\n")
+    index = next(i for i, line in enumerate(lines) if line.startswith(line_start))
+    lines[index] = new_line
+    RUNBOOK.write_text("\n".join(lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize("padding", [0, 6, 15, 40])
+def test_runbook_text_that_looks_like_the_footer_placeholder_changes_nothing(
+    workspace: Path, capsys: pytest.CaptureFixture[str], padding: int
+) -> None:
+    """The placeholder has a random part: an editor's `@@AFMELDLINK@@`, wherever
+    quoted-printable wraps it, is text like any other (found by an attack round: it
+    used to stop every run, or become the recipient's link)."""
+    _edit(
+        '    description: "Alle beschikbare heenberichten zijn verzonden door gemeenten',
+        '    description: "Alle beschikbare heenberichten zijn verzonden door gemeenten '
+        + "x" * padding
+        + ' @@AFMELDLINK@@ en @@AFMELDLINKH@@ einde."',
+    )
+    assert _notify() == 0
+    assert _notify() == 0
+    messages = _outbox()
+    assert len(messages) == 3
+    for message in messages:
+        plain = message.get_body(("plain",))
+        assert plain is not None
+        assert "@@AFMELDLINK@@ en @@AFMELDLINKH@@ einde." in " ".join(plain.get_content().split())
+
+
+def test_the_footer_link_never_reaches_the_headers(workspace: Path) -> None:
+    """Even calgen's own placeholder in a title (a one-item reminder's subject) stays
+    text: the link goes into the parts only, never into the header block."""
+    from calgen.notify.compose import _LINK
+
+    Path("subscribers.yaml").write_text(
+        f"unsubscribe: {{url: '{URL}'}}\nsubscribers:\n  zorgaanbieders: [z@za.nl]\n",
+        encoding="utf-8",
+    )
+    _edit(
+        "    title: Alle declaratie-/factuurberichten verzonden", f'    title: "Facturen {_LINK}"'
+    )
+    assert _notify(at="2022-02-28 12:00") == 0
+    (message,) = _outbox()
+    assert message.defects == []
+    assert message["From"] is not None
+    assert message.get_content_type() == "multipart/alternative"
+    assert _LINK in str(message["Subject"])

@@ -162,7 +162,7 @@ def cmd_notify(args: argparse.Namespace, holidays: HolidayTable) -> int:
     if args.status:
         return _notify_status(args, holidays, at)
     if args.unsubscribe or args.resubscribe:
-        return _notify_suppression(args)
+        return _notify_suppression(args, holidays)
     try:
         target = (
             notify.parse_smtp_url(args.smtp, args.starttls, args.smtp_timeout)
@@ -227,17 +227,31 @@ def _notify_status(args: argparse.Namespace, holidays: HolidayTable, at: dt.date
     return found.exit_code
 
 
-def _notify_suppression(args: argparse.Namespace) -> int:
+def _notify_suppression(args: argparse.Namespace, holidays: HolidayTable) -> int:
     """--unsubscribe / --resubscribe ADDRESS [--role ROLE]."""
     from calgen.core.mailaddress import parse_address
     from calgen.notify.state import EVERY_ROLE
     from calgen.notify.statefile import open_shared
+    from calgen.runbook.context import did_you_mean
 
     given = args.unsubscribe or args.resubscribe
     box = parse_address(given)
     if isinstance(box, str):
         print(f"calgen notify: {given!r}: {box}; nothing changed", file=sys.stderr)
         return EXIT_USAGE
+    if args.unsubscribe and args.role:  # a typo must not be reported as done
+        runbooks, failed = _load(args.paths or [DEFAULT_RUNBOOKS], False, holidays, False)
+        if failed:
+            print("calgen notify: the roles cannot be checked; nothing changed", file=sys.stderr)
+            return EXIT_INVALID
+        roles = sorted({r.id for rb in runbooks for r in rb.roles})
+        if args.role not in roles:
+            print(
+                f"calgen notify: --role: no runbook has role '{args.role}'"
+                f"{did_you_mean(args.role, roles)} (known: {', '.join(roles)}); nothing changed",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     key = box.wire.lower()
     which = f"role {args.role}" if args.role else "every role"
     with open_shared(args.state, wait=args.lock_wait) as state:
@@ -274,7 +288,12 @@ def cmd_unsubscribe_server(args: argparse.Namespace, holidays: HolidayTable) -> 
         return EXIT_USAGE
     app = webapp.Application(args.state, secret)
     server = create_server(
-        app, host=args.host, port=args.port, threads=args.threads, ident="calgen"
+        app,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        ident="calgen",
+        max_request_body_size=webapp.MAX_BODY,  # a one-click body is 26 bytes
     )
     where = (
         server.effective_listen[0]

@@ -418,10 +418,12 @@ def _with_link(body: bytes, link: str) -> bytes:
 
     Both parts are quoted-printable and the placeholders are short ASCII on short lines,
     so they stand as they are in the encoded body (`_body` checks). Each is replaced by a
-    soft line break, the link in quoted-printable lines of at most 76 characters, and
-    another soft break: decoded, exactly the link where the placeholder was. The link is
-    calgen's own (an https URL and a base64url token), so it holds no line end."""
+    soft line break, the link in quoted-printable lines of at most 75 characters, each
+    ending in a soft break (so at most 76): decoded, exactly the link where the
+    placeholder was. The link is calgen's own (an https URL and a base64url token), so it
+    holds no line end. Only the parts are searched, never the headers before them."""
+    head, blank, parts = body.partition(b"\r\n\r\n")
     for placeholder, value in ((_LINK, link), (_LINK_HTML, html.escape(link, quote=True))):
-        encoded = email.quoprimime.body_encode(value, maxlinelen=76, eol="\r\n")
-        body = body.replace(placeholder.encode(), b"=\r\n" + encoded.encode() + b"=\r\n")
-    return body
+        encoded = email.quoprimime.body_encode(value, maxlinelen=75, eol="\r\n")
+        parts = parts.replace(placeholder.encode(), b"=\r\n" + encoded.encode() + b"=\r\n")
+    return head + blank + parts

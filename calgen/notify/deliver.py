@@ -227,6 +227,9 @@ class _Run:
         self.runbooks = {rb.id: rb for rb in options.runbooks}
         self._items: dict[str, dict[str, Item]] = {}
         self._dues: dict[tuple[str, str, str, bool], Due | None] = {}
+        # a dry run records nothing: what it would queue, per runbook (email, item, lead),
+        # so that a mailbox in two roles is planned an item once, as a real run does
+        self._planned: dict[str, set[tuple[str, str, str]]] = {}
         self.members = {
             role: {r.key: r for r in recipients}
             for role, recipients in options.subscribers.by_role.items()
@@ -287,6 +290,8 @@ class _Run:
     ) -> None:
         keys = [r.key for r in chunk]
         handled = self.state.handled(runbook.id, keys)
+        if not write:
+            handled |= self._planned.setdefault(runbook.id, set())
         left = self.state.suppressed_roles(keys)
         batch: list[NewMessage] = []
         expired: list[Expired] = []
@@ -312,6 +317,12 @@ class _Run:
                     )
                 else:
                     send.append(due)
+            # a mailbox in two roles gets an item once (in the first role's message), and
+            # an expired one is counted once
+            taken = [(key, d.item.id, d.lead.key) for d in mine]
+            handled.update(taken)
+            if not write:
+                self._planned[runbook.id].update(taken)
             if not send:
                 continue
             done = [(d.item.id, d.lead.key) for d in send]
@@ -337,8 +348,6 @@ class _Run:
                 self.tally.add(runbook.id, "suppressed")  # recorded: never planned again
             if write:
                 batch.append(message)
-                # a mailbox in two roles gets an item once (in the first role's message)
-                handled.update((recipient.key, i, lead) for i, lead in done)
             elif status == "queued":
                 self.tally.add(runbook.id, "planned")
                 _, rendered = self.composer.reminder(runbook, role, send)

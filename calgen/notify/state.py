@@ -691,16 +691,15 @@ class State:
         return EVERY_ROLE in left or set(roles) <= left
 
     def suppressions(self) -> list[tuple[str, str, str, str]]:
-        """Every suppression: (email, role, since, source), by address."""
+        """Every suppression: (email, role, since, source), by address; a row whose role
+        calgen cannot read is reported (as a run reports it) and given as EVERY_ROLE."""
         try:
-            return [
-                (str(e), str(r), str(t), str(s))
-                for e, r, t, s in self.db.execute(
-                    "SELECT email, role, since, source FROM suppressed ORDER BY email, role"
-                )
-            ]
+            rows = self.db.execute(
+                "SELECT email, role, since, source FROM suppressed ORDER BY email, role"
+            ).fetchall()
         except sqlite3.Error as exc:
             raise problem(self.path, exc) from None
+        return [(str(e), self._suppressed_role(str(e), r), str(t), str(s)) for e, r, t, s in rows]
 
     def counts(self) -> dict[str, int]:
         try:

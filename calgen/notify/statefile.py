@@ -457,12 +457,25 @@ def _open_readonly(path: Path, real: Path) -> Iterator[Opened]:
 def open_shared(path: Path, *, wait: float) -> Iterator[State]:
     """The state for a short change beside the runs (an unsubscribe): without the runs'
     lock, so it never waits for a long delivery; SQLite's own locking keeps each
-    transaction whole. A state that does not exist yet, or of an older schema, is made or
-    upgraded first under the lock (waiting at most `wait` seconds)."""
+    transaction whole. A state of an older schema is upgraded first under the lock
+    (waiting at most `wait` seconds). A state that does not exist is refused, not made: a
+    suppression written where no run reads it would protect nobody."""
     real = real_path(path)
+    if not os.path.lexists(real):
+        raise StateError(
+            f"{path}: no notify state here (no run has used this file): give the --state the"
+            " notify runs use; nothing changed"
+        )
     if not _current(real, path):
-        with open_state(path, wait=wait):
-            pass
+        try:
+            with open_state(path, wait=wait):
+                pass
+        except StateBusyError:
+            raise StateBusyError(
+                f"{path}: a notify run holds this state, which must be upgraded to this"
+                f" calgen's schema first; waited {wait:g} s; try again when the run is done;"
+                " nothing changed"
+            ) from None
     try:
         fd = _open_regular(real, path, os.O_RDONLY)
         try:

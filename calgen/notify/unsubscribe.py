@@ -72,6 +72,7 @@ def read_token(secret: bytes, token: str, now: float) -> Claim:
     payload, dot, signature = token.partition(".")
     if not dot or len(token) > 2048:
         raise BadTokenError("not a token")
+    _unb64(payload)  # base64url only (ASCII) before it is signed again
     _unb64(signature)
     if not hmac.compare_digest(_sign(secret, payload), signature):
         raise BadTokenError("the token's signature does not match")

@@ -8,8 +8,9 @@ unsubscribe: HMAC-SHA256 over address, role and expiry). This application answer
 - POST (the button, or a mail client's one-click `List-Unsubscribe=One-Click`) records
   the address in the notify state's suppression list for the token's role(s);
 - a token that was changed, is malformed or has expired gets 400 and changes nothing;
-- a state that cannot be written now (busy, damaged) gets 503 with Retry-After, and the
-  reason goes to the server's error log.
+- a state that cannot be written now (busy, damaged, or not there: a suppression where
+  no run reads it would protect nobody) gets 503 with Retry-After, and the reason goes
+  to the server's error log.
 
 Only the standard library's WSGI types; in production a real WSGI server runs it behind
 nginx (`calgen unsubscribe-server` uses waitress; gunicorn can load `from_environment`).
@@ -128,7 +129,10 @@ class Application:
 
     def _claim(self, environ: WSGIEnvironment) -> tuple[unsubscribe.Claim, str] | None:
         """The token's claim and the address as the state keys it; None when unusable."""
-        query = parse_qs(environ.get("QUERY_STRING", "")[:4096], max_num_fields=8)
+        try:
+            query = parse_qs(environ.get("QUERY_STRING", "")[:4096], max_num_fields=8)
+        except ValueError:  # more fields than any link of calgen's has
+            return None
         tokens = query.get("t", [])
         if len(tokens) != 1:
             return None
