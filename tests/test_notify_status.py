@@ -95,6 +95,7 @@ def test_rows_calgen_cannot_use_and_a_silent_timer_need_attention(
     assert code == 1
     assert "unknown status 'paused'" in fields["status"]
     assert "no run since 2020-01-01 01:00 (Europe/Amsterdam)" in fields["status"]
+    assert fields["last run"].endswith(" day(s) ago)")  # not tens of thousands of minutes
 
 
 @pytest.mark.parametrize(

@@ -458,3 +458,22 @@ def test_the_footer_link_never_reaches_the_headers(workspace: Path) -> None:
     assert message["From"] is not None
     assert message.get_content_type() == "multipart/alternative"
     assert _LINK in str(message["Subject"])
+
+
+def test_the_server_warns_at_start_when_no_state_is_where_it_writes(workspace: Path) -> None:
+    env = {**os.environ, SECRET_VARIABLE: SECRET}
+    command = [sys.executable, "-m", "calgen", "unsubscribe-server", "--port", "0"]
+    process = subprocess.Popen(
+        [*command, "--state", "elsewhere.sqlite"], stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert process.stderr is not None
+        assert "serving one-click unsubscribe on http://127.0.0.1:" in process.stderr.readline()
+        warning = process.stderr.readline()
+        assert "elsewhere.sqlite: no notify state here yet" in warning
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+    assert not Path("elsewhere.sqlite").exists()

@@ -163,7 +163,8 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--status",
         action="store_true",
-        help="print the queue (queued, claimed, sent, refused, deferred, suppressed), the "
+        help="print the queue (queued, claimed, deferred, sent, refused, cancelled, "
+        "suppressed), the "
         "last run and the next moment a reminder falls due; exit 0 ok, 1 needs attention, "
         "3 the state cannot be read",
     )
@@ -237,8 +238,8 @@ def parser() -> argparse.ArgumentParser:
         default=400,
         metavar="N",
         help="keep what the state records about an event until it has been over for N days "
-        "(at least --expire-days), then prune it and never plan its reminders again "
-        "(1-3650, default 400)",
+        "(or --expire-days, if that is longer), then prune it and never plan its reminders "
+        "again (1-3650, default 400)",
     )
     notify.add_argument("--base-url", metavar="URL", help="as for build, for links in the mail")
 

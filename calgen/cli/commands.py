@@ -306,6 +306,13 @@ def cmd_unsubscribe_server(args: argparse.Namespace, holidays: HolidayTable) -> 
         file=sys.stderr,
         flush=True,
     )
+    if not args.state.exists():
+        print(
+            f"calgen unsubscribe-server: warning: {args.state}: no notify state here yet;"
+            " clicks get 503 until a notify run has made it (is --state the runs' state?)",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         server.run()
     except KeyboardInterrupt:

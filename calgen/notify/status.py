@@ -68,9 +68,7 @@ class Status:
         if self.last_run is None:
             out.append("last run: never")
         else:
-            minutes = int((self.at - self.last_run).total_seconds() // 60)
-            ago = f" ({minutes} minute(s) ago)" if minutes >= 0 else ""
-            out.append(f"last run: {_local(self.last_run)}{ago}")
+            out.append(f"last run: {_local(self.last_run)}{_ago(self.at - self.last_run)}")
         if not self.runbooks_read:
             out.append("next due: unknown (the runbooks could not be read)")
         elif self.next_due is None:
@@ -81,6 +79,16 @@ class Status:
         why = self.attention()
         out.append("status: " + ("attention: " + "; ".join(why) if why else "ok"))
         return out
+
+
+def _ago(age: dt.timedelta) -> str:
+    """` (5 minute(s) ago)`, ` (3 hour(s) ago)`, ` (12 day(s) ago)`; "" for the future."""
+    minutes = int(age.total_seconds() // 60)
+    if minutes < 0:
+        return ""
+    if minutes < 120:
+        return f" ({minutes} minute(s) ago)"
+    return f" ({minutes // 60} hour(s) ago)" if minutes < 48 * 60 else f" ({age.days} day(s) ago)"
 
 
 def _local(moment: dt.datetime) -> str:

@@ -81,8 +81,8 @@ _INVALID = _Answer(
     code=400,
     title="Afmeldlink ongeldig",
     body="<p>Deze afmeldlink is ongeldig of verlopen. Er is niets gewijzigd.</p>"
-    "<p>Gebruik de link uit een recent bericht, of antwoord op het bericht met het"
-    " verzoek om afmelding.</p>",
+    "<p>Gebruik de link uit een recent bericht, of stuur een e-mail met als onderwerp"
+    " &#8220;afmelden&#8221; naar het adres onderaan het bericht.</p>",
 )
 
 
