@@ -35,7 +35,6 @@ from calgen.notify.addresses import Recipient, Subscribers
 from calgen.notify.compose import Composer, Mail, Rendered, notice_id, reminder_id
 from calgen.notify.due import DEFAULT_EXPIRE, Due, Item, items, role_dues
 from calgen.notify.state import (
-    EVERY_ROLE,
     MAX_LISTED,
     Expired,
     NewItem,
@@ -43,6 +42,7 @@ from calgen.notify.state import (
     NotifyError,
     Queued,
     State,
+    staying,
     utc,
 )
 from calgen.notify.statefile import FILL_OVER, open_state
@@ -105,9 +105,9 @@ class RunTally:
     warnings: list[str] = field(default_factory=list)  # skipped input: exit 1, run goes on
     stopped: list[str] = field(default_factory=list)  # why the run stopped early
 
-    def add(self, runbook: str, status: str) -> None:
+    def add(self, runbook: str, status: str, n: int = 1) -> None:
         mine = self.counts.setdefault(runbook, {})
-        mine[status] = mine.get(status, 0) + 1
+        mine[status] = mine.get(status, 0) + n
 
     def record(self, runbook: str, status: str, line: str) -> None:
         """A message's outcome; a refused or deferred one is listed too (the first 1000)."""
@@ -326,8 +326,7 @@ class _Run:
             if not send:
                 continue
             done = [(d.item.id, d.lead.key) for d in send]
-            gone = left.get(key, frozenset())
-            status = "suppressed" if EVERY_ROLE in gone or role in gone else "queued"
+            status = "queued" if staying(left.get(key, ()), [role]) else "suppressed"
             message = NewMessage(
                 msgid=reminder_id(runbook.id, recipient.key, done, self.sender_address),
                 kind="reminder",
@@ -410,16 +409,11 @@ class _Run:
             if role in roles:
                 for r in recipients:
                     found.setdefault(r.key, (r, []))[1].append(role)
-        keys = list(found)
-        left: dict[str, frozenset[str]] = {}
-        for start in range(0, len(keys), CHUNK):
-            left.update(self.state.suppressed_roles(keys[start : start + CHUNK]))
+        left = self.state.suppressed_roles(list(found))
         groups: dict[tuple[tuple[str, ...], bool], list[Recipient]] = {}
         for recipient, theirs in found.values():
-            gone = left.get(recipient.key, frozenset())
-            staying = [] if EVERY_ROLE in gone else [r for r in theirs if r not in gone]
-            group = (tuple(sorted(staying or theirs)), not staying)
-            groups.setdefault(group, []).append(recipient)
+            kept = staying(left.get(recipient.key, ()), theirs)
+            groups.setdefault((tuple(sorted(kept or theirs)), not kept), []).append(recipient)
         return groups
 
     def _queue_notice(self, runbook: Runbook, notice: changes.Notice, write: bool) -> None:
@@ -429,8 +423,8 @@ class _Run:
         for (roles, suppressed), recipients in self._mailboxes(notice.roles).items():
             lines = notice.lines_for(roles)
             status = "suppressed" if suppressed else "queued"
-            for _ in recipients if suppressed or not write else ():
-                self.tally.add(runbook.id, status if suppressed else "planned")
+            if suppressed or not write:
+                self.tally.add(runbook.id, status if suppressed else "planned", len(recipients))
             if not write:
                 if not suppressed:
                     _, rendered = self.composer.notice(runbook, roles, old, new, lines)

@@ -124,19 +124,24 @@ def _details(runbook: Runbook, source: object) -> tuple[str, str, tuple[str, ...
     return "", "", ()
 
 
+def moments(
+    runbook: Runbook, candidates: Sequence[Item], role: str
+) -> Iterator[tuple[Item, Lead, dt.datetime]]:
+    """Every reminder of `role`: its item, lead time and moment (the feeds' lead times)."""
+    for item in candidates:
+        if role in item.audience:
+            for lead in runbook.reminders.leads(item.kind, role, item.own):
+                yield item, lead, lead.trigger(item.start, runbook.calendar)
+
+
 def role_dues(
     runbook: Runbook, candidates: Sequence[Item], role: str, at: dt.datetime
 ) -> Iterator[Due]:
     """Every reminder of `role` whose moment has come by `at`, in a stable order."""
-    found = []
-    for item in candidates:
-        if role not in item.audience:
-            continue
-        for lead in runbook.reminders.leads(item.kind, role, item.own):
-            trigger = lead.trigger(item.start, runbook.calendar)
-            if trigger <= at:
-                found.append(
-                    Due(item=item, lead=lead, trigger=trigger, late=at - trigger > LATE_AFTER)
-                )
+    found = [
+        Due(item=item, lead=lead, trigger=trigger, late=at - trigger > LATE_AFTER)
+        for item, lead, trigger in moments(runbook, candidates, role)
+        if trigger <= at
+    ]
     found.sort(key=lambda d: (d.item.start, d.item.id, d.lead.key))
     return iter(found)

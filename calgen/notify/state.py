@@ -39,7 +39,7 @@ import functools
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -129,6 +129,13 @@ _MSGID = re.compile(r"<[0-9a-f]{24}@[A-Za-z0-9.-]{1,253}>")
 _VERSION = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6}){0,5}")
 _ITEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _REF = re.compile(r"[0-9]{1,18}")
+
+
+def staying(left: Collection[str], roles: Iterable[str]) -> list[str]:
+    """Those of `roles` an address has not left, given the roles it left (see
+    `State.suppressed_roles`; EVERY_ROLE among them: all). The one rule for reminders,
+    change notices and messages queued before a click."""
+    return [] if EVERY_ROLE in left else [r for r in roles if r not in left]
 
 
 class NotifyError(CalgenError):
@@ -687,8 +694,7 @@ class State:
 
     def has_left(self, email: str, roles: Sequence[str]) -> bool:
         """Whether `email` left every one of `roles` (a message for them is not sent)."""
-        left = self.suppressed_roles([email]).get(email, frozenset())
-        return EVERY_ROLE in left or set(roles) <= left
+        return not staying(self.suppressed_roles([email]).get(email, frozenset()), roles)
 
     def suppressions(self) -> list[tuple[str, str, str, str]]:
         """Every suppression: (email, role, since, source), by address; a row whose role

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calgen.core import schedule
-from calgen.notify.due import items
+from calgen.notify.due import items, moments
 from calgen.notify.state import MESSAGE_STATUSES, PENDING, StateError
 from calgen.notify.statefile import open_state, real_path
 from calgen.runbook.model import Runbook
@@ -114,15 +114,12 @@ def next_due(runbooks: Sequence[Runbook], at: dt.datetime) -> tuple[dt.datetime,
     """The first reminder moment after `at`, of any role of these runbooks."""
     best: tuple[dt.datetime, str] | None = None
     for runbook in runbooks:
-        for item in items(runbook, ""):
-            for role in runbook.roles:
-                if role.id not in item.audience:
-                    continue
-                for lead in runbook.reminders.leads(item.kind, role.id, item.own):
-                    trigger = lead.trigger(item.start, runbook.calendar)
-                    if trigger > at and (best is None or trigger < best[0]):
-                        what = f"{runbook.id} {item.title} ({lead.dutch()} vooraf, {role.id})"
-                        best = (trigger, what)
+        candidates = items(runbook, "")
+        for role in runbook.roles:
+            for item, lead, trigger in moments(runbook, candidates, role.id):
+                if trigger > at and (best is None or trigger < best[0]):
+                    what = f"{runbook.id} {item.title} ({lead.dutch()} vooraf, {role.id})"
+                    best = (trigger, what)
     return best
 
 
